@@ -1,0 +1,60 @@
+//! Naming network namespaces.
+
+use std::fmt;
+
+/// Which network namespace an operation acts in.
+///
+/// `Host` is the namespace nsplumb itself runs in (moby's "default" namespace: names are kept
+/// and nothing moves). `Path` is a bind-mounted or procfs namespace file such as
+/// `/run/netns/ctr1` or `/proc/1234/ns/net`; backends resolve it, the core only compares it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NetnsRef {
+    Host,
+    Path(String),
+}
+
+impl NetnsRef {
+    /// `NAME` → `/run/netns/NAME`; anything containing `/` is taken as a path.
+    pub fn from_name_or_path(s: &str) -> NetnsRef {
+        if s == "host" || s.is_empty() {
+            NetnsRef::Host
+        } else if s.contains('/') {
+            NetnsRef::Path(s.to_string())
+        } else {
+            NetnsRef::Path(format!("/run/netns/{s}"))
+        }
+    }
+
+    pub fn is_host(&self) -> bool {
+        matches!(self, NetnsRef::Host)
+    }
+
+    /// Short name for display: `ctr1` for `/run/netns/ctr1`, the path otherwise.
+    pub fn short_name(&self) -> &str {
+        match self {
+            NetnsRef::Host => "host",
+            NetnsRef::Path(p) => p.strip_prefix("/run/netns/").unwrap_or(p),
+        }
+    }
+}
+
+impl fmt::Display for NetnsRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetnsRef::Host => f.write_str("host"),
+            NetnsRef::Path(p) => f.write_str(p),
+        }
+    }
+}
+
+impl fmt::Debug for NetnsRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl serde::Serialize for NetnsRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
