@@ -103,11 +103,8 @@ pub trait NetBackend: Send + Sync + 'static {
         request: &VethRequest,
     ) -> Result<VethPair, BackendError>;
     /// Delete links, as one kernel batch where the backend can (a veth takes its peer along).
-    async fn delete_links(
-        &self,
-        netns: &NetnsRef,
-        indices: &[IfIndex],
-    ) -> Result<(), BackendError>;
+    async fn delete_links(&self, netns: &NetnsRef, indices: &[IfIndex])
+        -> Result<(), BackendError>;
 
     // ---- addresses ----
     /// Add an address; `nodad` sets `IFA_F_NODAD` (IPv6).

@@ -10,9 +10,22 @@ mod backend_error;
 mod errno;
 pub mod types;
 
-pub use backend::{LinkEvents, NetBackend, VethPair, VethRequest};
 #[cfg(any(test, feature = "mock"))]
 pub use backend::MockNetBackend;
+pub use backend::{LinkEvents, NetBackend, VethPair, VethRequest};
 pub use backend_error::{BackendError, Op};
 pub use errno::Errno;
 pub use types::*;
+
+pub mod naming;
+mod spec;
+mod validate;
+
+pub use spec::{
+    Destination, Source, Spec, DEFAULT_ANNOUNCE_COUNT, DEFAULT_ANNOUNCE_INTERVAL,
+    MAX_ANNOUNCE_COUNT, MAX_ANNOUNCE_INTERVAL, MIN_ANNOUNCE_INTERVAL,
+};
+pub use validate::{
+    check_ifname, is_unspecified_route, validate, AnnounceSettings, FieldError, InvalidSpec,
+    SysctlSetting, ValidSpec,
+};

@@ -100,9 +100,15 @@ mod tests {
     // SPEC: V3
     #[test]
     fn multicast_and_zero_are_not_assignable() {
-        assert!(!"01:00:5e:00:00:01".parse::<MacAddr>().unwrap().is_assignable());
+        assert!(!"01:00:5e:00:00:01"
+            .parse::<MacAddr>()
+            .unwrap()
+            .is_assignable());
         assert!(!MacAddr::ZERO.is_assignable());
         assert!(!MacAddr::BROADCAST.is_assignable());
-        assert!("02:00:00:00:00:01".parse::<MacAddr>().unwrap().is_assignable());
+        assert!("02:00:00:00:00:01"
+            .parse::<MacAddr>()
+            .unwrap()
+            .is_assignable());
     }
 }
