@@ -29,3 +29,21 @@ pub use validate::{
     check_ifname, is_unspecified_route, validate, AnnounceSettings, FieldError, InvalidSpec,
     SysctlSetting, ValidSpec,
 };
+
+mod announce;
+mod attach;
+mod attached;
+mod command;
+mod error;
+mod event;
+mod undo;
+
+pub use announce::{AnnounceTarget, Announcer};
+pub use attach::{
+    Attach, AttachPlan, MasterRef, BRIDGE_PORT_WAIT, LINK_UP_RETRIES, LINK_UP_RETRY_DELAY,
+    LINK_UP_WAIT, MCAST_ROUTE_POLL, MCAST_ROUTE_WAIT,
+};
+pub use attached::{Attached, Origin};
+pub use command::{execute, Command, Input, Reply, SubscriptionId};
+pub use error::{AttachError, DetachError, RouteError, StepError};
+pub use event::{Event, EventKind, Phase, StopReason};
