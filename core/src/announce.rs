@@ -61,9 +61,12 @@ impl Announcer {
             events: VecDeque::new(),
         };
         if a.target.count == 0 {
-            a.stop(now, StopReason::NotStarted {
-                why: "announce count is 0".into(),
-            });
+            a.stop(
+                now,
+                StopReason::NotStarted {
+                    why: "announce count is 0".into(),
+                },
+            );
         }
         a
     }
@@ -213,11 +216,14 @@ impl Announcer {
         }
         self.sent += 1;
         let next_due = (self.sent < self.target.count).then(|| now + self.target.interval);
-        self.push(now, EventKind::Announced {
-            sent: self.sent,
-            of: self.target.count,
-            next_due,
-        });
+        self.push(
+            now,
+            EventKind::Announced {
+                sent: self.sent,
+                of: self.target.count,
+                next_due,
+            },
+        );
         match next_due {
             Some(t) => self.state = State::Due(t),
             None => self.stop(now, StopReason::Done),

@@ -250,7 +250,10 @@ impl Attach {
             Wait::McastRetry { give_up, .. } => {
                 if now >= give_up {
                     self.mcast_route_ok = false;
-                    self.warn(now, "no route to ff02::1 for the neighbour advertisement".into());
+                    self.warn(
+                        now,
+                        "no route to ff02::1 for the neighbour advertisement".into(),
+                    );
                     self.announce(now);
                 } else {
                     self.query_mcast_route(give_up);
@@ -318,12 +321,14 @@ impl Attach {
                 },
                 Await::BridgeForVeth,
             ),
-            Source::NewBridge(name) => {
-                self.issue(Command::CreateBridge { netns: ns, name }, Await::BridgeCreated)
-            }
-            Source::CreatedInNamespace(name) => {
-                self.issue(Command::LinkByName { netns: ns, name }, Await::LinkInNamespace)
-            }
+            Source::NewBridge(name) => self.issue(
+                Command::CreateBridge { netns: ns, name },
+                Await::BridgeCreated,
+            ),
+            Source::CreatedInNamespace(name) => self.issue(
+                Command::LinkByName { netns: ns, name },
+                Await::LinkInNamespace,
+            ),
             Source::HostLink(name) => self.issue(
                 Command::LinkByName {
                     netns: NetnsRef::Host,
@@ -338,13 +343,18 @@ impl Attach {
         match (awaiting, result) {
             // A2
             (Await::BridgeForVeth, Ok(Reply::Link(bridge))) => {
-                let Source::VethOnBridge { bridge: bname, host_name } =
-                    self.plan.spec.source.clone()
+                let Source::VethOnBridge {
+                    bridge: bname,
+                    host_name,
+                } = self.plan.spec.source.clone()
                 else {
                     unreachable!("awaiting a bridge only on the veth path")
                 };
                 if bridge.kind != LinkKind::Bridge {
-                    let ctx = format!("veth_on_bridge {bname:?} is a {}, not a bridge", bridge.kind.as_str());
+                    let ctx = format!(
+                        "veth_on_bridge {bname:?} is a {}, not a bridge",
+                        bridge.kind.as_str()
+                    );
                     return self.fail(now, StepError::new(ctx, None));
                 }
                 let request = crate::backend::VethRequest {
@@ -365,7 +375,9 @@ impl Attach {
             }
             (Await::BridgeForVeth, Err(e)) => {
                 let ctx = match &self.plan.spec.source {
-                    Source::VethOnBridge { bridge, .. } => format!("failed to find bridge {bridge:?} in the host namespace"),
+                    Source::VethOnBridge { bridge, .. } => {
+                        format!("failed to find bridge {bridge:?} in the host namespace")
+                    }
                     _ => unreachable!(),
                 };
                 self.fail(now, StepError::new(ctx, Some(e)))
@@ -462,7 +474,9 @@ impl Attach {
 
             // A3
             (Await::Down, Ok(_)) => self.rename(now),
-            (Await::Down, Err(e)) => self.fail(now, StepError::new("failed to set link down", Some(e))),
+            (Await::Down, Err(e)) => {
+                self.fail(now, StepError::new("failed to set link down", Some(e)))
+            }
             (Await::Renamed, Ok(_)) => {
                 if self.origin != Origin::NewBridge {
                     self.undo.record(Command::RenameLink {
@@ -488,7 +502,11 @@ impl Attach {
                 let ctx = format!(
                     "error setting interface {:?} MAC to {:?}",
                     self.plan.name,
-                    self.plan.spec.mac.map(|m| m.to_string()).unwrap_or_default()
+                    self.plan
+                        .spec
+                        .mac
+                        .map(|m| m.to_string())
+                        .unwrap_or_default()
                 );
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
@@ -520,7 +538,11 @@ impl Attach {
                 let ctx = format!(
                     "error setting interface {:?} IP to {}",
                     self.plan.name,
-                    self.plan.spec.ipv4.map(|a| a.to_string()).unwrap_or_default()
+                    self.plan
+                        .spec
+                        .ipv4
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
                 );
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
@@ -542,7 +564,10 @@ impl Attach {
             (Await::DisableIpv6Read, Err(e)) if e.is(Errno::ENOENT) => {
                 // IPv6 is off in the kernel: fine when disabling, worth a word when enabling.
                 if self.ipv6.is_some() {
-                    self.warn(now, format!("cannot enable IPv6 on interface {}: {e}", self.plan.name));
+                    self.warn(
+                        now,
+                        format!("cannot enable IPv6 on interface {}: {e}", self.plan.name),
+                    );
                 }
                 self.ipv6_addr(now);
             }
@@ -559,7 +584,11 @@ impl Attach {
                 self.ipv6_addr(now);
             }
             (Await::DisableIpv6Written { .. }, Err(e)) => {
-                let verb = if self.ipv6.is_some() { "enable" } else { "disable" };
+                let verb = if self.ipv6.is_some() {
+                    "enable"
+                } else {
+                    "disable"
+                };
                 let ctx = format!("failed to {verb} IPv6 on interface {}", self.plan.name);
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
@@ -604,8 +633,16 @@ impl Attach {
                 self.link_local(now, 0);
             }
             (Await::MasterSet, Err(e)) => {
-                let master = self.plan.master.as_ref().map(|m| m.name.clone()).unwrap_or_default();
-                let ctx = format!("error setting interface {:?} master to {master:?}", self.plan.name);
+                let master = self
+                    .plan
+                    .master
+                    .as_ref()
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default();
+                let ctx = format!(
+                    "error setting interface {:?} master to {master:?}",
+                    self.plan.name
+                );
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
             (Await::LinkLocalAdded(i), Ok(_)) => {
@@ -638,7 +675,10 @@ impl Attach {
                 );
             }
             (Await::SysctlRead(i), Err(e)) => {
-                let path = format!("/proc/sys/{}", self.plan.spec.sysctls[i].path_for(&self.plan.name));
+                let path = format!(
+                    "/proc/sys/{}",
+                    self.plan.spec.sysctls[i].path_for(&self.plan.name)
+                );
                 let err = if e.is(Errno::ENOENT) || e.is(Errno::EISDIR) || e.is(Errno::ENOTDIR) {
                     StepError::new(format!("{path} is not a sysctl file"), None)
                 } else {
@@ -655,11 +695,19 @@ impl Attach {
                 self.sysctl(now, i + 1);
             }
             (Await::SysctlWritten(i, _), Err(e)) => {
-                let path = format!("/proc/sys/{}", self.plan.spec.sysctls[i].path_for(&self.plan.name));
-                self.fail(now, StepError::new(format!("unable to write to '{path}'"), Some(e)))
+                let path = format!(
+                    "/proc/sys/{}",
+                    self.plan.spec.sysctls[i].path_for(&self.plan.name)
+                );
+                self.fail(
+                    now,
+                    StepError::new(format!("unable to write to '{path}'"), Some(e)),
+                )
             }
             (Await::AddressesChecked, Ok(Reply::Addresses(addrs))) => {
-                let has_v6 = addrs.iter().any(|a| a.index == self.index && matches!(a.net, IpNet::V6(_)));
+                let has_v6 = addrs
+                    .iter()
+                    .any(|a| a.index == self.index && matches!(a.net, IpNet::V6(_)));
                 if !has_v6 {
                     // A8: the sysctls took IPv6 away; report no address and send no NA.
                     let dropped = self.ipv6.take().expect("checked only with an IPv6 address");
@@ -668,9 +716,10 @@ impl Attach {
                 }
                 self.set_up(now);
             }
-            (Await::AddressesChecked, Err(e)) => {
-                self.fail(now, StepError::new("failed to check IPv6 addresses", Some(e)))
-            }
+            (Await::AddressesChecked, Err(e)) => self.fail(
+                now,
+                StepError::new("failed to check IPv6 addresses", Some(e)),
+            ),
 
             // A9
             (Await::Up, Ok(_)) => {
@@ -699,7 +748,13 @@ impl Attach {
                 self.add_routes(now, i + 1);
             }
             (Await::RouteAdded(_), Err(e)) => {
-                let list: Vec<String> = self.plan.spec.routes.iter().map(|r| r.to_string()).collect();
+                let list: Vec<String> = self
+                    .plan
+                    .spec
+                    .routes
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect();
                 let ctx = format!(
                     "error setting interface {:?} routes to [{}]",
                     self.plan.name,
@@ -732,9 +787,12 @@ impl Attach {
             (Await::Unsubscribed(next), _) => match next {
                 AfterUnsubscribe::LinkUp => self.after_link_up(now),
                 AfterUnsubscribe::LinkNeverUp => {
-                    self.push(now, EventKind::AnnounceStopped(StopReason::NotStarted {
-                        why: "the link did not come up".into(),
-                    }));
+                    self.push(
+                        now,
+                        EventKind::AnnounceStopped(StopReason::NotStarted {
+                            why: "the link did not come up".into(),
+                        }),
+                    );
                     self.finish(now)
                 }
                 AfterUnsubscribe::PortDone => self.wait_mcast(now),
@@ -776,7 +834,10 @@ impl Attach {
                 }
             }
             (Await::HostSubscribed | Await::PeerRead | Await::BridgeRead, Err(e)) => {
-                self.warn(now, format!("could not check the bridge port of {}: {e}", self.plan.name));
+                self.warn(
+                    now,
+                    format!("could not check the bridge port of {}: {e}", self.plan.name),
+                );
                 self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone);
             }
 
@@ -836,9 +897,17 @@ impl Attach {
                     self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone);
                 }
             }
-            (Some(Wait::LinkUp(_)), NS_EVENTS, LinkEvent::Removed { index, .. }) if index == self.index => {
+            (Some(Wait::LinkUp(_)), NS_EVENTS, LinkEvent::Removed { index, .. })
+                if index == self.index =>
+            {
                 self.wait = None;
-                self.warn(now, format!("link {} vanished while waiting for it to come up", self.plan.name));
+                self.warn(
+                    now,
+                    format!(
+                        "link {} vanished while waiting for it to come up",
+                        self.plan.name
+                    ),
+                );
                 self.unsubscribe(NS_EVENTS, AfterUnsubscribe::LinkNeverUp);
             }
             _ => {}
@@ -938,8 +1007,7 @@ impl Attach {
         }
     }
 
-    fn ipv6_switch(&mut self, now: Timestamp) {
-        let _ = now;
+    fn ipv6_switch(&mut self, _now: Timestamp) {
         self.issue(
             Command::ReadSysctl {
                 netns: self.ns(),
@@ -1118,7 +1186,10 @@ impl Attach {
 
     fn after_link_up(&mut self, now: Timestamp) {
         if let Err(why) = self.announce_target() {
-            self.push(now, EventKind::AnnounceStopped(StopReason::NotStarted { why }));
+            self.push(
+                now,
+                EventKind::AnnounceStopped(StopReason::NotStarted { why }),
+            );
             return self.finish(now);
         }
         // A12: only a veth whose peer sits in the host can be a port of a host bridge.
@@ -1172,7 +1243,10 @@ impl Attach {
         let mut target = match self.announce_target() {
             Ok(t) => t,
             Err(why) => {
-                self.push(now, EventKind::AnnounceStopped(StopReason::NotStarted { why }));
+                self.push(
+                    now,
+                    EventKind::AnnounceStopped(StopReason::NotStarted { why }),
+                );
                 return self.finish(now);
             }
         };
@@ -1203,7 +1277,8 @@ impl Attach {
         if first_round_over {
             if let Some(StopReason::SendError { message }) = stop {
                 // S4: a failed first send is a warning, not an attach failure.
-                self.warnings.push(format!("first announcement failed: {message}"));
+                self.warnings
+                    .push(format!("first announcement failed: {message}"));
             }
             self.finish(now);
         }
@@ -1254,10 +1329,13 @@ impl Attach {
         }
         let error = self.failure.take().expect("rolling back a failure");
         let rollback_errors = std::mem::take(&mut self.rollback_errors);
-        self.push(now, EventKind::RolledBack {
-            cause: error.to_string(),
-            rollback_errors: rollback_errors.iter().map(|e| e.to_string()).collect(),
-        });
+        self.push(
+            now,
+            EventKind::RolledBack {
+                cause: error.to_string(),
+                rollback_errors: rollback_errors.iter().map(|e| e.to_string()).collect(),
+            },
+        );
         self.outcome = Some(Err(AttachError::Failed {
             error,
             rollback_errors,

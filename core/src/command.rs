@@ -16,33 +16,121 @@ pub type SubscriptionId = u64;
 /// subscription bookkeeping the runner does for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    LinkByName { netns: NetnsRef, name: String },
-    LinkByIndex { netns: NetnsRef, index: IfIndex },
-    MoveLink { from: NetnsRef, index: IfIndex, to: NetnsRef, new_name: String },
-    RenameLink { netns: NetnsRef, index: IfIndex, name: String },
-    SetLinkUp { netns: NetnsRef, index: IfIndex },
-    SetLinkDown { netns: NetnsRef, index: IfIndex },
-    SetMac { netns: NetnsRef, index: IfIndex, mac: MacAddr },
-    SetMaster { netns: NetnsRef, index: IfIndex, master: Option<IfIndex> },
-    CreateBridge { netns: NetnsRef, name: String },
-    CreateVeth { netns: NetnsRef, request: VethRequest },
-    DeleteLinks { netns: NetnsRef, indices: Vec<IfIndex> },
-    AddAddress { netns: NetnsRef, index: IfIndex, net: IpNet, nodad: bool },
-    DelAddress { netns: NetnsRef, index: IfIndex, net: IpNet },
-    ListAddresses { netns: NetnsRef, index: Option<IfIndex> },
-    AddRoute { netns: NetnsRef, route: RouteSpec },
-    DelRoute { netns: NetnsRef, route: RouteSpec },
-    ListRoutes { netns: NetnsRef, family: Family },
-    GetRoute { netns: NetnsRef, dst: IpAddr, oif: Option<IfIndex> },
-    ReadSysctl { netns: NetnsRef, path: String },
-    WriteSysctl { netns: NetnsRef, path: String, value: String },
+    LinkByName {
+        netns: NetnsRef,
+        name: String,
+    },
+    LinkByIndex {
+        netns: NetnsRef,
+        index: IfIndex,
+    },
+    MoveLink {
+        from: NetnsRef,
+        index: IfIndex,
+        to: NetnsRef,
+        new_name: String,
+    },
+    RenameLink {
+        netns: NetnsRef,
+        index: IfIndex,
+        name: String,
+    },
+    SetLinkUp {
+        netns: NetnsRef,
+        index: IfIndex,
+    },
+    SetLinkDown {
+        netns: NetnsRef,
+        index: IfIndex,
+    },
+    SetMac {
+        netns: NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+    },
+    SetMaster {
+        netns: NetnsRef,
+        index: IfIndex,
+        master: Option<IfIndex>,
+    },
+    CreateBridge {
+        netns: NetnsRef,
+        name: String,
+    },
+    CreateVeth {
+        netns: NetnsRef,
+        request: VethRequest,
+    },
+    DeleteLinks {
+        netns: NetnsRef,
+        indices: Vec<IfIndex>,
+    },
+    AddAddress {
+        netns: NetnsRef,
+        index: IfIndex,
+        net: IpNet,
+        nodad: bool,
+    },
+    DelAddress {
+        netns: NetnsRef,
+        index: IfIndex,
+        net: IpNet,
+    },
+    ListAddresses {
+        netns: NetnsRef,
+        index: Option<IfIndex>,
+    },
+    AddRoute {
+        netns: NetnsRef,
+        route: RouteSpec,
+    },
+    DelRoute {
+        netns: NetnsRef,
+        route: RouteSpec,
+    },
+    ListRoutes {
+        netns: NetnsRef,
+        family: Family,
+    },
+    GetRoute {
+        netns: NetnsRef,
+        dst: IpAddr,
+        oif: Option<IfIndex>,
+    },
+    ReadSysctl {
+        netns: NetnsRef,
+        path: String,
+    },
+    WriteSysctl {
+        netns: NetnsRef,
+        path: String,
+        value: String,
+    },
     /// Start delivering link events of `netns` as [`Input::LinkEvent`] tagged with `id`.
-    Subscribe { id: SubscriptionId, netns: NetnsRef },
+    Subscribe {
+        id: SubscriptionId,
+        netns: NetnsRef,
+    },
     /// Stop delivering events for `id` (always succeeds).
-    Unsubscribe { id: SubscriptionId },
-    SendArp { netns: NetnsRef, index: IfIndex, mac: MacAddr, addr: Ipv4Addr },
-    SendNa { netns: NetnsRef, index: IfIndex, mac: MacAddr, addr: Ipv6Addr },
-    LinkStats { netns: NetnsRef, index: IfIndex },
+    Unsubscribe {
+        id: SubscriptionId,
+    },
+    SendArp {
+        netns: NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+        addr: Ipv4Addr,
+    },
+    SendNa {
+        netns: NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+        addr: Ipv6Addr,
+    },
+    LinkStats {
+        netns: NetnsRef,
+        index: IfIndex,
+    },
 }
 
 impl Command {
@@ -96,7 +184,10 @@ pub enum Input {
     /// The outcome of the command last handed out by `poll_command`.
     Reply(Result<Reply, BackendError>),
     /// A link event on a subscription the machine asked for.
-    LinkEvent { id: SubscriptionId, event: LinkEvent },
+    LinkEvent {
+        id: SubscriptionId,
+        event: LinkEvent,
+    },
 }
 
 /// Run one command on a backend. Subscriptions are opened here and handed back to the runner,
@@ -104,7 +195,10 @@ pub enum Input {
 pub async fn execute<B: NetBackend + ?Sized>(
     backend: &B,
     command: &Command,
-) -> (Result<Reply, BackendError>, Option<(SubscriptionId, LinkEvents)>) {
+) -> (
+    Result<Reply, BackendError>,
+    Option<(SubscriptionId, LinkEvents)>,
+) {
     use Command as C;
     let done = |r: Result<(), BackendError>| r.map(|()| Reply::Done);
     let reply = match command {
@@ -112,7 +206,12 @@ pub async fn execute<B: NetBackend + ?Sized>(
         C::LinkByIndex { netns, index } => {
             backend.link_by_index(netns, *index).await.map(Reply::Link)
         }
-        C::MoveLink { from, index, to, new_name } => backend
+        C::MoveLink {
+            from,
+            index,
+            to,
+            new_name,
+        } => backend
             .move_link(from, *index, to, new_name)
             .await
             .map(Reply::Index),
@@ -122,9 +221,11 @@ pub async fn execute<B: NetBackend + ?Sized>(
         C::SetLinkUp { netns, index } => done(backend.set_link_up(netns, *index).await),
         C::SetLinkDown { netns, index } => done(backend.set_link_down(netns, *index).await),
         C::SetMac { netns, index, mac } => done(backend.set_mac(netns, *index, *mac).await),
-        C::SetMaster { netns, index, master } => {
-            done(backend.set_master(netns, *index, *master).await)
-        }
+        C::SetMaster {
+            netns,
+            index,
+            master,
+        } => done(backend.set_master(netns, *index, *master).await),
         C::CreateBridge { netns, name } => {
             backend.create_bridge(netns, name).await.map(Reply::Index)
         }
@@ -132,12 +233,13 @@ pub async fn execute<B: NetBackend + ?Sized>(
             backend.create_veth(netns, request).await.map(Reply::Veth)
         }
         C::DeleteLinks { netns, indices } => done(backend.delete_links(netns, indices).await),
-        C::AddAddress { netns, index, net, nodad } => {
-            done(backend.add_address(netns, *index, *net, *nodad).await)
-        }
-        C::DelAddress { netns, index, net } => {
-            done(backend.del_address(netns, *index, *net).await)
-        }
+        C::AddAddress {
+            netns,
+            index,
+            net,
+            nodad,
+        } => done(backend.add_address(netns, *index, *net, *nodad).await),
+        C::DelAddress { netns, index, net } => done(backend.del_address(netns, *index, *net).await),
         C::ListAddresses { netns, index } => backend
             .list_addresses(netns, *index)
             .await
@@ -161,12 +263,18 @@ pub async fn execute<B: NetBackend + ?Sized>(
             }
         }
         C::Unsubscribe { .. } => Ok(Reply::Done),
-        C::SendArp { netns, index, mac, addr } => {
-            done(backend.send_arp(netns, *index, *mac, *addr).await)
-        }
-        C::SendNa { netns, index, mac, addr } => {
-            done(backend.send_na(netns, *index, *mac, *addr).await)
-        }
+        C::SendArp {
+            netns,
+            index,
+            mac,
+            addr,
+        } => done(backend.send_arp(netns, *index, *mac, *addr).await),
+        C::SendNa {
+            netns,
+            index,
+            mac,
+            addr,
+        } => done(backend.send_na(netns, *index, *mac, *addr).await),
         C::LinkStats { netns, index } => backend.link_stats(netns, *index).await.map(Reply::Stats),
     };
     (reply, None)

@@ -8,14 +8,14 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StepError {
     pub context: String,
-    pub cause: Option<BackendError>,
+    pub cause: Option<Box<BackendError>>,
 }
 
 impl StepError {
     pub fn new(context: impl Into<String>, cause: Option<BackendError>) -> Self {
         StepError {
             context: context.into(),
-            cause,
+            cause: cause.map(Box::new),
         }
     }
 }
@@ -67,7 +67,9 @@ fn rollback_suffix(errors: &[BackendError]) -> String {
 pub enum DetachError {
     #[error("no interface {name:?} is attached in namespace {netns}")]
     NotAttached { netns: String, name: String },
-    #[error("interface {name:?} in namespace {netns} is being attached or detached by another call")]
+    #[error(
+        "interface {name:?} in namespace {netns} is being attached or detached by another call"
+    )]
     Busy { netns: String, name: String },
     /// D3: the link disappeared behind nsplumb's back; the name stays reserved until forgotten.
     #[error("interface {name:?} vanished from namespace {netns}; it stays registered until detached again or forgotten")]

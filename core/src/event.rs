@@ -60,7 +60,10 @@ pub enum StopReason {
     /// Detach came first (S8).
     Cancelled,
     /// S6: the MAC is no longer ours.
-    MacChanged { got: Option<MacAddr>, expected: MacAddr },
+    MacChanged {
+        got: Option<MacAddr>,
+        expected: MacAddr,
+    },
     /// S6: the link is gone.
     LinkGone,
     /// A send failed (S4, S7).

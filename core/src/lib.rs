@@ -47,3 +47,15 @@ pub use attached::{Attached, Origin};
 pub use command::{execute, Command, Input, Reply, SubscriptionId};
 pub use error::{AttachError, DetachError, RouteError, StepError};
 pub use event::{Event, EventKind, Phase, StopReason};
+
+mod detach;
+mod machine;
+mod plumber;
+mod registry;
+mod route_via;
+
+pub use detach::{Detach, DetachPlan};
+pub use machine::{drain_commands, Machine};
+pub use plumber::{LinkView, Plumber, Spawner};
+pub use registry::{IfaceState, Interface, Registry};
+pub use route_via::RouteVia;

@@ -1,0 +1,167 @@
+//! The detach lifecycle (SPEC D1, D3) as a sans-IO machine.
+
+use crate::attached::Origin;
+use crate::command::{Command, Input, Reply};
+use crate::error::{DetachError, StepError};
+use crate::event::{Event, EventKind, Phase};
+use crate::types::{IfIndex, NetnsRef, Timestamp};
+use crate::{BackendError, Errno};
+use std::collections::VecDeque;
+
+/// What detach needs to know about an attached interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachPlan {
+    pub netns: NetnsRef,
+    pub name: String,
+    pub source: String,
+    pub index: IfIndex,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Await {
+    Nothing,
+    Lookup,
+    Down,
+    Final,
+}
+
+/// Set down, then delete (created links), rename back (links found in the namespace) or move
+/// back to the host under the source name (moved links), in one message.
+#[derive(Debug)]
+pub struct Detach {
+    plan: DetachPlan,
+    awaiting: Await,
+    pending: Option<Command>,
+    events: VecDeque<Event>,
+    outcome: Option<Result<(), DetachError>>,
+}
+
+impl Detach {
+    pub fn new(plan: DetachPlan, now: Timestamp) -> Detach {
+        let mut d = Detach {
+            pending: Some(Command::LinkByIndex {
+                netns: plan.netns.clone(),
+                index: plan.index,
+            }),
+            plan,
+            awaiting: Await::Lookup,
+            events: VecDeque::new(),
+            outcome: None,
+        };
+        d.push(now, EventKind::Phase(Phase::Detaching));
+        d
+    }
+
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.pending.take()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        None
+    }
+
+    pub fn handle_timeout(&mut self, _now: Timestamp) {}
+
+    pub fn outcome(&self) -> Option<&Result<(), DetachError>> {
+        self.outcome.as_ref()
+    }
+
+    pub fn take_outcome(&mut self) -> Option<Result<(), DetachError>> {
+        self.outcome.take()
+    }
+
+    pub fn handle_input(&mut self, now: Timestamp, input: Input) {
+        let Input::Reply(result) = input else { return };
+        let awaiting = std::mem::replace(&mut self.awaiting, Await::Nothing);
+        match (awaiting, result) {
+            (Await::Lookup, Ok(Reply::Link(_))) => self.issue(
+                Command::SetLinkDown {
+                    netns: self.plan.netns.clone(),
+                    index: self.plan.index,
+                },
+                Await::Down,
+            ),
+            (Await::Lookup | Await::Down, Err(e)) if e.is(Errno::ENODEV) => self.vanished(now),
+            (Await::Down, Ok(_)) => self.final_step(now),
+            (Await::Final, Ok(_)) => self.done(now, Ok(())),
+            (Await::Final, Err(e)) if e.is(Errno::ENODEV) => self.vanished(now),
+            (step, Err(e)) => self.failed(now, step, e),
+            (step, Ok(reply)) => {
+                let ctx = format!("unexpected backend reply {reply:?} in step {step:?}");
+                self.done(now, Err(DetachError::Failed(StepError::new(ctx, None))))
+            }
+        }
+    }
+
+    fn issue(&mut self, command: Command, awaiting: Await) {
+        self.pending = Some(command);
+        self.awaiting = awaiting;
+    }
+
+    fn final_step(&mut self, now: Timestamp) {
+        let p = &self.plan;
+        let command = match &p.origin {
+            Origin::NewBridge | Origin::NewVeth { .. } => Command::DeleteLinks {
+                netns: p.netns.clone(),
+                indices: vec![p.index],
+            },
+            Origin::CreatedInNamespace if p.name != p.source => Command::RenameLink {
+                netns: p.netns.clone(),
+                index: p.index,
+                name: p.source.clone(),
+            },
+            Origin::MovedFromHost => Command::MoveLink {
+                from: p.netns.clone(),
+                index: p.index,
+                to: NetnsRef::Host,
+                new_name: p.source.clone(),
+            },
+            Origin::CreatedInNamespace | Origin::InHost => return self.done(now, Ok(())),
+        };
+        self.issue(command, Await::Final);
+    }
+
+    fn vanished(&mut self, now: Timestamp) {
+        let err = DetachError::Vanished {
+            netns: self.plan.netns.to_string(),
+            name: self.plan.name.clone(),
+        };
+        self.done(now, Err(err));
+    }
+
+    fn failed(&mut self, now: Timestamp, step: Await, e: BackendError) {
+        let what = match step {
+            Await::Lookup => "failed to look up",
+            Await::Down => "failed to set down",
+            _ => "failed to release",
+        };
+        let ctx = format!(
+            "{what} interface {:?} in namespace {}",
+            self.plan.name, self.plan.netns
+        );
+        self.done(now, Err(DetachError::Failed(StepError::new(ctx, Some(e)))));
+    }
+
+    fn done(&mut self, now: Timestamp, outcome: Result<(), DetachError>) {
+        let kind = match &outcome {
+            Ok(()) => EventKind::Detached,
+            Err(e) => EventKind::DetachFailed(e.to_string()),
+        };
+        self.push(now, kind);
+        self.outcome = Some(outcome);
+    }
+
+    fn push(&mut self, now: Timestamp, kind: EventKind) {
+        self.events.push_back(Event {
+            netns: self.plan.netns.clone(),
+            iface: self.plan.name.clone(),
+            at: now,
+            kind,
+        });
+    }
+}

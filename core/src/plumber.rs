@@ -1,0 +1,436 @@
+//! The small generic async driver: runs the sans-IO machines against any [`NetBackend`].
+
+use crate::announce::Announcer;
+use crate::attach::Attach;
+use crate::attached::Attached;
+use crate::backend::{LinkEvents, NetBackend};
+use crate::command::{execute, Command, Input, SubscriptionId};
+use crate::detach::Detach;
+use crate::error::{AttachError, DetachError, RouteError, StepError};
+use crate::event::Event;
+use crate::machine::Machine;
+use crate::registry::{Interface, Registry};
+use crate::route_via::RouteVia;
+use crate::spec::Spec;
+use crate::types::{AddrInfo, Family, LinkInfo, LinkStats, NetnsRef, RouteSpec};
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::task::AtomicWaker;
+use futures::StreamExt;
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use tracing::Instrument;
+
+/// Runs a background future (the announcements after the first, SPEC S5) on the caller's
+/// executor: `tokio::spawn` in a program, a virtual-time pool in the simulator.
+pub type Spawner = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
+
+/// One link as listed (SPEC T2): the kernel's view plus whether nsplumb manages it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LinkView {
+    #[serde(flatten)]
+    pub link: LinkInfo,
+    pub addresses: Vec<AddrInfo>,
+    /// The source name, when nsplumb attached this link.
+    pub managed_source: Option<String>,
+}
+
+/// Attach, detach, gateways, statistics and listing over one backend.
+///
+/// Cheap to clone; every clone shares the registry. Attaches to different namespaces run fully
+/// in parallel (SPEC A16): the registry lock is held only to pick names, never across a kernel
+/// call.
+pub struct Plumber<B: NetBackend> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B: NetBackend> Clone for Plumber<B> {
+    fn clone(&self) -> Self {
+        Plumber {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<B> {
+    backend: Arc<B>,
+    registry: Mutex<Registry>,
+    listeners: Mutex<Vec<mpsc::UnboundedSender<Event>>>,
+    announcers: Mutex<HashMap<(NetnsRef, String), Arc<AnnounceControl>>>,
+    spawner: Spawner,
+}
+
+/// Shared between a background announcer task and detach (SPEC S8).
+struct AnnounceControl {
+    announcer: futures::lock::Mutex<Announcer>,
+    cancelled: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl<B: NetBackend> Plumber<B> {
+    pub fn new(backend: Arc<B>, spawner: Spawner) -> Plumber<B> {
+        Plumber {
+            inner: Arc::new(Inner {
+                backend,
+                registry: Mutex::new(Registry::default()),
+                listeners: Mutex::new(Vec::new()),
+                announcers: Mutex::new(HashMap::new()),
+                spawner,
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> &Arc<B> {
+        &self.inner.backend
+    }
+
+    /// Every event from now on (phases, announcements, warnings, rollbacks).
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
+        let (tx, rx) = mpsc::unbounded();
+        lock(&self.inner.listeners).push(tx);
+        rx
+    }
+
+    /// A copy of the registry, for display and for saving state between processes.
+    pub fn registry(&self) -> Registry {
+        lock(&self.inner.registry).clone()
+    }
+
+    pub fn interfaces(&self, netns: &NetnsRef) -> Vec<Interface> {
+        lock(&self.inner.registry)
+            .interfaces(netns)
+            .cloned()
+            .collect()
+    }
+
+    /// Register an interface attached by an earlier process, so naming and detach know it.
+    pub fn adopt(&self, attached: Attached) {
+        lock(&self.inner.registry).adopt(attached);
+    }
+
+    /// D3: forget an interface without touching the kernel.
+    pub fn forget(&self, netns: &NetnsRef, name: &str) -> bool {
+        lock(&self.inner.registry).forget(netns, name)
+    }
+
+    /// SPEC A1–A15. Returns once the interface is configured and the first announcement went
+    /// out; the rest are sent in the background through the spawner.
+    pub async fn attach(&self, netns: &NetnsRef, spec: Spec) -> Result<Attached, AttachError> {
+        let plan = lock(&self.inner.registry).prepare_attach(netns, &spec)?;
+        let name = plan.name.clone();
+        let span = tracing::info_span!("attach", iface = %name, netns = %netns);
+        let mut machine = Attach::new(plan, self.inner.backend.now());
+        self.inner.run(&mut machine).instrument(span).await;
+        let outcome = machine
+            .take_outcome()
+            .expect("a finished attach has an outcome");
+        match &outcome {
+            Ok(attached) => {
+                if let Some(announcer) = machine.take_announcer() {
+                    let control = Arc::new(AnnounceControl {
+                        announcer: futures::lock::Mutex::new(announcer),
+                        cancelled: AtomicBool::new(false),
+                        waker: AtomicWaker::new(),
+                    });
+                    lock(&self.inner.announcers)
+                        .insert((netns.clone(), name.clone()), control.clone());
+                    lock(&self.inner.registry).complete_attach(attached);
+                    let inner = self.inner.clone();
+                    (self.inner.spawner)(Box::pin(async move {
+                        inner.announce_in_background(control).await
+                    }));
+                } else {
+                    lock(&self.inner.registry).complete_attach(attached);
+                }
+            }
+            Err(_) => lock(&self.inner.registry).abort_attach(netns, &name),
+        }
+        outcome
+    }
+
+    /// SPEC D1–D3. Announcing stops before anything else: no frame leaves for this interface
+    /// after this returns (S8).
+    pub async fn detach(&self, netns: &NetnsRef, name: &str) -> Result<(), DetachError> {
+        let plan = lock(&self.inner.registry).begin_detach(netns, name)?;
+        let control = lock(&self.inner.announcers).remove(&(netns.clone(), name.to_string()));
+        if let Some(control) = control {
+            control.cancelled.store(true, Ordering::SeqCst);
+            control.waker.wake();
+            // Taking the lock waits out a send in progress; none starts after it.
+            let mut announcer = control.announcer.lock().await;
+            announcer.cancel(self.inner.backend.now());
+            self.inner.drain_events(&mut *announcer);
+        }
+        let span = tracing::info_span!("detach", iface = %name, netns = %netns);
+        let mut machine = Detach::new(plan, self.inner.backend.now());
+        self.inner.run(&mut machine).instrument(span).await;
+        let outcome = machine
+            .take_outcome()
+            .expect("a finished detach has an outcome");
+        let mut registry = lock(&self.inner.registry);
+        match &outcome {
+            Ok(()) => registry.complete_detach(netns, name),
+            Err(e) => registry.detach_failed(netns, name, e),
+        }
+        outcome
+    }
+
+    /// G1: a default route via `gateway` on the link that reaches it. `None` is a no-op.
+    pub async fn set_gateway(
+        &self,
+        netns: &NetnsRef,
+        gateway: Option<IpAddr>,
+    ) -> Result<(), RouteError> {
+        let Some(gateway) = gateway else {
+            return Ok(());
+        };
+        let family = if gateway.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        self.unset_gateway(netns, family).await?;
+        let mut machine = RouteVia::default_gateway(netns.clone(), gateway);
+        self.inner.run(&mut machine).await;
+        let route = machine.take_outcome().expect("finished")?;
+        lock(&self.inner.registry).record_route(netns, route);
+        Ok(())
+    }
+
+    /// G2: remove the default route set by [`Plumber::set_gateway`]; a no-op when none is set.
+    pub async fn unset_gateway(&self, netns: &NetnsRef, family: Family) -> Result<(), RouteError> {
+        let route = {
+            let mut registry = lock(&self.inner.registry);
+            let dst = registry.gateway(netns, family).map(|r| r.dst);
+            dst.and_then(|d| registry.take_route(netns, &d))
+        };
+        match route {
+            Some(route) => self.del_route(netns, route).await,
+            None => Ok(()),
+        }
+    }
+
+    /// G3: `dst via next_hop`, on the link that reaches the next hop.
+    pub async fn add_static_route(
+        &self,
+        netns: &NetnsRef,
+        dst: IpNet,
+        via: IpAddr,
+    ) -> Result<RouteSpec, RouteError> {
+        let mut machine = RouteVia::new(netns.clone(), dst.trunc(), via);
+        self.inner.run(&mut machine).await;
+        let route = machine.take_outcome().expect("finished")?;
+        lock(&self.inner.registry).record_route(netns, route.clone());
+        Ok(route)
+    }
+
+    /// G3: remove a static route added by [`Plumber::add_static_route`].
+    pub async fn remove_static_route(
+        &self,
+        netns: &NetnsRef,
+        dst: IpNet,
+    ) -> Result<(), RouteError> {
+        let route = lock(&self.inner.registry).take_route(netns, &dst.trunc());
+        match route {
+            Some(route) => self.del_route(netns, route).await,
+            None => Err(RouteError::Failed(StepError::new(
+                format!("no route to {dst} was added by nsplumb in namespace {netns}"),
+                None,
+            ))),
+        }
+    }
+
+    async fn del_route(&self, netns: &NetnsRef, route: RouteSpec) -> Result<(), RouteError> {
+        let command = Command::DelRoute {
+            netns: netns.clone(),
+            route: route.clone(),
+        };
+        match execute(&*self.inner.backend, &command).await.0 {
+            Ok(_) => Ok(()),
+            // G4: the kernel already dropped it with its link.
+            Err(e) if e.is(crate::Errno::ESRCH) || e.is(crate::Errno::ENODEV) => Ok(()),
+            Err(e) => Err(RouteError::Failed(StepError::new(
+                format!("failed to delete route {} in namespace {netns}", route.dst),
+                Some(e),
+            ))),
+        }
+    }
+
+    /// T1: the 64-bit counters of an interface by its name in `netns`.
+    pub async fn statistics(&self, netns: &NetnsRef, name: &str) -> Result<LinkStats, StepError> {
+        let context = || format!("failed to retrieve the statistics for {name} in netns {netns}");
+        let backend = &self.inner.backend;
+        let link = backend
+            .link_by_name(netns, name)
+            .await
+            .map_err(|e| StepError::new(context(), Some(e)))?;
+        backend
+            .link_stats(netns, link.index)
+            .await
+            .map_err(|e| StepError::new(context(), Some(e)))
+    }
+
+    /// T2: every link of `netns`, managed or not, with its addresses.
+    pub async fn list(&self, netns: &NetnsRef) -> Result<Vec<LinkView>, StepError> {
+        let context = || format!("failed to list links of namespace {netns}");
+        let backend = &self.inner.backend;
+        let links = backend
+            .list_links(netns)
+            .await
+            .map_err(|e| StepError::new(context(), Some(e)))?;
+        let addrs = backend
+            .list_addresses(netns, None)
+            .await
+            .map_err(|e| StepError::new(context(), Some(e)))?;
+        let registry = lock(&self.inner.registry);
+        Ok(links
+            .into_iter()
+            .map(|link| LinkView {
+                addresses: addrs
+                    .iter()
+                    .filter(|a| a.index == link.index)
+                    .cloned()
+                    .collect(),
+                managed_source: registry
+                    .interface(netns, &link.name)
+                    .filter(|i| i.attached.as_ref().is_some_and(|a| a.ifindex == link.index))
+                    .map(|i| i.source.clone()),
+                link,
+            })
+            .collect())
+    }
+}
+
+impl<B: NetBackend> Inner<B> {
+    fn drain_events<M: Machine + ?Sized>(&self, machine: &mut M) {
+        let mut listeners = None;
+        while let Some(event) = machine.poll_event() {
+            let l = listeners.get_or_insert_with(|| lock(&self.listeners));
+            l.retain(|tx| tx.unbounded_send(event.clone()).is_ok());
+        }
+    }
+
+    /// Run a machine to its end: commands one at a time, then link events or its deadline.
+    async fn run<M: Machine>(&self, machine: &mut M) {
+        let backend = &*self.backend;
+        let mut subscriptions: Vec<(SubscriptionId, LinkEvents)> = Vec::new();
+        loop {
+            self.drain_events(machine);
+            if let Some(command) = machine.poll_command() {
+                if let Command::Unsubscribe { id } = &command {
+                    subscriptions.retain(|(sid, _)| sid != id);
+                }
+                let (result, subscription) = execute(backend, &command).await;
+                subscriptions.extend(subscription);
+                machine.handle_input(backend.now(), Input::Reply(result));
+                continue;
+            }
+            if machine.is_done() {
+                break;
+            }
+            let deadline = machine.poll_timeout();
+            if deadline.is_none() && subscriptions.is_empty() {
+                tracing::error!("state machine waits for nothing; stopping it");
+                break;
+            }
+            let mut sleep = deadline.map(|d| backend.sleep_until(d));
+            let wake = futures::future::poll_fn(|cx| {
+                let mut ended = None;
+                for (i, (id, stream)) in subscriptions.iter_mut().enumerate() {
+                    match stream.poll_next_unpin(cx) {
+                        Poll::Ready(Some(event)) => return Poll::Ready(Wake::Event(*id, event)),
+                        Poll::Ready(None) => ended = Some(i),
+                        Poll::Pending => {}
+                    }
+                }
+                if let Some(i) = ended {
+                    return Poll::Ready(Wake::Ended(i));
+                }
+                match sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(Wake::Timer),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            let now = backend.now();
+            match wake {
+                Wake::Event(id, event) => machine.handle_input(now, Input::LinkEvent { id, event }),
+                Wake::Ended(i) => {
+                    drop(subscriptions.remove(i));
+                }
+                Wake::Timer => machine.handle_timeout(now),
+            }
+        }
+        self.drain_events(machine);
+    }
+
+    /// SPEC S5: the remaining rounds, each one interval after the previous; stops on detach.
+    async fn announce_in_background(self: Arc<Self>, control: Arc<AnnounceControl>) {
+        let backend = &*self.backend;
+        loop {
+            let due = {
+                let announcer = control.announcer.lock().await;
+                if announcer.is_finished() || control.cancelled.load(Ordering::SeqCst) {
+                    break;
+                }
+                announcer.poll_timeout()
+            };
+            let Some(due) = due else { break };
+            let sleep = backend.sleep_until(due);
+            CancelOrSleep {
+                control: &control,
+                sleep,
+            }
+            .await;
+            let mut announcer = control.announcer.lock().await;
+            if control.cancelled.load(Ordering::SeqCst) {
+                break;
+            }
+            announcer.handle_timeout(backend.now());
+            while let Some(command) = announcer.poll_command() {
+                let (result, _) = execute(backend, &command).await;
+                announcer.handle_input(backend.now(), Input::Reply(result));
+            }
+            self.drain_events(&mut *announcer);
+            if announcer.is_finished() {
+                break;
+            }
+        }
+        let mut announcers = lock(&self.announcers);
+        announcers.retain(|_, c| !Arc::ptr_eq(c, &control));
+    }
+}
+
+enum Wake {
+    Event(SubscriptionId, crate::types::LinkEvent),
+    Ended(usize),
+    Timer,
+}
+
+/// Resolves at the deadline or as soon as detach cancels.
+struct CancelOrSleep<'a> {
+    control: &'a AnnounceControl,
+    sleep: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
+}
+
+impl Future for CancelOrSleep<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.control.waker.register(cx.waker());
+        if self.control.cancelled.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+/// A poisoned lock only means another task panicked mid-update of plain data; keep going.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
