@@ -1,1 +1,1374 @@
-//! placeholder
+//! nsplumb-linux: the [`NetBackend`] of the real kernel.
+//!
+//! * Links, addresses and routes: rtnetlink, one cached connection per namespace (keyed by the
+//!   namespace file's device and inode, so two paths to one namespace share it).
+//! * Announcements: an `AF_PACKET` socket (ARP, SPEC S2) and a raw ICMPv6 socket (NA, SPEC S3)
+//!   created inside the namespace, cached.
+//! * Sysctls: `/proc/sys` files opened inside the namespace.
+//!
+//! THE RULE: every socket and `/proc/sys` file of a namespace is opened on a short-lived std
+//! thread that has `setns`-ed into it ([`netns::in_netns`]); tokio workers never change namespace.
+
+mod announce;
+mod netns;
+mod nl;
+
+use futures::stream::{self, StreamExt};
+use futures::TryFutureExt;
+use ipnet::IpNet;
+use netlink_packet_core::NetlinkMessage;
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags as NlLinkFlags, LinkInfo as NlLinkInfo,
+    LinkMessage,
+};
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope as NlScope,
+    RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netns::{in_netns, NsFile, NsKey};
+use nl::{NlError, RawLink};
+use nsplumb_core::{
+    AddrInfo, BackendError, Errno, Family, IfIndex, LinkEvent, LinkEvents, LinkInfo, LinkStats,
+    MacAddr, NetBackend, NetnsRef, Op, PeerRef, RouteInfo, RouteSpec, Timestamp, VethPair,
+    VethRequest,
+};
+use rtnetlink::Handle;
+use socket2::Socket;
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use tracing::Instrument;
+
+/// The process-wide epoch of [`NetBackend::now`]: captured once, on tokio's clock.
+fn epoch() -> tokio::time::Instant {
+    static EPOCH: OnceLock<tokio::time::Instant> = OnceLock::new();
+    *EPOCH.get_or_init(tokio::time::Instant::now)
+}
+
+const RTMGRP_LINK: u32 = 1;
+
+struct Conn {
+    handle: Handle,
+    task: tokio::task::AbortHandle,
+}
+
+struct Inner {
+    host: NsFile,
+    dir: PathBuf,
+    /// One rtnetlink connection per namespace.
+    conns: Mutex<HashMap<NsKey, Conn>>,
+    /// Every namespace this backend has opened, by key: to map netns ids back to references.
+    known: Mutex<HashMap<NsKey, NetnsRef>>,
+    /// Per namespace: netns id (as seen there) → namespace.
+    nsids: Mutex<HashMap<NsKey, HashMap<i32, NetnsRef>>>,
+    /// One packet socket per namespace (ARP).
+    packet: Mutex<HashMap<NsKey, Arc<Socket>>>,
+    /// One raw ICMPv6 socket per (namespace, ifindex, source address) (NA).
+    na: Mutex<HashMap<(NsKey, u32, Ipv6Addr), Arc<Socket>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(conns) = self.conns.get_mut() {
+            for c in conns.values() {
+                c.task.abort();
+            }
+        }
+    }
+}
+
+/// The Linux implementation of [`NetBackend`]. Cheap to clone; clones share caches.
+///
+/// Must be used from within a tokio runtime (netlink connections are spawned with
+/// `tokio::spawn`).
+#[derive(Clone)]
+pub struct LinuxBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LinuxBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinuxBackend")
+            .field("netns_dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn ifobj(index: IfIndex) -> String {
+    format!("ifindex {index}")
+}
+
+impl LinuxBackend {
+    /// A backend whose host namespace is the one this process runs in, with named namespaces
+    /// in `$NSPLUMB_NETNS_DIR` or `/run/netns`.
+    pub fn new() -> io::Result<LinuxBackend> {
+        Self::with_netns_dir(netns::netns_dir())
+    }
+
+    /// As [`LinuxBackend::new`] with named namespaces kept in `dir`.
+    pub fn with_netns_dir(dir: impl Into<PathBuf>) -> io::Result<LinuxBackend> {
+        let _ = epoch();
+        let host = NsFile::open(Path::new("/proc/self/ns/net"))?;
+        let mut known = HashMap::new();
+        known.insert(host.key, NetnsRef::Host);
+        Ok(LinuxBackend {
+            inner: Arc::new(Inner {
+                host,
+                dir: dir.into(),
+                conns: Mutex::new(HashMap::new()),
+                known: Mutex::new(known),
+                nsids: Mutex::new(HashMap::new()),
+                packet: Mutex::new(HashMap::new()),
+                na: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Where named namespaces are created and listed.
+    pub fn netns_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Close every cached socket of `netns` (netlink connection, sender sockets). A cached
+    /// socket keeps its namespace alive: call this when a namespace is deleted by someone else.
+    /// [`NetBackend::delete_netns`] does it itself.
+    pub fn forget_netns(&self, netns: &NetnsRef) {
+        if let Ok(ns) = self.inner.resolve(netns) {
+            self.inner.forget(ns.key);
+        }
+    }
+}
+
+impl Inner {
+    fn resolve(&self, netns: &NetnsRef) -> io::Result<NsFile> {
+        match netns {
+            NetnsRef::Host => Ok(self.host.clone()),
+            NetnsRef::Path(p) => {
+                let ns = NsFile::open(Path::new(p))?;
+                lock(&self.known)
+                    .entry(ns.key)
+                    .or_insert_with(|| netns.clone());
+                Ok(ns)
+            }
+        }
+    }
+
+    fn forget(&self, key: NsKey) {
+        if let Some(c) = lock(&self.conns).remove(&key) {
+            c.task.abort();
+        }
+        lock(&self.packet).remove(&key);
+        lock(&self.na).retain(|(k, _, _), _| *k != key);
+        lock(&self.nsids).clear();
+        if key != self.host.key {
+            lock(&self.known).remove(&key);
+        }
+    }
+
+    async fn handle(&self, ns: &NsFile) -> Result<Handle, NlError> {
+        if let Some(c) = lock(&self.conns).get(&ns.key) {
+            if !c.task.is_finished() {
+                return Ok(c.handle.clone());
+            }
+        }
+        let fd: OwnedFd = in_netns(ns, || {
+            let s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
+            let _ = s.set_ext_ack(true);
+            let _ = s.set_cap_ack(true);
+            // SAFETY: into_raw_fd hands over ownership of a valid descriptor.
+            Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s.into_raw_fd()) })
+        })
+        .await
+        .map_err(|e| NlError::io(&e))?;
+        // SAFETY: fd is an owned netlink socket descriptor.
+        let sock = unsafe {
+            <netlink_sys::TokioSocket as std::os::fd::FromRawFd>::from_raw_fd(fd.into_raw_fd())
+        };
+        let (conn, handle, _unsolicited) = rtnetlink::from_socket(sock);
+        let task = tokio::spawn(conn).abort_handle();
+        let mut conns = lock(&self.conns);
+        if let Some(c) = conns.get(&ns.key) {
+            if !c.task.is_finished() {
+                task.abort();
+                return Ok(c.handle.clone());
+            }
+        }
+        conns.insert(
+            ns.key,
+            Conn {
+                handle: handle.clone(),
+                task,
+            },
+        );
+        Ok(handle)
+    }
+
+    /// One request, its responses collected. Retries once on a connection that died (e.g. its
+    /// runtime was shut down).
+    async fn req(
+        &self,
+        ns: &NsFile,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, NlError> {
+        let handle = self.handle(ns).await?;
+        let stream = match nl::start(&handle, msg.clone(), flags) {
+            Ok(s) => s,
+            Err(e) if e.dead_connection => {
+                lock(&self.conns).remove(&ns.key);
+                let handle = self.handle(ns).await?;
+                nl::start(&handle, msg, flags)?
+            }
+            Err(e) => return Err(e),
+        };
+        nl::collect(stream).await
+    }
+
+    async fn get_link_msg(
+        &self,
+        ns: &NsFile,
+        index: Option<IfIndex>,
+        name: Option<&str>,
+    ) -> Result<LinkMessage, NlError> {
+        let mut m = LinkMessage::default();
+        if let Some(i) = index {
+            m.header.index = i;
+        }
+        if let Some(n) = name {
+            m.attributes.push(LinkAttribute::IfName(n.to_string()));
+        }
+        let replies = self
+            .req(ns, RouteNetlinkMessage::GetLink(m), nl::GET)
+            .await?;
+        replies
+            .into_iter()
+            .find_map(|r| match r {
+                RouteNetlinkMessage::NewLink(l) => Some(l),
+                _ => None,
+            })
+            .ok_or_else(|| NlError::errno(Errno::ENODEV))
+    }
+
+    /// Netns id → namespace, as seen from `ns`: asks the kernel for the id of every namespace
+    /// this backend knows (RTM_GETNSID with NETNSA_FD).
+    async fn nsid_map(&self, ns: &NsFile, refresh: bool) -> HashMap<i32, NetnsRef> {
+        if !refresh {
+            if let Some(m) = lock(&self.nsids).get(&ns.key) {
+                return m.clone();
+            }
+        }
+        let known: Vec<(NsKey, NetnsRef)> = lock(&self.known)
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        let mut map = HashMap::new();
+        for (_, r) in known {
+            let Ok(other) = self.resolve(&r) else {
+                continue;
+            };
+            let mut m = NsidMessage::default();
+            m.attributes
+                .push(NsidAttribute::Fd(other.fd.as_raw_fd() as u32));
+            let Ok(replies) = self.req(ns, RouteNetlinkMessage::GetNsId(m), nl::GET).await else {
+                continue;
+            };
+            for reply in replies {
+                if let RouteNetlinkMessage::NewNsId(n) = reply {
+                    for a in n.attributes {
+                        if let NsidAttribute::Id(id) = a {
+                            if id >= 0 {
+                                map.insert(id, r.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        lock(&self.nsids).insert(ns.key, map.clone());
+        map
+    }
+
+    /// Fill `peer` of links read from `ns` (named `ns_ref`).
+    async fn finish_links(
+        &self,
+        ns: &NsFile,
+        ns_ref: &NetnsRef,
+        raws: Vec<RawLink>,
+    ) -> Vec<LinkInfo> {
+        let mut map: Option<HashMap<i32, NetnsRef>> = None;
+        let mut refreshed = false;
+        let mut out = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let mut info = raw.info;
+            if let Some(index) = raw.peer_index {
+                let netns = match raw.peer_nsid {
+                    None => Some(ns_ref.clone()),
+                    Some(id) => {
+                        if map.is_none() {
+                            map = Some(self.nsid_map(ns, false).await);
+                        }
+                        if !map.as_ref().is_some_and(|m| m.contains_key(&id)) && !refreshed {
+                            refreshed = true;
+                            map = Some(self.nsid_map(ns, true).await);
+                        }
+                        map.as_ref().and_then(|m| m.get(&id).cloned())
+                    }
+                };
+                info.peer = Some(PeerRef { netns, index });
+            }
+            out.push(info);
+        }
+        out
+    }
+
+    async fn link(
+        &self,
+        ns: &NsFile,
+        ns_ref: &NetnsRef,
+        index: Option<IfIndex>,
+        name: Option<&str>,
+    ) -> Result<LinkInfo, NlError> {
+        let msg = self.get_link_msg(ns, index, name).await?;
+        let raw = nl::parse_link(&msg);
+        Ok(self
+            .finish_links(ns, ns_ref, vec![raw])
+            .await
+            .pop()
+            .expect("one link in, one out"))
+    }
+
+    /// `ifindex 7` or `eth0 (ifindex 7)` when the link can still be read.
+    async fn describe(&self, ns: &NsFile, index: IfIndex) -> String {
+        match self.get_link_msg(ns, Some(index), None).await {
+            Ok(m) => {
+                let raw = nl::parse_link(&m);
+                format!("{} (ifindex {index})", raw.info.name)
+            }
+            Err(_) => ifobj(index),
+        }
+    }
+
+    async fn setlink(&self, ns: &NsFile, msg: LinkMessage) -> Result<(), NlError> {
+        self.req(ns, RouteNetlinkMessage::SetLink(msg), nl::ACK)
+            .await
+            .map(|_| ())
+    }
+}
+
+fn link_msg(index: IfIndex) -> LinkMessage {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m
+}
+
+fn family_of(ip: &IpAddr) -> AddressFamily {
+    match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+fn route_address(ip: IpAddr) -> RouteAddress {
+    match ip {
+        IpAddr::V4(a) => RouteAddress::Inet(a),
+        IpAddr::V6(a) => RouteAddress::Inet6(a),
+    }
+}
+
+fn addr_msg(index: IfIndex, net: &IpNet) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.family = family_of(&net.addr());
+    m.header.prefix_len = net.prefix_len();
+    m.header.index = index;
+    m.header.scope = if net.addr().is_loopback() {
+        AddressScope::Host
+    } else {
+        AddressScope::Universe
+    };
+    m.attributes.push(AddressAttribute::Local(net.addr()));
+    m.attributes.push(AddressAttribute::Address(net.addr()));
+    m
+}
+
+fn route_msg(route: &RouteSpec, for_delete: bool) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header.address_family = family_of(&route.dst.addr());
+    m.header.destination_prefix_length = route.dst.prefix_len();
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
+    if for_delete {
+        m.header.protocol = RouteProtocol::Unspec;
+        m.header.scope = NlScope::NoWhere;
+        m.header.kind = RouteType::Unspec;
+    } else {
+        m.header.protocol = RouteProtocol::Boot;
+        m.header.scope = nl::scope_to_nl(route.scope);
+        m.header.kind = RouteType::Unicast;
+    }
+    if route.dst.prefix_len() > 0 {
+        m.attributes.push(RouteAttribute::Destination(route_address(
+            route.dst.network(),
+        )));
+    }
+    if let Some(gw) = route.gateway {
+        m.attributes
+            .push(RouteAttribute::Gateway(route_address(gw)));
+    }
+    m.attributes.push(RouteAttribute::Oif(route.oif));
+    m
+}
+
+/// A sysctl path below `/proc/sys`, refused when it could leave it.
+fn sysctl_path(path: &str) -> Option<PathBuf> {
+    if path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\0')
+        || path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return None;
+    }
+    Some(Path::new("/proc/sys").join(path))
+}
+
+impl LinuxBackend {
+    fn ns(&self, op: Op, netns: &NetnsRef) -> Result<NsFile, BackendError> {
+        self.inner.resolve(netns).map_err(|e| {
+            BackendError::new(
+                op,
+                Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+                netns,
+                format!("namespace {netns}"),
+            )
+            .with_detail("cannot open the namespace file")
+        })
+    }
+
+    fn err(op: Op, netns: &NetnsRef, object: impl Into<String>, e: NlError) -> BackendError {
+        BackendError::new(op, e.errno, netns, object).with_detail(e.detail)
+    }
+
+    /// Error about link `index`, named by its current name when it can still be read.
+    async fn link_err(
+        &self,
+        op: Op,
+        ns: &NsFile,
+        netns: &NetnsRef,
+        index: IfIndex,
+        e: NlError,
+    ) -> BackendError {
+        let object = if e.errno == Errno::ENODEV {
+            ifobj(index)
+        } else {
+            self.inner.describe(ns, index).await
+        };
+        Self::err(op, netns, object, e)
+    }
+
+    async fn set_link(
+        &self,
+        op: Op,
+        netns: &NetnsRef,
+        index: IfIndex,
+        msg: LinkMessage,
+    ) -> Result<(), BackendError> {
+        let ns = self.ns(op, netns)?;
+        match self.inner.setlink(&ns, msg).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.link_err(op, &ns, netns, index, e).await),
+        }
+    }
+
+    async fn index_by_name(
+        &self,
+        op: Op,
+        ns: &NsFile,
+        netns: &NetnsRef,
+        name: &str,
+    ) -> Result<IfIndex, BackendError> {
+        self.inner
+            .get_link_msg(ns, None, Some(name))
+            .await
+            .map(|m| m.header.index)
+            .map_err(|e| Self::err(op, netns, name, e))
+    }
+
+    async fn packet_socket(&self, ns: &NsFile) -> io::Result<Arc<Socket>> {
+        if let Some(s) = lock(&self.inner.packet).get(&ns.key) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(in_netns(ns, announce::open_packet).await?);
+        lock(&self.inner.packet).insert(ns.key, s.clone());
+        Ok(s)
+    }
+
+    async fn na_socket(&self, ns: &NsFile, index: u32, src: Ipv6Addr) -> io::Result<Arc<Socket>> {
+        let key = (ns.key, index, src);
+        if let Some(s) = lock(&self.inner.na).get(&key) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(in_netns(ns, move || announce::open_na(index, src)).await?);
+        lock(&self.inner.na).insert(key, s.clone());
+        Ok(s)
+    }
+}
+
+fn io_errno(e: &io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+#[async_trait::async_trait]
+impl NetBackend for LinuxBackend {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_duration(tokio::time::Instant::now().saturating_duration_since(epoch()))
+    }
+
+    async fn sleep_until(&self, deadline: Timestamp) {
+        tokio::time::sleep_until(epoch() + deadline.as_duration()).await
+    }
+
+    // ------------------------------------------------------------------ namespaces
+
+    async fn create_netns(&self, name: &str) -> Result<NetnsRef, BackendError> {
+        let dir = self.inner.dir.clone();
+        let span = tracing::debug_span!("create_netns", netns = name, dir = %dir.display());
+        let owned = name.to_string();
+        let res = tokio::task::spawn_blocking(move || netns::create_named(&dir, &owned))
+            .instrument(span)
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        let path = self.inner.dir.join(name);
+        let netns = NetnsRef::Path(path.to_string_lossy().into_owned());
+        match res {
+            Ok(_) => {
+                tracing::debug!(netns = %netns, "namespace created");
+                let _ = self.inner.resolve(&netns);
+                lock(&self.inner.nsids).clear();
+                Ok(netns)
+            }
+            Err(e) => Err(BackendError::new(
+                Op::CreateNetns,
+                io_errno(&e),
+                &netns,
+                name,
+            )),
+        }
+    }
+
+    async fn delete_netns(&self, netns: &NetnsRef) -> Result<(), BackendError> {
+        let NetnsRef::Path(p) = netns else {
+            return Err(
+                BackendError::new(Op::DeleteNetns, Errno::EINVAL, netns, "host")
+                    .with_detail("the host namespace cannot be deleted"),
+            );
+        };
+        tracing::debug!(netns = %netns, "delete namespace");
+        if let Ok(ns) = NsFile::open(Path::new(p)) {
+            self.inner.forget(ns.key);
+        }
+        let path = PathBuf::from(p);
+        tokio::task::spawn_blocking(move || netns::delete_path(&path))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
+            .map_err(|e| BackendError::new(Op::DeleteNetns, io_errno(&e), netns, p.as_str()))
+    }
+
+    async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
+        let mut out = vec![NetnsRef::Host];
+        let entries = match std::fs::read_dir(&self.inner.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => {
+                return Err(BackendError::new(
+                    Op::ListNetns,
+                    io_errno(&e),
+                    &NetnsRef::Host,
+                    self.inner.dir.display().to_string(),
+                ))
+            }
+        };
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        out.extend(
+            names
+                .into_iter()
+                .map(|p| NetnsRef::Path(p.to_string_lossy().into_owned())),
+        );
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ links
+
+    async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
+        let ns = self.ns(Op::GetLink, netns)?;
+        self.inner
+            .link(&ns, netns, None, Some(name))
+            .instrument(tracing::debug_span!("link_by_name", iface = name, netns = %netns))
+            .await
+            .map_err(|e| Self::err(Op::GetLink, netns, name, e))
+    }
+
+    async fn link_by_index(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+    ) -> Result<LinkInfo, BackendError> {
+        let ns = self.ns(Op::GetLink, netns)?;
+        self.inner
+            .link(&ns, netns, Some(index), None)
+            .instrument(tracing::debug_span!("link_by_index", ifindex = index, netns = %netns))
+            .await
+            .map_err(|e| Self::err(Op::GetLink, netns, ifobj(index), e))
+    }
+
+    async fn list_links(&self, netns: &NetnsRef) -> Result<Vec<LinkInfo>, BackendError> {
+        let ns = self.ns(Op::ListLinks, netns)?;
+        let span = tracing::debug_span!("list_links", netns = %netns);
+        async {
+            let replies = self
+                .inner
+                .req(
+                    &ns,
+                    RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                    nl::DUMP,
+                )
+                .await?;
+            let raws = replies
+                .iter()
+                .filter_map(|r| match r {
+                    RouteNetlinkMessage::NewLink(l) => Some(nl::parse_link(l)),
+                    _ => None,
+                })
+                .collect();
+            Ok(self.inner.finish_links(&ns, netns, raws).await)
+        }
+        .instrument(span)
+        .await
+        .map_err(|e| Self::err(Op::ListLinks, netns, "links", e))
+    }
+
+    async fn move_link(
+        &self,
+        from: &NetnsRef,
+        index: IfIndex,
+        to: &NetnsRef,
+        new_name: &str,
+    ) -> Result<IfIndex, BackendError> {
+        let op = Op::MoveLink;
+        let src = self.ns(op, from)?;
+        let dst = self.ns(op, to)?;
+        let span = tracing::debug_span!("move_link", ifindex = index, netns = %from, to = %to, iface = new_name);
+        async {
+            let old = self
+                .inner
+                .get_link_msg(&src, Some(index), None)
+                .await
+                .map_err(|e| Self::err(op, from, ifobj(index), e))?;
+            let old_name = nl::parse_link(&old).info.name;
+            let object = format!("{old_name} (ifindex {index})");
+            if src.key == dst.key {
+                // Same namespace: a plain rename.
+                let mut m = link_msg(index);
+                m.attributes
+                    .push(LinkAttribute::IfName(new_name.to_string()));
+                self.inner
+                    .setlink(&src, m)
+                    .await
+                    .map_err(|e| Self::err(op, from, object.clone(), e))?;
+                return Ok(index);
+            }
+            // The kernel moves first and renames after, in one message; a name taken in the
+            // destination would fail after the move. Refuse before touching anything.
+            match self.inner.get_link_msg(&dst, None, Some(new_name)).await {
+                Ok(_) => {
+                    return Err(Self::err(op, to, object, NlError::errno(Errno::EEXIST))
+                        .with_detail(format!("{new_name} exists in {to}")))
+                }
+                Err(e) if e.errno == Errno::ENODEV => {}
+                Err(e) => return Err(Self::err(op, to, new_name, e)),
+            }
+            let mut m = link_msg(index);
+            m.attributes
+                .push(LinkAttribute::NetNsFd(dst.fd.as_raw_fd()));
+            m.attributes
+                .push(LinkAttribute::IfName(new_name.to_string()));
+            if let Err(e) = self.inner.setlink(&src, m).await {
+                // Did it move anyway (rename failed after the move)? Bring it back.
+                if self
+                    .inner
+                    .get_link_msg(&src, Some(index), None)
+                    .await
+                    .is_err()
+                {
+                    if let Ok(moved) = self.inner.get_link_msg(&dst, None, Some(&old_name)).await {
+                        let mut back = link_msg(moved.header.index);
+                        back.attributes
+                            .push(LinkAttribute::NetNsFd(src.fd.as_raw_fd()));
+                        back.attributes
+                            .push(LinkAttribute::IfName(old_name.clone()));
+                        let _ = self.inner.setlink(&dst, back).await;
+                    }
+                }
+                return Err(Self::err(op, from, object, e));
+            }
+            self.index_by_name(op, &dst, to, new_name).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn rename_link(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        name: &str,
+    ) -> Result<(), BackendError> {
+        let mut m = link_msg(index);
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.set_link(Op::RenameLink, netns, index, m)
+            .instrument(
+                tracing::debug_span!("rename_link", ifindex = index, iface = name, netns = %netns),
+            )
+            .await
+    }
+
+    async fn set_link_up(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
+        let mut m = link_msg(index);
+        m.header.flags = NlLinkFlags::Up;
+        m.header.change_mask = NlLinkFlags::Up;
+        self.set_link(Op::SetLinkUp, netns, index, m)
+            .instrument(tracing::debug_span!("set_link_up", ifindex = index, netns = %netns))
+            .await
+    }
+
+    async fn set_link_down(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
+        let mut m = link_msg(index);
+        m.header.flags = NlLinkFlags::empty();
+        m.header.change_mask = NlLinkFlags::Up;
+        self.set_link(Op::SetLinkDown, netns, index, m)
+            .instrument(tracing::debug_span!("set_link_down", ifindex = index, netns = %netns))
+            .await
+    }
+
+    async fn set_mac(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+    ) -> Result<(), BackendError> {
+        let mut m = link_msg(index);
+        m.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+        self.set_link(Op::SetMac, netns, index, m)
+            .instrument(
+                tracing::debug_span!("set_mac", ifindex = index, mac = %mac, netns = %netns),
+            )
+            .await
+    }
+
+    async fn set_master(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        master: Option<IfIndex>,
+    ) -> Result<(), BackendError> {
+        let mut m = link_msg(index);
+        m.attributes
+            .push(LinkAttribute::Controller(master.unwrap_or(0)));
+        self.set_link(Op::SetMaster, netns, index, m)
+            .instrument(tracing::debug_span!("set_master", ifindex = index, master = ?master, netns = %netns))
+            .await
+    }
+
+    async fn create_bridge(&self, netns: &NetnsRef, name: &str) -> Result<IfIndex, BackendError> {
+        let op = Op::CreateBridge;
+        let ns = self.ns(op, netns)?;
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        m.attributes
+            .push(LinkAttribute::LinkInfo(vec![NlLinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
+        async {
+            self.inner
+                .req(&ns, RouteNetlinkMessage::NewLink(m), nl::CREATE)
+                .await
+                .map_err(|e| Self::err(op, netns, name, e))?;
+            self.index_by_name(op, &ns, netns, name).await
+        }
+        .instrument(tracing::debug_span!("create_bridge", iface = name, netns = %netns))
+        .await
+    }
+
+    async fn create_veth(
+        &self,
+        netns: &NetnsRef,
+        request: &VethRequest,
+    ) -> Result<VethPair, BackendError> {
+        let op = Op::CreateVeth;
+        let ns = self.ns(op, netns)?;
+        let peer_ns = self.ns(op, &request.peer_netns)?;
+        let object = format!("{} (peer {})", request.host_name, request.peer_name);
+        let span = tracing::debug_span!("create_veth", iface = %request.host_name, peer = %request.peer_name,
+            netns = %netns, peer_netns = %request.peer_netns, mac = ?request.peer_mac);
+        async {
+            let mut peer = LinkMessage::default();
+            peer.attributes
+                .push(LinkAttribute::IfName(request.peer_name.clone()));
+            if let Some(mac) = request.peer_mac {
+                peer.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+            }
+            if peer_ns.key != ns.key {
+                peer.attributes
+                    .push(LinkAttribute::NetNsFd(peer_ns.fd.as_raw_fd()));
+            }
+            let mut m = LinkMessage::default();
+            if request.host_up {
+                m.header.flags = NlLinkFlags::Up;
+                m.header.change_mask = NlLinkFlags::Up;
+            }
+            m.attributes
+                .push(LinkAttribute::IfName(request.host_name.clone()));
+            if let Some(master) = request.host_master {
+                m.attributes.push(LinkAttribute::Controller(master));
+            }
+            m.attributes.push(LinkAttribute::LinkInfo(vec![
+                NlLinkInfo::Kind(InfoKind::Veth),
+                NlLinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+            ]));
+            self.inner
+                .req(&ns, RouteNetlinkMessage::NewLink(m), nl::CREATE)
+                .await
+                .map_err(|e| Self::err(op, netns, object.clone(), e))?;
+            let host_index = self
+                .index_by_name(op, &ns, netns, &request.host_name)
+                .await?;
+            let peer_index = self
+                .index_by_name(op, &peer_ns, &request.peer_netns, &request.peer_name)
+                .await?;
+            Ok(VethPair {
+                host_index,
+                peer_index,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn delete_links(
+        &self,
+        netns: &NetnsRef,
+        indices: &[IfIndex],
+    ) -> Result<(), BackendError> {
+        let op = Op::DeleteLink;
+        let ns = self.ns(op, netns)?;
+        let span = tracing::debug_span!("delete_links", netns = %netns, count = indices.len());
+        async {
+            let handle = self
+                .inner
+                .handle(&ns)
+                .await
+                .map_err(|e| Self::err(op, netns, "links", e))?;
+            // Queue every request before reading any answer: the connection writes them out
+            // back to back and the kernel works through them while we wait.
+            let mut pending = Vec::with_capacity(indices.len());
+            for &index in indices {
+                let stream = nl::start(
+                    &handle,
+                    RouteNetlinkMessage::DelLink(link_msg(index)),
+                    nl::ACK,
+                )
+                .map_err(|e| Self::err(op, netns, ifobj(index), e))?;
+                pending.push(nl::collect(stream).map_err(move |e| (index, e)));
+            }
+            let results = futures::future::join_all(pending).await;
+            match results.into_iter().find_map(Result::err) {
+                None => Ok(()),
+                Some((index, e)) => Err(Self::err(op, netns, ifobj(index), e)),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    // ------------------------------------------------------------------ addresses
+
+    async fn add_address(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        net: IpNet,
+        nodad: bool,
+    ) -> Result<(), BackendError> {
+        let op = Op::AddAddress;
+        let ns = self.ns(op, netns)?;
+        let mut m = addr_msg(index, &net);
+        if let IpNet::V4(v4) = net {
+            if v4.prefix_len() < 31 {
+                m.attributes
+                    .push(AddressAttribute::Broadcast(v4.broadcast()));
+            }
+        }
+        if nodad {
+            m.header.flags = AddressHeaderFlags::Nodad;
+            m.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        let span = tracing::debug_span!("add_address", ifindex = index, addr = %net, nodad, netns = %netns);
+        match self
+            .inner
+            .req(&ns, RouteNetlinkMessage::NewAddress(m), nl::CREATE)
+            .instrument(span)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.link_err(op, &ns, netns, index, e).await).map_err(|be| {
+                let object = format!("{net} on {}", be.object);
+                BackendError { object, ..be }
+            }),
+        }
+    }
+
+    async fn del_address(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        net: IpNet,
+    ) -> Result<(), BackendError> {
+        let op = Op::DelAddress;
+        let ns = self.ns(op, netns)?;
+        let m = addr_msg(index, &net);
+        let span =
+            tracing::debug_span!("del_address", ifindex = index, addr = %net, netns = %netns);
+        match self
+            .inner
+            .req(&ns, RouteNetlinkMessage::DelAddress(m), nl::ACK)
+            .instrument(span)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.link_err(op, &ns, netns, index, e).await).map_err(|be| {
+                let object = format!("{net} on {}", be.object);
+                BackendError { object, ..be }
+            }),
+        }
+    }
+
+    async fn list_addresses(
+        &self,
+        netns: &NetnsRef,
+        index: Option<IfIndex>,
+    ) -> Result<Vec<AddrInfo>, BackendError> {
+        let op = Op::ListAddresses;
+        let ns = self.ns(op, netns)?;
+        let mut m = AddressMessage::default();
+        if let Some(i) = index {
+            // Honoured by kernels with strict checking; filtered below anyway.
+            m.header.index = i;
+        }
+        let replies = self
+            .inner
+            .req(&ns, RouteNetlinkMessage::GetAddress(m), nl::DUMP)
+            .instrument(tracing::debug_span!("list_addresses", ifindex = ?index, netns = %netns))
+            .await
+            .map_err(|e| {
+                Self::err(
+                    op,
+                    netns,
+                    index.map_or_else(|| "addresses".into(), ifobj),
+                    e,
+                )
+            })?;
+        Ok(replies
+            .iter()
+            .filter_map(|r| match r {
+                RouteNetlinkMessage::NewAddress(a) => nl::parse_addr(a),
+                _ => None,
+            })
+            .filter(|a| index.is_none_or(|i| a.index == i))
+            .collect())
+    }
+
+    // ------------------------------------------------------------------ routes
+
+    async fn add_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
+        let op = Op::AddRoute;
+        let ns = self.ns(op, netns)?;
+        self.inner
+            .req(&ns, RouteNetlinkMessage::NewRoute(route_msg(route, false)), nl::CREATE)
+            .instrument(tracing::debug_span!("add_route", dst = %route.dst, ifindex = route.oif, netns = %netns))
+            .await
+            .map(|_| ())
+            .map_err(|e| Self::err(op, netns, format!("{} dev ifindex {}", route.dst, route.oif), e))
+    }
+
+    async fn del_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
+        let op = Op::DelRoute;
+        let ns = self.ns(op, netns)?;
+        self.inner
+            .req(&ns, RouteNetlinkMessage::DelRoute(route_msg(route, true)), nl::ACK)
+            .instrument(tracing::debug_span!("del_route", dst = %route.dst, ifindex = route.oif, netns = %netns))
+            .await
+            .map(|_| ())
+            .map_err(|e| Self::err(op, netns, format!("{} dev ifindex {}", route.dst, route.oif), e))
+    }
+
+    async fn list_routes(
+        &self,
+        netns: &NetnsRef,
+        family: Family,
+    ) -> Result<Vec<RouteInfo>, BackendError> {
+        let op = Op::ListRoutes;
+        let ns = self.ns(op, netns)?;
+        let v6 = family == Family::V6;
+        let mut m = RouteMessage::default();
+        m.header.address_family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        let replies = self
+            .inner
+            .req(&ns, RouteNetlinkMessage::GetRoute(m), nl::DUMP)
+            .instrument(tracing::debug_span!("list_routes", family = ?family, netns = %netns))
+            .await
+            .map_err(|e| Self::err(op, netns, "routes", e))?;
+        Ok(replies
+            .iter()
+            .filter_map(|r| match r {
+                RouteNetlinkMessage::NewRoute(r)
+                    if nl::route_table(r) == u32::from(RouteHeader::RT_TABLE_MAIN) =>
+                {
+                    nl::parse_route(r, v6)
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn get_route(
+        &self,
+        netns: &NetnsRef,
+        dst: IpAddr,
+        oif: Option<IfIndex>,
+    ) -> Result<RouteInfo, BackendError> {
+        let op = Op::GetRoute;
+        let ns = self.ns(op, netns)?;
+        let mut m = RouteMessage::default();
+        m.header.address_family = family_of(&dst);
+        m.header.destination_prefix_length = if dst.is_ipv4() { 32 } else { 128 };
+        m.attributes
+            .push(RouteAttribute::Destination(route_address(dst)));
+        if let Some(oif) = oif {
+            m.attributes.push(RouteAttribute::Oif(oif));
+        }
+        let object = match oif {
+            Some(o) => format!("{dst} oif {o}"),
+            None => dst.to_string(),
+        };
+        let replies = self
+            .inner
+            .req(&ns, RouteNetlinkMessage::GetRoute(m), nl::GET)
+            .instrument(
+                tracing::debug_span!("get_route", dst = %dst, ifindex = ?oif, netns = %netns),
+            )
+            .await
+            .map_err(|e| Self::err(op, netns, object.clone(), e))?;
+        replies
+            .iter()
+            .find_map(|r| match r {
+                RouteNetlinkMessage::NewRoute(r) => nl::parse_route(r, dst.is_ipv6()),
+                _ => None,
+            })
+            .ok_or_else(|| BackendError::new(op, Errno::ENETUNREACH, netns, object))
+    }
+
+    // ------------------------------------------------------------------ sysctls
+
+    async fn read_sysctl(&self, netns: &NetnsRef, path: &str) -> Result<String, BackendError> {
+        let op = Op::ReadSysctl;
+        let ns = self.ns(op, netns)?;
+        let Some(full) = sysctl_path(path) else {
+            return Err(BackendError::new(op, Errno::EINVAL, netns, path)
+                .with_detail("not a path below /proc/sys"));
+        };
+        in_netns(&ns, move || std::fs::read_to_string(full))
+            .instrument(tracing::debug_span!("read_sysctl", path, netns = %netns))
+            .await
+            .map(|s| s.trim().to_string())
+            .map_err(|e| BackendError::new(op, io_errno(&e), netns, path))
+    }
+
+    async fn write_sysctl(
+        &self,
+        netns: &NetnsRef,
+        path: &str,
+        value: &str,
+    ) -> Result<(), BackendError> {
+        let op = Op::WriteSysctl;
+        let ns = self.ns(op, netns)?;
+        let Some(full) = sysctl_path(path) else {
+            return Err(BackendError::new(op, Errno::EINVAL, netns, path)
+                .with_detail("not a path below /proc/sys"));
+        };
+        let bytes = value.as_bytes().to_vec();
+        in_netns(&ns, move || {
+            let mut f = std::fs::OpenOptions::new().write(true).open(full)?;
+            let n = f.write(&bytes)?;
+            if n != bytes.len() {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            Ok(())
+        })
+        .instrument(tracing::debug_span!("write_sysctl", path, value, netns = %netns))
+        .await
+        .map_err(|e| BackendError::new(op, io_errno(&e), netns, path))
+    }
+
+    // ------------------------------------------------------------------ events, frames, counters
+
+    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
+        let op = Op::SubscribeLinks;
+        let ns = self.ns(op, netns)?;
+        let sock = in_netns(&ns, || {
+            let mut s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
+            s.bind(&netlink_sys::SocketAddr::new(0, RTMGRP_LINK))?;
+            s.set_non_blocking(true)?;
+            Ok(s)
+        })
+        .instrument(tracing::debug_span!("subscribe_links", netns = %netns))
+        .await
+        // SAFETY: the socket owns its descriptor and AsyncFd owns the socket until dropped.
+        .and_then(|s| unsafe { tokio::io::unix::AsyncFd::register(s).map_err(io::Error::from) })
+        .map_err(|e| BackendError::new(op, io_errno(&e), netns, "link events"))?;
+        let state = EventState {
+            sock,
+            queue: VecDeque::new(),
+            inner: self.inner.clone(),
+            ns,
+            netns: netns.clone(),
+        };
+        Ok(stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(ev) = st.queue.pop_front() {
+                    return Some((ev, st));
+                }
+                let datagram = {
+                    let mut guard = st.sock.readable().await.ok()?;
+                    match guard.try_io(|s| s.get_ref().recv_from_full()) {
+                        Ok(Ok((buf, _))) => buf,
+                        Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            tracing::warn!(netns = %st.netns, "link events lost (ENOBUFS)");
+                            continue;
+                        }
+                        Ok(Err(_)) => return None,
+                        Err(_would_block) => continue,
+                    }
+                };
+                st.parse(&datagram).await;
+            }
+        })
+        .boxed())
+    }
+
+    async fn send_arp(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+        addr: Ipv4Addr,
+    ) -> Result<(), BackendError> {
+        let op = Op::SendArp;
+        let ns = self.ns(op, netns)?;
+        let frame = nsplumb_wire::arp_announcement(mac, addr);
+        let span = tracing::debug_span!("send_arp", ifindex = index, mac = %mac, addr = %addr, netns = %netns);
+        let res = async {
+            let sock = self.packet_socket(&ns).await?;
+            announce::send_packet(&sock, index, &frame)
+        }
+        .instrument(span)
+        .await;
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let object = format!("{addr} on {}", self.inner.describe(&ns, index).await);
+                Err(BackendError::new(op, io_errno(&e), netns, object))
+            }
+        }
+    }
+
+    async fn send_na(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+        addr: Ipv6Addr,
+    ) -> Result<(), BackendError> {
+        let op = Op::SendNa;
+        let ns = self.ns(op, netns)?;
+        let body = nsplumb_wire::na_body(mac, addr);
+        let span = tracing::debug_span!("send_na", ifindex = index, mac = %mac, addr = %addr, netns = %netns);
+        let res = async {
+            let sock = self.na_socket(&ns, index, addr).await?;
+            match announce::send_na(&sock, index, &body) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // A cached socket can go stale (link recreated, address re-added): drop it
+                    // and try once with a fresh one.
+                    lock(&self.inner.na).remove(&(ns.key, index, addr));
+                    tracing::debug!(error = %e, "NA send failed, retrying with a new socket");
+                    let sock = self.na_socket(&ns, index, addr).await?;
+                    announce::send_na(&sock, index, &body)
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                lock(&self.inner.na).remove(&(ns.key, index, addr));
+                let object = format!("{addr} on {}", self.inner.describe(&ns, index).await);
+                Err(BackendError::new(op, io_errno(&e), netns, object))
+            }
+        }
+    }
+
+    async fn link_stats(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+    ) -> Result<LinkStats, BackendError> {
+        let op = Op::LinkStats;
+        let ns = self.ns(op, netns)?;
+        let msg = self
+            .inner
+            .get_link_msg(&ns, Some(index), None)
+            .instrument(tracing::debug_span!("link_stats", ifindex = index, netns = %netns))
+            .await
+            .map_err(|e| Self::err(op, netns, ifobj(index), e))?;
+        let raw = nl::parse_link(&msg);
+        raw.stats.ok_or_else(|| {
+            BackendError::new(
+                op,
+                Errno::EOPNOTSUPP,
+                netns,
+                format!("{} (ifindex {index})", raw.info.name),
+            )
+            .with_detail("the kernel sent no IFLA_STATS64")
+        })
+    }
+}
+
+struct EventState {
+    sock: tokio::io::unix::AsyncFd<netlink_sys::Socket>,
+    queue: VecDeque<LinkEvent>,
+    inner: Arc<Inner>,
+    ns: NsFile,
+    netns: NetnsRef,
+}
+
+impl EventState {
+    async fn parse(&mut self, datagram: &[u8]) {
+        let mut off = 0;
+        let mut raws = Vec::new();
+        while off + 16 <= datagram.len() {
+            let len =
+                u32::from_ne_bytes(datagram[off..off + 4].try_into().expect("4 bytes")) as usize;
+            if len < 16 || off + len > datagram.len() {
+                break;
+            }
+            if let Ok(m) =
+                NetlinkMessage::<RouteNetlinkMessage>::deserialize(&datagram[off..off + len])
+            {
+                if let netlink_packet_core::NetlinkPayload::InnerMessage(inner) = m.payload {
+                    match inner {
+                        RouteNetlinkMessage::NewLink(l) => raws.push(Ok(nl::parse_link(&l))),
+                        RouteNetlinkMessage::DelLink(l) => {
+                            let raw = nl::parse_link(&l);
+                            raws.push(Err(LinkEvent::Removed {
+                                index: raw.info.index,
+                                name: raw.info.name,
+                            }))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            off += (len + 3) & !3;
+        }
+        for r in raws {
+            match r {
+                Ok(raw) => {
+                    let mut infos = self
+                        .inner
+                        .finish_links(&self.ns, &self.netns, vec![raw])
+                        .await;
+                    if let Some(info) = infos.pop() {
+                        self.queue.push_back(LinkEvent::Changed(info));
+                    }
+                }
+                Err(removed) => self.queue.push_back(removed),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nsplumb_core::RouteScope;
+
+    #[test]
+    fn sysctl_paths_stay_below_proc_sys() {
+        assert_eq!(
+            sysctl_path("net/ipv6/conf/eth0/disable_ipv6"),
+            Some(PathBuf::from("/proc/sys/net/ipv6/conf/eth0/disable_ipv6"))
+        );
+        for bad in [
+            "",
+            "/etc/passwd",
+            "net/../../etc",
+            "net//x",
+            "net/./x",
+            "a\0b",
+        ] {
+            assert_eq!(sysctl_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn route_messages_carry_destination_gateway_and_oif() {
+        let spec = RouteSpec {
+            dst: "198.51.100.0/24".parse().unwrap(),
+            gateway: Some("192.0.2.1".parse().unwrap()),
+            oif: 4,
+            scope: RouteScope::Universe,
+        };
+        let m = route_msg(&spec, false);
+        assert_eq!(m.header.destination_prefix_length, 24);
+        assert_eq!(m.header.table, RouteHeader::RT_TABLE_MAIN);
+        assert!(m.attributes.contains(&RouteAttribute::Oif(4)));
+        let default = RouteSpec {
+            dst: "0.0.0.0/0".parse().unwrap(),
+            ..spec
+        };
+        let m = route_msg(&default, true);
+        assert!(!m
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Destination(_))));
+        assert_eq!(m.header.scope, NlScope::NoWhere);
+    }
+}

@@ -1,0 +1,132 @@
+//! Namespace files, and THE RULE: anything that must live in a namespace (netlink sockets, raw
+//! sockets, `/proc/sys` files) is opened on a short-lived std thread that has `setns`-ed into
+//! it. Tokio workers never change namespace.
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The identity of a namespace: (device, inode) of its nsfs file. Two paths to one namespace
+/// (a bind mount and `/proc/PID/ns/net`) give the same key.
+pub(crate) type NsKey = (u64, u64);
+
+/// An open namespace file and its key. Keeping it open keeps the namespace alive.
+#[derive(Debug, Clone)]
+pub(crate) struct NsFile {
+    pub fd: Arc<OwnedFd>,
+    pub key: NsKey,
+}
+
+impl NsFile {
+    pub fn open(path: &Path) -> io::Result<NsFile> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        Ok(NsFile {
+            key: (meta.dev(), meta.ino()),
+            fd: Arc::new(OwnedFd::from(file)),
+        })
+    }
+}
+
+/// Run `f` on a fresh std thread that has joined the namespace `ns`, and hand the result back.
+pub(crate) async fn in_netns<T, F>(ns: &NsFile, f: F) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+{
+    let fd = ns.fd.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("nsplumb-netns".into())
+        .spawn(move || {
+            let res = setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
+                .map_err(io::Error::from)
+                .and_then(|()| f());
+            let _ = tx.send(res);
+        })?;
+    rx.await
+        .unwrap_or_else(|_| Err(io::Error::other("namespace thread died")))
+}
+
+/// The directory named namespaces live in: `$NSPLUMB_NETNS_DIR` or `/run/netns`.
+pub(crate) fn netns_dir() -> PathBuf {
+    std::env::var_os("NSPLUMB_NETNS_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/netns"))
+}
+
+/// Make `dir` exist and be a shared mount point, the way iproute2 prepares `/run/netns`
+/// (so namespaces bind-mounted there propagate to other mount namespaces).
+fn prepare_dir(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut bound = false;
+    loop {
+        match mount(
+            None::<&str>,
+            dir,
+            Some("none"),
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(nix::Error::EINVAL) if !bound => {
+                // Not a mount point yet: bind it onto itself, then retry.
+                mount(
+                    Some(dir),
+                    dir,
+                    Some("none"),
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )?;
+                bound = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `ip netns add NAME`, blocking: run it on a thread of its own.
+pub(crate) fn create_named(dir: &Path, name: &str) -> io::Result<PathBuf> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." || name.contains('\0') {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    prepare_dir(dir)?;
+    let path = dir.join(name);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let target = path.clone();
+    let res = std::thread::Builder::new()
+        .name("nsplumb-unshare".into())
+        .spawn(move || -> io::Result<()> {
+            unshare(CloneFlags::CLONE_NEWNET)?;
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &target,
+                Some("none"),
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+            Ok(())
+        })?
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("unshare thread panicked")));
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(path)
+}
+
+/// `ip netns del`: lazy unmount, then remove the file.
+pub(crate) fn delete_path(path: &Path) -> io::Result<()> {
+    umount2(path, MntFlags::MNT_DETACH)?;
+    std::fs::remove_file(path)
+}
