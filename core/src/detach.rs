@@ -165,3 +165,6 @@ impl Detach {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -59,3 +59,6 @@ pub use machine::{drain_commands, Machine};
 pub use plumber::{LinkView, Plumber, Spawner};
 pub use registry::{IfaceState, Interface, Registry};
 pub use route_via::RouteVia;
+
+#[cfg(test)]
+mod testutil;

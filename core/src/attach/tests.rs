@@ -1,1 +1,914 @@
+use super::*;
+use crate::spec::{Destination, Source, Spec};
+use crate::testutil::*;
+use crate::types::{AddrFlags, AddrInfo, RouteInfo};
+use crate::validate::validate;
+use crate::{Command as C, Op, Reply as R};
 
+fn plan(spec: Spec) -> AttachPlan {
+    AttachPlan {
+        netns: ns(),
+        spec: validate(&spec).unwrap(),
+        name: "eth0".into(),
+        master: None,
+    }
+}
+
+fn dual_stack() -> Spec {
+    let mut s = Spec::new(
+        Source::HostLink("veth0".into()),
+        Destination::Prefix("eth".into()),
+    );
+    s.mac = Some("02:42:c0:00:02:0a".into());
+    s.ipv4 = Some("192.0.2.10/24".into());
+    s.ipv6 = Some("fd00::10/64".into());
+    s
+}
+
+fn start(spec: Spec) -> Script<Attach> {
+    Script::new(Attach::new(plan(spec), Timestamp::ZERO))
+}
+
+/// Drive the move path through A2..A4 (up to and including the IPv6 address).
+fn through_configure(s: &mut Script<Attach>) {
+    s.step(
+        "look up veth0 in the host",
+        |c| matches!(c, C::LinkByName { netns: NetnsRef::Host, name } if name == "veth0"),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move+rename in one message", |c| matches!(c, C::MoveLink { from: NetnsRef::Host, index: 5, to, new_name } if *to == ns() && new_name == "eth0"), Ok(R::Index(5)));
+    s.ok(
+        "set MAC",
+        |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0x0a)),
+    );
+    s.step(
+        "route list v4",
+        |c| {
+            matches!(
+                c,
+                C::ListRoutes {
+                    family: Family::V4,
+                    ..
+                }
+            )
+        },
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("add IPv4", |c| matches!(c, C::AddAddress { net, nodad: false, .. } if net.to_string() == "192.0.2.10/24"));
+    s.step(
+        "read disable_ipv6",
+        |c| matches!(c, C::ReadSysctl { path, .. } if path == "net/ipv6/conf/eth0/disable_ipv6"),
+        Ok(R::Value("0".into())),
+    );
+    s.step(
+        "route list v6",
+        |c| {
+            matches!(
+                c,
+                C::ListRoutes {
+                    family: Family::V6,
+                    ..
+                }
+            )
+        },
+        Ok(R::Routes(vec![])),
+    );
+    s.ok(
+        "add IPv6 nodad",
+        |c| matches!(c, C::AddAddress { net, nodad: true, .. } if net.to_string() == "fd00::10/64"),
+    );
+}
+
+fn through_waits(s: &mut Script<Attach>) {
+    s.ok("set up", |c| matches!(c, C::SetLinkUp { index: 5, .. }));
+    s.ok("subscribe first", |c| {
+        matches!(c, C::Subscribe { id: 1, .. })
+    });
+    s.step(
+        "then read the link",
+        |c| matches!(c, C::LinkByIndex { index: 5, .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.ok("unsubscribe", |c| matches!(c, C::Unsubscribe { id: 1 }));
+    s.ok("subscribe host", |c| {
+        matches!(
+            c,
+            C::Subscribe {
+                id: 2,
+                netns: NetnsRef::Host
+            }
+        )
+    });
+    s.step(
+        "read peer",
+        |c| {
+            matches!(
+                c,
+                C::LinkByIndex {
+                    netns: NetnsRef::Host,
+                    index: 9
+                }
+            )
+        },
+        Ok(R::Link(port(9, 3, PortState::Forwarding))),
+    );
+    s.step(
+        "read bridge",
+        |c| {
+            matches!(
+                c,
+                C::LinkByIndex {
+                    netns: NetnsRef::Host,
+                    index: 3
+                }
+            )
+        },
+        Ok(R::Link(bridge(3, false))),
+    );
+    s.ok("unsubscribe host", |c| {
+        matches!(c, C::Unsubscribe { id: 2 })
+    });
+    s.step(
+        "ff02::1 by oif",
+        |c| matches!(c, C::GetRoute { oif: Some(5), dst, .. } if dst.to_string() == "ff02::1"),
+        Ok(R::Route(RouteInfo {
+            dst: "ff00::/8".parse().unwrap(),
+            gateway: None,
+            oif: Some(5),
+            scope: RouteScope::Universe,
+        })),
+    );
+}
+
+fn first_announcement(s: &mut Script<Attach>) {
+    s.step(
+        "S6 re-read",
+        |c| matches!(c, C::LinkByIndex { index: 5, .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.ok("ARP", |c| matches!(c, C::SendArp { index: 5, addr, mac: m, .. } if addr.to_string() == "192.0.2.10" && *m == mac(0x0a)));
+    s.ok(
+        "NA",
+        |c| matches!(c, C::SendNa { index: 5, addr, .. } if addr.to_string() == "fd00::10"),
+    );
+}
+
+// SPEC: A2, A3, A4, A9, A11, A12, A13, A14, S4
+#[test]
+fn full_move_path_in_spec_order() {
+    let mut s = start(dual_stack());
+    through_configure(&mut s);
+    through_waits(&mut s);
+    first_announcement(&mut s);
+    s.idle();
+    let attached = s.m.outcome().unwrap().as_ref().unwrap().clone();
+    assert_eq!(attached.name, "eth0");
+    assert_eq!(attached.source, "veth0");
+    assert_eq!(attached.origin, Origin::MovedFromHost);
+    assert_eq!(attached.ipv6.unwrap().to_string(), "fd00::10/64");
+    let announcer = s.m.take_announcer().expect("two more rounds");
+    assert_eq!(announcer.sent(), 1);
+    // S5: next round one interval after the first.
+    assert_eq!(
+        announcer.poll_timeout(),
+        Some(Timestamp::ZERO + Duration::from_secs(1))
+    );
+    let phases: Vec<Phase> = s
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Phase(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            Phase::Obtaining,
+            Phase::Configuring,
+            Phase::SettingUp,
+            Phase::WaitingForLink,
+            Phase::WaitingForBridgePort,
+            Phase::WaitingForMulticastRoute,
+            Phase::Announcing
+        ]
+    );
+}
+
+// SPEC: A15
+#[test]
+fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
+    let mut s = start(dual_stack());
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.step(
+        "sysctl",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("0".into())),
+    );
+    s.step(
+        "routes6",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.step(
+        "v6 fails",
+        |c| matches!(c, C::AddAddress { nodad: true, .. }),
+        err(Op::AddAddress, Errno::EADDRNOTAVAIL),
+    );
+    // Addresses go with the move; the MAC does not, so it is put back first.
+    s.ok(
+        "restore MAC",
+        |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0xee)),
+    );
+    s.ok("move back", |c| matches!(c, C::MoveLink { to: NetnsRef::Host, new_name, index: 5, .. } if new_name == "veth0"));
+    s.idle();
+    let err = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(
+        err.starts_with("error setting interface \"eth0\" IPv6 to fd00::10/64"),
+        "{err}"
+    );
+    assert!(s
+        .events()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::RolledBack { .. })));
+}
+
+// SPEC: N4
+#[test]
+fn name_taken_in_namespace_fails_before_anything_moved() {
+    let mut spec = dual_stack();
+    spec.destination = Destination::Name("eth0".into());
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step(
+        "move fails",
+        |c| matches!(c, C::MoveLink { .. }),
+        err(Op::MoveLink, Errno::EEXIST),
+    );
+    s.idle();
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains("error renaming interface") && e.contains("file exists"),
+        "{e}"
+    );
+}
+
+// SPEC: A5
+#[test]
+fn route_conflict_names_address_and_route() {
+    let mut spec = dual_stack();
+    spec.ipv6 = None;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    let conflicting = RouteInfo {
+        dst: "192.0.2.0/25".parse().unwrap(),
+        gateway: None,
+        oif: Some(2),
+        scope: RouteScope::Link,
+    };
+    let default = RouteInfo {
+        dst: "0.0.0.0/0".parse().unwrap(),
+        gateway: Some("198.51.100.1".parse().unwrap()),
+        oif: Some(2),
+        scope: RouteScope::Universe,
+    };
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![default, conflicting])),
+    );
+    s.ok("restore MAC", |c| matches!(c, C::SetMac { .. }));
+    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(e.contains("cannot program address 192.0.2.10/24 in sandbox interface because it conflicts with existing route 192.0.2.0/25"), "{e}");
+}
+
+// SPEC: A6
+#[test]
+fn ipv4_only_disables_ipv6_and_reports_failure_to_disable() {
+    let mut spec = dual_stack();
+    spec.ipv6 = None;
+    spec.mac = None;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.step(
+        "read",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("0".into())),
+    );
+    s.step(
+        "write 1",
+        |c| matches!(c, C::WriteSysctl { value, .. } if value == "1"),
+        err(Op::WriteSysctl, Errno::EROFS),
+    );
+    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains("failed to disable IPv6 on interface eth0"),
+        "{e}"
+    );
+}
+
+// SPEC: A6
+#[test]
+fn missing_ipv6_sysctl_is_fine_when_disabling_and_value_already_right_is_not_written() {
+    let mut spec = dual_stack();
+    spec.ipv6 = None;
+    spec.mac = None;
+    spec.announce_count = 0;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.step(
+        "read: no IPv6 in this kernel",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        err(Op::ReadSysctl, Errno::ENOENT),
+    );
+    s.ok("set up", |c| matches!(c, C::SetLinkUp { .. }));
+    assert!(s.m.outcome().is_none());
+}
+
+// SPEC: A7
+#[test]
+fn sysctls_are_read_first_written_if_different_and_bad_paths_named() {
+    let mut spec = dual_stack();
+    spec.ipv6 = None;
+    spec.ipv4 = None;
+    spec.mac = None;
+    spec.sysctls = vec![
+        "net.ipv4.conf.IFNAME.arp_notify=1".into(),
+        "net.ipv4.conf.IFNAME.nope=1".into(),
+    ];
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.step(
+        "disable_ipv6",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("1".into())),
+    );
+    s.step(
+        "read arp_notify",
+        |c| matches!(c, C::ReadSysctl { path, .. } if path == "net/ipv4/conf/eth0/arp_notify"),
+        Ok(R::Value("0".into())),
+    );
+    s.ok("write arp_notify", |c| matches!(c, C::WriteSysctl { path, value, .. } if path == "net/ipv4/conf/eth0/arp_notify" && value == "1"));
+    s.step(
+        "read nope",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        err(Op::ReadSysctl, Errno::ENOENT),
+    );
+    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert_eq!(e, "/proc/sys/net/ipv4/conf/eth0/nope is not a sysctl file");
+}
+
+// SPEC: A7, A15
+#[test]
+fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
+    let mut spec = Spec::new(
+        Source::CreatedInNamespace("dummy0".into()),
+        Destination::Name("eth0".into()),
+    );
+    spec.sysctls = vec!["net.ipv4.conf.IFNAME.arp_notify=1".into()];
+    spec.routes = vec!["198.51.100.0/24".into()];
+    let mut s = start(spec);
+    s.step(
+        "lookup in ns",
+        |c| matches!(c, C::LinkByName { netns, .. } if *netns == ns()),
+        Ok(R::Link(link(7, "dummy0", true))),
+    );
+    s.ok("down", |c| matches!(c, C::SetLinkDown { index: 7, .. }));
+    s.ok(
+        "rename",
+        |c| matches!(c, C::RenameLink { name, .. } if name == "eth0"),
+    );
+    s.step(
+        "disable_ipv6",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("0".into())),
+    );
+    s.ok(
+        "write 1",
+        |c| matches!(c, C::WriteSysctl { value, .. } if value == "1"),
+    );
+    s.step(
+        "arp_notify",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("0".into())),
+    );
+    s.ok("write", |c| matches!(c, C::WriteSysctl { .. }));
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.step(
+        "route fails",
+        |c| matches!(c, C::AddRoute { route, .. } if route.scope == RouteScope::Link),
+        err(Op::AddRoute, Errno::ENETUNREACH),
+    );
+    s.ok("down again", |c| matches!(c, C::SetLinkDown { .. }));
+    s.ok("arp_notify back", |c| matches!(c, C::WriteSysctl { value, path, .. } if value == "0" && path.ends_with("arp_notify")));
+    s.ok("disable_ipv6 back", |c| matches!(c, C::WriteSysctl { value, path, .. } if value == "0" && path.ends_with("disable_ipv6")));
+    s.ok(
+        "rename back",
+        |c| matches!(c, C::RenameLink { name, .. } if name == "dummy0"),
+    );
+    s.ok("up as it was", |c| {
+        matches!(c, C::SetLinkUp { index: 7, .. })
+    });
+    s.idle();
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains("error setting interface \"eth0\" routes to [198.51.100.0/24]"),
+        "{e}"
+    );
+}
+
+// SPEC: A8
+#[test]
+fn ipv6_gone_after_sysctls_is_dropped_and_not_announced() {
+    let mut spec = dual_stack();
+    spec.sysctls = vec!["net.ipv6.conf.IFNAME.disable_ipv6=1".into()];
+    let mut s = start(spec);
+    through_configure(&mut s);
+    s.step(
+        "read sysctl",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("0".into())),
+    );
+    s.ok("write sysctl", |c| matches!(c, C::WriteSysctl { .. }));
+    let v4_only = vec![AddrInfo {
+        index: 5,
+        net: "192.0.2.10/24".parse().unwrap(),
+        flags: AddrFlags::default(),
+    }];
+    s.step(
+        "check addresses",
+        |c| matches!(c, C::ListAddresses { index: Some(5), .. }),
+        Ok(R::Addresses(v4_only)),
+    );
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
+    s.step(
+        "read",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(link(5, "eth0", true))),
+    );
+    s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
+    // No ff02::1 wait and no NA: only ARP.
+    s.step(
+        "S6",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.ok("ARP only", |c| matches!(c, C::SendArp { .. }));
+    s.idle();
+    let a = s.m.outcome().unwrap().as_ref().unwrap();
+    assert_eq!(a.ipv6, None);
+    assert_eq!(a.ipv6_dropped.unwrap().to_string(), "fd00::10/64");
+    assert!(s
+        .events()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Ipv6Dropped(_))));
+}
+
+// SPEC: A9
+#[test]
+fn link_up_is_retried_three_times_ten_ms_apart() {
+    let mut spec = dual_stack();
+    spec.ipv4 = None;
+    spec.ipv6 = None;
+    spec.mac = None;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.step(
+        "disable_ipv6",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("1".into())),
+    );
+    for attempt in 0..3 {
+        s.step(
+            "up fails",
+            |c| matches!(c, C::SetLinkUp { .. }),
+            err(Op::SetLinkUp, Errno::EBUSY),
+        );
+        s.idle();
+        let t = s.fire_timer();
+        assert_eq!(t, Timestamp::ZERO + LINK_UP_RETRY_DELAY * (attempt + 1));
+    }
+    s.step(
+        "fourth try fails too",
+        |c| matches!(c, C::SetLinkUp { .. }),
+        err(Op::SetLinkUp, Errno::EBUSY),
+    );
+    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(e.starts_with("failed to set link up"), "{e}");
+}
+
+// SPEC: A11
+#[test]
+fn link_that_never_comes_up_is_not_an_error_and_nothing_is_announced() {
+    let mut spec = dual_stack();
+    spec.ipv6 = None;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.step(
+        "sysctl",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("1".into())),
+    );
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
+    s.step(
+        "read: still down",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(link(5, "eth0", false))),
+    );
+    s.idle();
+    // An event for another link changes nothing.
+    s.m.handle_input(
+        s.now,
+        Input::LinkEvent {
+            id: 1,
+            event: LinkEvent::Changed(link(6, "other", true)),
+        },
+    );
+    s.idle();
+    assert_eq!(s.fire_timer(), Timestamp::ZERO + LINK_UP_WAIT);
+    s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
+    s.idle();
+    let a = s.m.outcome().unwrap().as_ref().unwrap();
+    assert!(a.warnings[0].contains("did not come up"));
+    assert!(s.m.take_announcer().is_none());
+}
+
+// SPEC: A11
+#[test]
+fn link_up_event_after_subscribe_ends_the_wait() {
+    let mut spec = dual_stack();
+    spec.ipv6 = None;
+    spec.announce_count = 0;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.step(
+        "sysctl",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("1".into())),
+    );
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
+    s.step(
+        "read: down",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(link(5, "eth0", false))),
+    );
+    s.m.handle_input(
+        s.now,
+        Input::LinkEvent {
+            id: 1,
+            event: LinkEvent::Changed(link(5, "eth0", true)),
+        },
+    );
+    s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
+    assert!(s.m.outcome().unwrap().is_ok());
+}
+
+// SPEC: A12
+#[test]
+fn bridge_port_wait_is_event_driven_and_skipped_with_stp() {
+    for stp in [false, true] {
+        let mut s = start(dual_stack());
+        through_configure(&mut s);
+        s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+        s.ok("sub", |c| matches!(c, C::Subscribe { id: 1, .. }));
+        s.step(
+            "read",
+            |c| matches!(c, C::LinkByIndex { .. }),
+            Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+        );
+        s.ok("unsub", |c| matches!(c, C::Unsubscribe { id: 1 }));
+        s.ok("sub host", |c| matches!(c, C::Subscribe { id: 2, .. }));
+        s.step(
+            "peer learning",
+            |c| matches!(c, C::LinkByIndex { index: 9, .. }),
+            Ok(R::Link(port(9, 3, PortState::Learning))),
+        );
+        s.step(
+            "bridge",
+            |c| matches!(c, C::LinkByIndex { index: 3, .. }),
+            Ok(R::Link(bridge(3, stp))),
+        );
+        if !stp {
+            s.idle();
+            assert_eq!(s.m.poll_timeout(), Some(Timestamp::ZERO + BRIDGE_PORT_WAIT));
+            s.m.handle_input(
+                s.now,
+                Input::LinkEvent {
+                    id: 2,
+                    event: LinkEvent::Changed(port(9, 3, PortState::Forwarding)),
+                },
+            );
+        }
+        s.ok("unsub host", |c| matches!(c, C::Unsubscribe { id: 2 }));
+        assert!(matches!(s.next(), C::GetRoute { .. }));
+    }
+}
+
+// SPEC: A12
+#[test]
+fn bridge_port_not_forwarding_in_time_is_a_warning() {
+    let mut s = start(dual_stack());
+    through_configure(&mut s);
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
+    s.step(
+        "read",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
+    s.ok("sub host", |c| matches!(c, C::Subscribe { .. }));
+    s.step(
+        "peer",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(port(9, 3, PortState::Disabled))),
+    );
+    s.step(
+        "bridge",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(bridge(3, false))),
+    );
+    s.fire_timer();
+    s.ok("unsub host", |c| matches!(c, C::Unsubscribe { .. }));
+    assert!(matches!(s.next(), C::GetRoute { .. }));
+    assert!(s
+        .events()
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::Warning(w) if w.contains("not forwarding"))));
+}
+
+// SPEC: A13, S7
+#[test]
+fn missing_multicast_route_is_polled_then_na_unreachable_is_ignored() {
+    let mut spec = dual_stack();
+    spec.ipv4 = None;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.step(
+        "sysctl",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("0".into())),
+    );
+    s.step(
+        "routes6",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v6", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
+    s.step(
+        "read: not a veth",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(link(5, "eth0", true))),
+    );
+    s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
+    let mut queries = 0;
+    loop {
+        s.step(
+            "ff02::1",
+            |c| matches!(c, C::GetRoute { oif: Some(5), .. }),
+            err(Op::GetRoute, Errno::ENETUNREACH),
+        );
+        queries += 1;
+        s.fire_timer();
+        if s.now >= Timestamp::ZERO + MCAST_ROUTE_WAIT {
+            break;
+        }
+    }
+    assert_eq!(queries, 20, "every 10 ms for 200 ms");
+    s.step(
+        "S6",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.step(
+        "NA unreachable",
+        |c| matches!(c, C::SendNa { .. }),
+        err(Op::SendNa, Errno::ENETUNREACH),
+    );
+    s.idle();
+    let a = s.m.outcome().unwrap().as_ref().unwrap();
+    assert!(a.warnings.iter().any(|w| w.contains("ff02::1")));
+    let more =
+        s.m.take_announcer()
+            .expect("the ignored error does not stop announcing");
+    assert_eq!(more.sent(), 1);
+}
+
+// SPEC: S1
+#[test]
+fn nothing_to_announce_without_addresses() {
+    let mut spec = dual_stack();
+    spec.ipv4 = None;
+    spec.ipv6 = None;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.step(
+        "sysctl",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("1".into())),
+    );
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
+    s.step(
+        "read",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
+    s.idle();
+    assert!(s.m.outcome().unwrap().is_ok());
+    assert!(s.events().iter().any(|e| matches!(&e.kind, EventKind::AnnounceStopped(StopReason::NotStarted { why }) if why.contains("no IP address"))));
+}
+
+// SPEC: S4
+#[test]
+fn failed_first_send_is_a_warning_not_a_failure() {
+    let mut s = start(dual_stack());
+    through_configure(&mut s);
+    through_waits(&mut s);
+    s.step(
+        "S6",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.step(
+        "ARP fails",
+        |c| matches!(c, C::SendArp { .. }),
+        err(Op::SendArp, Errno::ENETUNREACH),
+    );
+    s.ok("NA still tried", |c| matches!(c, C::SendNa { .. }));
+    s.idle();
+    let a = s.m.outcome().unwrap().as_ref().unwrap();
+    assert!(
+        a.warnings
+            .iter()
+            .any(|w| w.contains("first announcement failed")),
+        "{:?}",
+        a.warnings
+    );
+    assert!(s.m.take_announcer().is_none());
+}
+
+// SPEC: A2, V10
+#[test]
+fn veth_fast_path_creates_the_pair_in_one_request_and_deletes_it_on_failure() {
+    let mut spec = dual_stack();
+    spec.source = Source::VethOnBridge {
+        bridge: "br0".into(),
+        host_name: "vp1".into(),
+    };
+    let mut s = start(spec);
+    s.step(
+        "bridge lookup",
+        |c| matches!(c, C::LinkByName { netns: NetnsRef::Host, name } if name == "br0"),
+        Ok(R::Link(bridge(3, false))),
+    );
+    s.step(
+        "create veth",
+        |c| matches!(c, C::CreateVeth { netns: NetnsRef::Host, request } if request.host_name == "vp1" && request.host_master == Some(3) && request.host_up && request.peer_name == "eth0" && request.peer_mac == Some(mac(0x0a)) && request.peer_netns == ns()),
+        Ok(R::Veth(crate::VethPair { host_index: 9, peer_index: 2 })),
+    );
+    // Name and MAC were set at creation: straight to the addresses.
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        err(Op::ListRoutes, Errno::EIO),
+    );
+    s.ok(
+        "delete the pair",
+        |c| matches!(c, C::DeleteLinks { netns: NetnsRef::Host, indices } if indices == &[9]),
+    );
+    s.idle();
+    assert!(s.m.outcome().unwrap().is_err());
+}
+
+// SPEC: V10, A2
+#[test]
+fn bridge_created_in_namespace_is_renamed_and_deleted_on_failure() {
+    let mut spec = Spec::new(
+        Source::NewBridge("br-int".into()),
+        Destination::Name("br0".into()),
+    );
+    spec.mac = Some("02:42:c0:00:02:0b".into());
+    let mut p = plan(spec);
+    p.name = "br0".into();
+    let mut s = Script::new(Attach::new(p, Timestamp::ZERO));
+    s.step(
+        "create",
+        |c| matches!(c, C::CreateBridge { name, .. } if name == "br-int"),
+        Ok(R::Index(4)),
+    );
+    s.ok(
+        "rename",
+        |c| matches!(c, C::RenameLink { name, index: 4, .. } if name == "br0"),
+    );
+    s.step(
+        "mac fails",
+        |c| matches!(c, C::SetMac { .. }),
+        err(Op::SetMac, Errno::EINVAL),
+    );
+    s.ok(
+        "delete",
+        |c| matches!(c, C::DeleteLinks { indices, .. } if indices == &[4]),
+    );
+    s.idle();
+}

@@ -1,0 +1,265 @@
+//! Driver tests with a mocked backend: the order of kernel calls for a full attach and detach.
+
+use super::*;
+use crate::backend::MockNetBackend;
+use crate::spec::{Destination, Source};
+use crate::testutil::{bridge, link, mac, port, veth_in_ns};
+use crate::types::{PortState, RouteInfo, RouteScope, Timestamp};
+use futures::executor::block_on;
+use mockall::predicate::*;
+use mockall::Sequence;
+
+fn no_spawn() -> Spawner {
+    Arc::new(|_f| panic!("nothing to send in the background"))
+}
+
+fn ns() -> NetnsRef {
+    NetnsRef::Path("/run/netns/ctr1".into())
+}
+
+/// A mock whose clock stands still and whose sleeps end at once.
+fn mock() -> MockNetBackend {
+    let mut b = MockNetBackend::new();
+    b.expect_now().return_const(Timestamp::ZERO);
+    b.expect_sleep_until().returning(|_| ());
+    b
+}
+
+fn spec() -> Spec {
+    let mut s = Spec::new(
+        Source::HostLink("veth0".into()),
+        Destination::Prefix("eth".into()),
+    );
+    s.mac = Some("02:42:c0:00:02:0a".into());
+    s.ipv4 = Some("192.0.2.10/24".into());
+    s.routes = vec!["198.51.100.0/24".into()];
+    s.announce_count = 1;
+    s
+}
+
+fn expect_attach(b: &mut MockNetBackend, seq: &mut Sequence) {
+    let ctr = ns();
+    b.expect_link_by_name()
+        .with(eq(NetnsRef::Host), eq("veth0"))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(link(5, "veth0", false)));
+    b.expect_move_link()
+        .with(eq(NetnsRef::Host), eq(5), eq(ctr.clone()), eq("eth0"))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _, _, _| Ok(5));
+    b.expect_set_mac()
+        .with(eq(ctr.clone()), eq(5), eq(mac(0x0a)))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _, _| Ok(()));
+    b.expect_list_routes()
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(vec![]));
+    b.expect_add_address()
+        .withf(|_, i, net, nodad| *i == 5 && net.to_string() == "192.0.2.10/24" && !nodad)
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _, _, _| Ok(()));
+    b.expect_read_sysctl()
+        .withf(|_, p| p == "net/ipv6/conf/eth0/disable_ipv6")
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok("0".into()));
+    b.expect_write_sysctl()
+        .withf(|_, p, v| p == "net/ipv6/conf/eth0/disable_ipv6" && v == "1")
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _, _| Ok(()));
+    b.expect_set_link_up()
+        .with(eq(ctr.clone()), eq(5))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(()));
+    b.expect_add_route()
+        .withf(|_, r| {
+            r.dst.to_string() == "198.51.100.0/24" && r.scope == RouteScope::Link && r.oif == 5
+        })
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(()));
+    b.expect_subscribe_links()
+        .with(eq(ctr.clone()))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(Box::pin(futures::stream::pending())));
+    b.expect_link_by_index()
+        .with(eq(ctr.clone()), eq(5))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(veth_in_ns(5, "eth0", 9, mac(0x0a))));
+    b.expect_subscribe_links()
+        .with(eq(NetnsRef::Host))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(Box::pin(futures::stream::pending())));
+    b.expect_link_by_index()
+        .with(eq(NetnsRef::Host), eq(9))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(port(9, 3, PortState::Forwarding)));
+    b.expect_link_by_index()
+        .with(eq(NetnsRef::Host), eq(3))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(bridge(3, false)));
+    b.expect_link_by_index()
+        .with(eq(ctr.clone()), eq(5))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(veth_in_ns(5, "eth0", 9, mac(0x0a))));
+    b.expect_send_arp()
+        .withf(|_, i, m, a| *i == 5 && *m == mac(0x0a) && a.to_string() == "192.0.2.10")
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _, _, _| Ok(()));
+}
+
+// SPEC: A2, A4, A6, A9, A10, A11, A12, A14
+#[test]
+fn full_attach_calls_the_backend_in_spec_order() {
+    let mut b = mock();
+    let mut seq = Sequence::new();
+    expect_attach(&mut b, &mut seq);
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let attached = block_on(p.attach(&ns(), spec())).unwrap();
+    assert_eq!(attached.name, "eth0");
+    assert_eq!(attached.ifindex, 5);
+    assert_eq!(p.interfaces(&ns()).len(), 1);
+}
+
+// SPEC: D1, S8
+#[test]
+fn detach_calls_down_then_moves_back_in_one_message() {
+    let mut b = mock();
+    let mut seq = Sequence::new();
+    expect_attach(&mut b, &mut seq);
+    let ctr = ns();
+    b.expect_link_by_index()
+        .with(eq(ctr.clone()), eq(5))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(veth_in_ns(5, "eth0", 9, mac(0x0a))));
+    b.expect_set_link_down()
+        .with(eq(ctr.clone()), eq(5))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    b.expect_move_link()
+        .with(eq(ctr.clone()), eq(5), eq(NetnsRef::Host), eq("veth0"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _, _| Ok(5));
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    block_on(p.attach(&ns(), spec())).unwrap();
+    block_on(p.detach(&ns(), "eth0")).unwrap();
+    assert!(p.interfaces(&ns()).is_empty());
+    // D2: a second detach is a clear error, not a panic.
+    let again = block_on(p.detach(&ns(), "eth0")).unwrap_err().to_string();
+    assert_eq!(
+        again,
+        "no interface \"eth0\" is attached in namespace /run/netns/ctr1"
+    );
+}
+
+// SPEC: A1
+#[test]
+fn invalid_spec_makes_no_backend_call() {
+    // A mock with no expectations panics on any call.
+    let p = Plumber::new(Arc::new(MockNetBackend::new()), no_spawn());
+    let mut s = spec();
+    s.mac = Some("01:00:00:00:00:01".into());
+    s.announce_count = 7;
+    let e = block_on(p.attach(&ns(), s)).unwrap_err();
+    assert!(e.is_invalid_input());
+    assert!(p.interfaces(&ns()).is_empty());
+}
+
+// SPEC: G1, G2
+#[test]
+fn gateway_uses_the_link_that_reaches_it_and_unset_deletes_it() {
+    let mut b = mock();
+    let mut seq = Sequence::new();
+    b.expect_get_route()
+        .withf(|_, dst, oif| dst.to_string() == "192.0.2.1" && oif.is_none())
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| {
+            Ok(RouteInfo {
+                dst: "192.0.2.0/24".parse().unwrap(),
+                gateway: None,
+                oif: Some(5),
+                scope: RouteScope::Link,
+            })
+        });
+    b.expect_add_route()
+        .withf(|_, r| {
+            r.dst.to_string() == "0.0.0.0/0"
+                && r.oif == 5
+                && r.gateway.unwrap().to_string() == "192.0.2.1"
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    b.expect_del_route()
+        .withf(|_, r| r.dst.to_string() == "0.0.0.0/0")
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    block_on(p.set_gateway(&ns(), Some("192.0.2.1".parse().unwrap()))).unwrap();
+    block_on(p.set_gateway(&ns(), None)).unwrap();
+    block_on(p.unset_gateway(&ns(), Family::V4)).unwrap();
+    block_on(p.unset_gateway(&ns(), Family::V4)).unwrap();
+}
+
+// SPEC: G1
+#[test]
+fn unreachable_gateway_is_named() {
+    let mut b = mock();
+    b.expect_get_route().returning(|ns, _, _| {
+        Err(crate::BackendError::new(
+            crate::Op::GetRoute,
+            crate::Errno::ENETUNREACH,
+            ns,
+            "198.51.100.1",
+        ))
+    });
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let e = block_on(p.set_gateway(&ns(), Some("198.51.100.1".parse().unwrap())))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("route for the gateway 198.51.100.1 could not be found"),
+        "{e}"
+    );
+}
+
+// SPEC: T1
+#[test]
+fn statistics_of_a_missing_link_name_interface_and_namespace() {
+    let mut b = MockNetBackend::new();
+    b.expect_link_by_name().returning(|ns, name| {
+        Err(crate::BackendError::new(
+            crate::Op::GetLink,
+            crate::Errno::ENODEV,
+            ns,
+            name,
+        ))
+    });
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let e = block_on(p.statistics(&ns(), "eth7"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("failed to retrieve the statistics for eth7 in netns /run/netns/ctr1"),
+        "{e}"
+    );
+}
