@@ -1,0 +1,66 @@
+//! [`SimRuntime`]: a single-threaded executor (`futures::executor::LocalPool`) that runs tasks
+//! until they stall, then jumps virtual time to the next deadline, and repeats (quinn-proto
+//! style). A future that is pending with no deadline left is a deadlock and panics.
+
+use crate::backend::SimBackend;
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+
+pub struct SimRuntime {
+    pool: LocalPool,
+    backend: SimBackend,
+}
+
+impl SimRuntime {
+    pub fn new(backend: SimBackend) -> Self {
+        SimRuntime {
+            pool: LocalPool::new(),
+            backend,
+        }
+    }
+
+    pub fn backend(&self) -> &SimBackend {
+        &self.backend
+    }
+
+    /// Spawns a background task (runs while `block_on` or `run_until_stalled` drive the pool).
+    pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
+        self.pool
+            .spawner()
+            .spawn_local(fut)
+            .expect("the pool lives as long as the runtime");
+    }
+
+    /// Runs every task as far as it goes without moving time.
+    pub fn run_until_stalled(&mut self) {
+        self.pool.run_until_stalled();
+    }
+
+    /// Runs `fut` to completion, jumping virtual time to each next deadline whenever everything
+    /// is stalled. Panics on deadlock (pending with no deadline).
+    pub fn block_on<T: 'static>(&mut self, fut: impl Future<Output = T> + 'static) -> T {
+        let out: Rc<RefCell<Option<T>>> = Rc::new(RefCell::new(None));
+        let slot = out.clone();
+        self.spawn(async move {
+            let v = fut.await;
+            *slot.borrow_mut() = Some(v);
+        });
+        loop {
+            self.pool.run_until_stalled();
+            if let Some(v) = out.borrow_mut().take() {
+                return v;
+            }
+            match self.backend.next_deadline() {
+                Some(t) => self.backend.advance_to(t),
+                None => panic!(
+                    "SimRuntime deadlock: the future is pending and no virtual-time deadline is left \
+                     (now = {:?}); something waits for an event that can never come",
+                    self.backend.kernel().now()
+                ),
+            }
+        }
+    }
+}
