@@ -55,6 +55,13 @@ fn epoch() -> tokio::time::Instant {
 
 const RTMGRP_LINK: u32 = 1;
 
+/// A link group number for one batch delete, unlikely to be in use by anyone else.
+fn batch_group() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    0x4000_0000 | ((std::process::id() & 0x3fff) << 16) | (n & 0xffff)
+}
+
 struct Conn {
     handle: Handle,
     task: tokio::task::AbortHandle,
@@ -358,6 +365,55 @@ impl Inner {
             }
             Err(_) => ifobj(index),
         }
+    }
+
+    /// RTM_DELLINK for every index, all queued before any answer is read; the first error.
+    async fn pipelined(&self, ns: &NsFile, indices: &[IfIndex]) -> Option<(IfIndex, NlError)> {
+        let handle = match self.handle(ns).await {
+            Ok(h) => h,
+            Err(e) => return indices.first().map(|i| (*i, e)),
+        };
+        let mut pending = Vec::with_capacity(indices.len());
+        for &index in indices {
+            match nl::start(
+                &handle,
+                RouteNetlinkMessage::DelLink(link_msg(index)),
+                nl::ACK,
+            ) {
+                Ok(stream) => pending.push(nl::collect(stream).map_err(move |e| (index, e))),
+                Err(e) => return Some((index, e)),
+            }
+        }
+        futures::future::join_all(pending)
+            .await
+            .into_iter()
+            .find_map(Result::err)
+    }
+
+    /// RTM_SETLINK of `attr` on every index, pipelined; each index with its result.
+    async fn pipelined_set(
+        &self,
+        ns: &NsFile,
+        indices: &[IfIndex],
+        attr: LinkAttribute,
+    ) -> Vec<(IfIndex, Result<(), NlError>)> {
+        let handle = match self.handle(ns).await {
+            Ok(h) => h,
+            Err(e) => return indices.iter().map(|i| (*i, Err(e.clone()))).collect(),
+        };
+        let mut pending = Vec::with_capacity(indices.len());
+        for &index in indices {
+            let mut m = link_msg(index);
+            m.attributes.push(attr.clone());
+            let started = nl::start(&handle, RouteNetlinkMessage::SetLink(m), nl::ACK);
+            pending.push(async move {
+                match started {
+                    Ok(stream) => (index, nl::collect(stream).await.map(|_| ())),
+                    Err(e) => (index, Err(e)),
+                }
+            });
+        }
+        futures::future::join_all(pending).await
     }
 
     async fn setlink(&self, ns: &NsFile, msg: LinkMessage) -> Result<(), NlError> {
@@ -875,25 +931,44 @@ impl NetBackend for LinuxBackend {
         let ns = self.ns(op, netns)?;
         let span = tracing::debug_span!("delete_links", netns = %netns, count = indices.len());
         async {
-            let handle = self
-                .inner
-                .handle(&ns)
-                .await
-                .map_err(|e| Self::err(op, netns, "links", e))?;
-            // Queue every request before reading any answer: the connection writes them out
-            // back to back and the kernel works through them while we wait.
-            let mut pending = Vec::with_capacity(indices.len());
-            for &index in indices {
-                let stream = nl::start(
-                    &handle,
-                    RouteNetlinkMessage::DelLink(link_msg(index)),
-                    nl::ACK,
-                )
-                .map_err(|e| Self::err(op, netns, ifobj(index), e))?;
-                pending.push(nl::collect(stream).map_err(move |e| (index, e)));
+            if indices.len() <= 1 {
+                return match self.inner.pipelined(&ns, indices).await {
+                    None => Ok(()),
+                    Some((index, e)) => Err(Self::err(op, netns, ifobj(index), e)),
+                };
             }
-            let results = futures::future::join_all(pending).await;
-            match results.into_iter().find_map(Result::err) {
+            // Each RTM_DELLINK by index waits for its own RCU grace period (~20 ms for a
+            // veth), pipelined or not. A delete by IFLA_GROUP unregisters every member in one
+            // go: tag the links with a group of their own (pipelined RTM_SETLINKs, cheap),
+            // then send one RTM_DELLINK for the group.
+            let group = batch_group();
+            let tagged = self
+                .inner
+                .pipelined_set(&ns, indices, LinkAttribute::Group(group))
+                .await;
+            let mut first_err = tagged
+                .iter()
+                .find_map(|(i, r)| r.clone().err().map(|e| (*i, e)));
+            let members: Vec<IfIndex> = tagged
+                .iter()
+                .filter(|(_, r)| r.is_ok())
+                .map(|(i, _)| *i)
+                .collect();
+            if !members.is_empty() {
+                let mut m = LinkMessage::default();
+                m.attributes.push(LinkAttribute::Group(group));
+                if let Err(e) = self
+                    .inner
+                    .req(&ns, RouteNetlinkMessage::DelLink(m), nl::ACK)
+                    .await
+                {
+                    tracing::debug!(error = ?e, "group delete refused, deleting one by one");
+                    if let Some(err) = self.inner.pipelined(&ns, &members).await {
+                        first_err = first_err.or(Some(err));
+                    }
+                }
+            }
+            match first_err {
                 None => Ok(()),
                 Some((index, e)) => Err(Self::err(op, netns, ifobj(index), e)),
             }

@@ -51,7 +51,10 @@ async fn namespaces_are_created_listed_and_deleted() {
     assert_eq!(links[0].kind, LinkKind::Loopback);
     // Same name again: EEXIST.
     let name = ns.to_string().rsplit('/').next().unwrap().to_string();
-    assert_eq!(b.create_netns(&name).await.unwrap_err().errno, Errno::EEXIST);
+    assert_eq!(
+        b.create_netns(&name).await.unwrap_err().errno,
+        Errno::EEXIST
+    );
     b.delete_netns(&ns).await.unwrap();
     assert!(!b.list_netns().await.unwrap().contains(&ns));
     let e = b.link_by_name(&ns, "lo").await.unwrap_err();
@@ -92,7 +95,10 @@ async fn bridge_rename_mac_up_down_and_errors_name_the_interface() {
     assert_eq!(e.object, "nope0");
     assert_eq!(e.netns, ns);
     let e = b.set_link_up(&ns, 9999).await.unwrap_err();
-    assert_eq!((e.errno, e.object.as_str()), (Errno::ENODEV, "ifindex 9999"));
+    assert_eq!(
+        (e.errno, e.object.as_str()),
+        (Errno::ENODEV, "ifindex 9999")
+    );
     let e = b.rename_link(&ns, br, "lo").await.unwrap_err();
     assert_eq!(e.errno, Errno::EEXIST);
     assert!(e.object.contains("br-x"), "{e}");
@@ -205,11 +211,24 @@ async fn veth_is_born_in_its_namespace_with_name_and_mac() {
             index: pair.peer_index
         })
     );
-    assert!(links.iter().find(|l| l.name == "br0").unwrap().bridge.is_some());
+    assert!(links
+        .iter()
+        .find(|l| l.name == "br0")
+        .unwrap()
+        .bridge
+        .is_some());
     // set_master(None) releases.
     b.set_master(&host, pair.host_index, None).await.unwrap();
-    assert_eq!(b.link_by_index(&host, pair.host_index).await.unwrap().master, None);
-    b.set_master(&host, pair.host_index, Some(br)).await.unwrap();
+    assert_eq!(
+        b.link_by_index(&host, pair.host_index)
+            .await
+            .unwrap()
+            .master,
+        None
+    );
+    b.set_master(&host, pair.host_index, Some(br))
+        .await
+        .unwrap();
     // Deleting one end takes the other along.
     b.delete_links(&host, &[pair.host_index]).await.unwrap();
     assert_eq!(
@@ -235,9 +254,15 @@ async fn addresses_with_nodad_are_never_tentative() {
     let i = pair.host_index;
     b.set_link_up(&a, i).await.unwrap();
     b.set_link_up(&c, pair.peer_index).await.unwrap();
-    b.add_address(&a, i, net("192.0.2.10/24"), false).await.unwrap();
-    b.add_address(&a, i, net("fd00::10/64"), true).await.unwrap();
-    b.add_address(&a, i, net("fd00:1::10/64"), false).await.unwrap();
+    b.add_address(&a, i, net("192.0.2.10/24"), false)
+        .await
+        .unwrap();
+    b.add_address(&a, i, net("fd00::10/64"), true)
+        .await
+        .unwrap();
+    b.add_address(&a, i, net("fd00:1::10/64"), false)
+        .await
+        .unwrap();
     let addrs = b.list_addresses(&a, Some(i)).await.unwrap();
     let find = |n: &str| addrs.iter().find(|x| x.net == net(n)).cloned();
     let v4 = find("192.0.2.10/24").expect("v4 listed");
@@ -288,8 +313,12 @@ async fn sysctls_read_write_and_disable_ipv6_drops_v6_addresses() {
     let b = fx.backend.clone();
     let a = fx.netns("a").await;
     let br = b.create_bridge(&a, "br0").await.unwrap();
-    b.add_address(&a, br, net("fd00::1/64"), true).await.unwrap();
-    b.add_address(&a, br, net("192.0.2.1/24"), false).await.unwrap();
+    b.add_address(&a, br, net("fd00::1/64"), true)
+        .await
+        .unwrap();
+    b.add_address(&a, br, net("192.0.2.1/24"), false)
+        .await
+        .unwrap();
     let key = "net/ipv6/conf/br0/disable_ipv6";
     assert_eq!(b.read_sysctl(&a, key).await.unwrap(), "0");
     b.write_sysctl(&a, key, "1").await.unwrap();
@@ -339,8 +368,12 @@ async fn routes_add_list_query_delete_and_ff02_with_oif() {
         .unwrap();
     let i = pair.host_index;
     b.set_link_up(&a, i).await.unwrap();
-    b.add_address(&a, i, net("192.0.2.10/24"), false).await.unwrap();
-    b.add_address(&a, i, net("fd00::10/64"), true).await.unwrap();
+    b.add_address(&a, i, net("192.0.2.10/24"), false)
+        .await
+        .unwrap();
+    b.add_address(&a, i, net("fd00::10/64"), true)
+        .await
+        .unwrap();
     b.set_link_up(&c, pair.peer_index).await.unwrap();
     let link_route = RouteSpec {
         dst: net("198.51.100.0/25"),
@@ -361,13 +394,16 @@ async fn routes_add_list_query_delete_and_ff02_with_oif() {
         Errno::EEXIST
     );
     let routes = b.list_routes(&a, Family::V4).await.unwrap();
-    assert!(routes
-        .iter()
-        .any(|r| r.dst == net("198.51.100.0/25") && r.oif == Some(i) && r.scope == RouteScope::Link));
+    assert!(routes.iter().any(|r| r.dst == net("198.51.100.0/25")
+        && r.oif == Some(i)
+        && r.scope == RouteScope::Link));
     assert!(routes
         .iter()
         .any(|r| r.dst == net("0.0.0.0/0") && r.gateway == default.gateway));
-    assert!(routes.iter().any(|r| r.dst == net("192.0.2.0/24")), "connected route");
+    assert!(
+        routes.iter().any(|r| r.dst == net("192.0.2.0/24")),
+        "connected route"
+    );
     assert!(routes.iter().all(|r| r.dst.addr().is_ipv4()));
     let v6 = b.list_routes(&a, Family::V6).await.unwrap();
     assert!(v6.iter().any(|r| r.dst == net("fd00::/64")));
@@ -435,7 +471,10 @@ async fn bridge_port_states_come_from_netlink() {
     req.host_up = true;
     let p = b.create_veth(&host, &req).await.unwrap();
     assert_eq!(
-        b.link_by_index(&host, p.host_index).await.unwrap().port_state,
+        b.link_by_index(&host, p.host_index)
+            .await
+            .unwrap()
+            .port_state,
         Some(PortState::Disabled),
         "no carrier yet: the peer is down"
     );
@@ -447,7 +486,18 @@ async fn bridge_port_states_come_from_netlink() {
     let stp = b.create_bridge(&host, "br1").await.unwrap();
     run_in(
         &host,
-        &["ip", "link", "set", "br1", "type", "bridge", "stp_state", "1", "forward_delay", "200"],
+        &[
+            "ip",
+            "link",
+            "set",
+            "br1",
+            "type",
+            "bridge",
+            "stp_state",
+            "1",
+            "forward_delay",
+            "200",
+        ],
     );
     let info = b.link_by_index(&host, stp).await.unwrap().bridge.unwrap();
     assert!(info.stp_enabled);
@@ -503,7 +553,9 @@ async fn arp_and_na_leave_byte_exact_and_counters_count() {
         .unwrap();
     let (i, j) = (pair.host_index, pair.peer_index);
     b.set_mac(&a, i, MAC_A).await.unwrap();
-    b.add_address(&a, i, net("fd00::10/64"), true).await.unwrap();
+    b.add_address(&a, i, net("fd00::10/64"), true)
+        .await
+        .unwrap();
     b.set_link_up(&a, i).await.unwrap();
     b.set_link_up(&c, j).await.unwrap();
     let cap = Capture::open(&c, j);
@@ -537,7 +589,10 @@ async fn arp_and_na_leave_byte_exact_and_counters_count() {
     // T1: 64-bit counters moved.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let after = b.link_stats(&a, i).await.unwrap();
-    assert!(after.tx_packets >= before.tx_packets + 4, "{before:?} -> {after:?}");
+    assert!(
+        after.tx_packets >= before.tx_packets + 4,
+        "{before:?} -> {after:?}"
+    );
     assert!(after.tx_bytes >= before.tx_bytes + 2 * 42 + 2 * 86);
     let peer = b.link_stats(&c, j).await.unwrap();
     assert!(peer.rx_packets >= 4, "{peer:?}");
@@ -604,7 +659,10 @@ async fn fifty_veths_are_deleted_in_one_batch() {
             let mut idx = Vec::new();
             for n in 0..50 {
                 let p = b
-                    .create_veth(&a, &veth(&format!("{tag}{n}"), &c, &format!("{tag}{n}"), None))
+                    .create_veth(
+                        &a,
+                        &veth(&format!("{tag}{n}"), &c, &format!("{tag}{n}"), None),
+                    )
                     .await
                     .unwrap();
                 idx.push(p.host_index);
@@ -625,6 +683,28 @@ async fn fifty_veths_are_deleted_in_one_batch() {
     eprintln!("delete 50 veths: one by one {serial:?}, one batch {batched:?}");
     assert_eq!(b.list_links(&a).await.unwrap().len(), 1);
     assert_eq!(b.list_links(&c).await.unwrap().len(), 1);
+    assert!(
+        batched * 3 < serial,
+        "one batch ({batched:?}) should cost far less than 50 deletes ({serial:?})"
+    );
+    // A bad index in the middle: the others are still deleted, the bad one is reported.
+    let x = b
+        .create_veth(&a, &veth("x0", &c, "x0", None))
+        .await
+        .unwrap();
+    let y = b
+        .create_veth(&a, &veth("y0", &c, "y0", None))
+        .await
+        .unwrap();
+    let e = b
+        .delete_links(&a, &[x.host_index, 9999, y.host_index])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.errno, e.object.as_str()),
+        (Errno::ENODEV, "ifindex 9999")
+    );
+    assert_eq!(b.list_links(&a).await.unwrap().len(), 1);
     // The first error is reported, naming the link.
     let e = b.delete_links(&a, &[9998, 9999]).await.unwrap_err();
     assert_eq!(e.errno, Errno::ENODEV);

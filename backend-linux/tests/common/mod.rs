@@ -136,7 +136,11 @@ impl Capture {
             let proto = (libc::ETH_P_ALL as u16).to_be();
             // SAFETY: plain socket(2) call.
             let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-            assert!(fd >= 0, "capture socket: {}", std::io::Error::last_os_error());
+            assert!(
+                fd >= 0,
+                "capture socket: {}",
+                std::io::Error::last_os_error()
+            );
             // SAFETY: fd was just created and is owned here.
             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
             // SAFETY: sockaddr_ll is plain old data.
