@@ -1,0 +1,34 @@
+//! nsplumb: the command line and the terminal UI over `nsplumb-core`.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod journal;
+pub mod output;
+pub mod simworld;
+pub mod state;
+pub mod store;
+
+use futures::future::BoxFuture;
+use nsplumb_core::{NetnsRef, Spawner};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Background announcements run as tokio tasks.
+pub fn tokio_spawner() -> Spawner {
+    Arc::new(|f: BoxFuture<'static, ()>| {
+        tokio::spawn(f);
+    })
+}
+
+/// `NAME` → `DIR/NAME` (the backend's named-namespace directory), `host` → the host, a path
+/// stays a path.
+pub fn resolve_in(dir: &Path, s: &str) -> NetnsRef {
+    if s == "host" || s.is_empty() {
+        NetnsRef::Host
+    } else if s.contains('/') {
+        NetnsRef::Path(s.to_string())
+    } else {
+        NetnsRef::Path(PathBuf::from(dir).join(s).to_string_lossy().into_owned())
+    }
+}

@@ -1,0 +1,354 @@
+//! State kept between processes on the Linux backend (`/run/nsplumb/` or `$NSPLUMB_STATE_DIR`).
+//!
+//! One JSON file per namespace, keyed by the namespace file's device and inode
+//! (`ns-<dev>-<ino>.json`, or `path-<sanitized path>.json` when the file cannot be stat'ed),
+//! written atomically (temp file + rename). Next to it `ns-<dev>-<ino>.lock`: an exclusive
+//! `flock` held from loading the state until it is saved, so name allocation is atomic per
+//! namespace across processes (SPEC N3) while different namespaces never wait for each other.
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use nsplumb_core::{AnnounceSettings, Attached, MacAddr, NetnsRef, Origin};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const STATE_VERSION: u32 = 1;
+
+/// The state directory: `$NSPLUMB_STATE_DIR`, else `default`.
+pub fn state_dir(default: &str) -> PathBuf {
+    std::env::var_os("NSPLUMB_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+/// The default state directory of the simulator: the user's runtime dir or `/tmp/nsplumb-$UID`.
+pub fn sim_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("NSPLUMB_STATE_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d).join("nsplumb");
+    }
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    PathBuf::from(format!("/tmp/nsplumb-{uid}"))
+}
+
+/// The process that is still sending announcements for an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcer {
+    pub pid: u32,
+    /// `/proc/PID/stat` field 22, so a recycled pid is not mistaken for the announcer.
+    pub start_time: u64,
+}
+
+impl Announcer {
+    pub fn me() -> Option<Announcer> {
+        let pid = std::process::id();
+        Some(Announcer {
+            pid,
+            start_time: proc_start_time(pid)?,
+        })
+    }
+
+    /// Alive and the same process (not a zombie, not a recycled pid).
+    pub fn is_alive(&self) -> bool {
+        proc_start_time(self.pid) == Some(self.start_time)
+    }
+
+    /// SIGTERM, then wait until it has exited (at most `timeout`). A stale pid is ignored.
+    pub fn terminate(&self, timeout: Duration) -> bool {
+        if !self.is_alive() || self.pid == std::process::id() {
+            return true;
+        }
+        // SAFETY: plain syscall; the pid was checked to be the recorded process just above.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if !self.is_alive() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Last resort: it must not send after detach returns (SPEC S8).
+        // SAFETY: as above.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            if !self.is_alive() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+/// Start time of a live (non-zombie) process, from `/proc/PID/stat`.
+fn proc_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state); field 22 is fields[19].
+    if matches!(fields.first(), Some(&"Z") | Some(&"X") | Some(&"x")) {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// How a stored interface came into its namespace (mirror of [`Origin`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum StoredOrigin {
+    MovedFromHost,
+    InHost,
+    CreatedInNamespace,
+    NewBridge,
+    NewVeth { host_index: u32 },
+}
+
+/// One attached interface as stored between processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredIface {
+    pub name: String,
+    pub source: String,
+    pub ifindex: u32,
+    pub mac: Option<String>,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    #[serde(default)]
+    pub ipv6_dropped: Option<String>,
+    pub master: Option<String>,
+    pub origin: StoredOrigin,
+    pub announce_count: u32,
+    pub announce_interval_ms: u64,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The process still announcing this interface, if any.
+    #[serde(default)]
+    pub announcer: Option<Announcer>,
+}
+
+impl StoredIface {
+    pub fn from_attached(a: &Attached, announcer: Option<Announcer>) -> StoredIface {
+        StoredIface {
+            name: a.name.clone(),
+            source: a.source.clone(),
+            ifindex: a.ifindex,
+            mac: a.mac.map(|m| m.to_string()),
+            ipv4: a.ipv4.map(|n| n.to_string()),
+            ipv6: a.ipv6.map(|n| n.to_string()),
+            ipv6_dropped: a.ipv6_dropped.map(|n| n.to_string()),
+            master: a.master.clone(),
+            origin: match a.origin {
+                Origin::MovedFromHost => StoredOrigin::MovedFromHost,
+                Origin::InHost => StoredOrigin::InHost,
+                Origin::CreatedInNamespace => StoredOrigin::CreatedInNamespace,
+                Origin::NewBridge => StoredOrigin::NewBridge,
+                Origin::NewVeth { host_index } => StoredOrigin::NewVeth { host_index },
+            },
+            announce_count: a.announce.count,
+            announce_interval_ms: a.announce.interval.as_millis() as u64,
+            warnings: a.warnings.clone(),
+            announcer,
+        }
+    }
+
+    /// Back to an [`Attached`] in `netns` (the reference the current caller used).
+    pub fn to_attached(&self, netns: &NetnsRef) -> Attached {
+        Attached {
+            netns: netns.clone(),
+            name: self.name.clone(),
+            source: self.source.clone(),
+            ifindex: self.ifindex,
+            mac: self.mac.as_deref().and_then(|m| m.parse::<MacAddr>().ok()),
+            ipv4: self.ipv4.as_deref().and_then(|n| n.parse::<Ipv4Net>().ok()),
+            ipv6: self.ipv6.as_deref().and_then(|n| n.parse::<Ipv6Net>().ok()),
+            ipv6_dropped: self
+                .ipv6_dropped
+                .as_deref()
+                .and_then(|n| n.parse::<Ipv6Net>().ok()),
+            master: self.master.clone(),
+            origin: match self.origin {
+                StoredOrigin::MovedFromHost => Origin::MovedFromHost,
+                StoredOrigin::InHost => Origin::InHost,
+                StoredOrigin::CreatedInNamespace => Origin::CreatedInNamespace,
+                StoredOrigin::NewBridge => Origin::NewBridge,
+                StoredOrigin::NewVeth { host_index } => Origin::NewVeth { host_index },
+            },
+            announce: AnnounceSettings {
+                count: self.announce_count,
+                interval: Duration::from_millis(self.announce_interval_ms),
+            },
+            warnings: self.warnings.clone(),
+        }
+    }
+}
+
+/// The whole state file of one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NsState {
+    pub version: u32,
+    /// The namespace as last named by a caller (informational).
+    pub netns: String,
+    pub interfaces: Vec<StoredIface>,
+}
+
+/// Where the files of one namespace live.
+#[derive(Debug, Clone)]
+pub struct NsFiles {
+    pub state: PathBuf,
+    pub lock: PathBuf,
+}
+
+/// The file key of a namespace: `ns-<dev>-<ino>` of its namespace file, else its sanitized path.
+pub fn ns_key(netns: &NetnsRef) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let path = match netns {
+        NetnsRef::Host => "/proc/self/ns/net".to_string(),
+        NetnsRef::Path(p) => p.clone(),
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) => format!("ns-{}-{}", m.dev(), m.ino()),
+        Err(_) => {
+            let s: String = path
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("path-{s}")
+        }
+    }
+}
+
+pub fn ns_files(dir: &Path, netns: &NetnsRef) -> NsFiles {
+    let key = ns_key(netns);
+    NsFiles {
+        state: dir.join(format!("{key}.json")),
+        lock: dir.join(format!("{key}.lock")),
+    }
+}
+
+/// An exclusive `flock` on a file, released on drop.
+#[derive(Debug)]
+pub struct FileLock {
+    file: File,
+}
+
+impl FileLock {
+    /// Blocks until the lock is held.
+    pub fn acquire(path: &Path) -> io::Result<FileLock> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)?;
+        loop {
+            // SAFETY: a valid, open fd.
+            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if r == 0 {
+                return Ok(FileLock { file });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // SAFETY: a valid, open fd; closing would release it too.
+        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+pub fn load(path: &Path) -> io::Result<NsState> {
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.is_empty() => Ok(NsState::default()),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(NsState::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write atomically: a temp file in the same directory, fsync, rename over.
+pub fn save(path: &Path, state: &NsState) -> io::Result<()> {
+    write_atomic(path, &serde_json::to_vec_pretty(state)?)
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_iface_round_trips_attached() {
+        let a = Attached {
+            netns: NetnsRef::Path("/run/netns/x".into()),
+            name: "eth0".into(),
+            source: "vnsp00000001".into(),
+            ifindex: 7,
+            mac: Some("02:00:00:00:00:01".parse().unwrap()),
+            ipv4: Some("192.0.2.10/24".parse().unwrap()),
+            ipv6: None,
+            ipv6_dropped: Some("fd00::1/64".parse().unwrap()),
+            master: None,
+            origin: Origin::NewVeth { host_index: 9 },
+            announce: AnnounceSettings {
+                count: 2,
+                interval: Duration::from_millis(250),
+            },
+            warnings: vec!["w".into()],
+        };
+        let s = StoredIface::from_attached(&a, None);
+        let json = serde_json::to_string(&s).unwrap();
+        let back: StoredIface = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.to_attached(&a.netns), a);
+    }
+
+    #[test]
+    fn dead_pid_is_not_alive() {
+        let a = Announcer {
+            pid: u32::MAX - 1,
+            start_time: 1,
+        };
+        assert!(!a.is_alive());
+        assert!(a.terminate(Duration::from_millis(10)));
+        assert!(Announcer::me().unwrap().is_alive());
+    }
+}

@@ -1,0 +1,203 @@
+//! What each backend keeps between processes: the Linux state directory or the sim journal.
+
+use crate::journal::{Entry, Journal};
+use crate::state::{self, Announcer, FileLock, NsFiles, NsState, StoredIface};
+use nsplumb_core::{NetBackend, NetnsRef, Plumber};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a detach waits for the process still announcing to exit.
+pub const ANNOUNCER_EXIT_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub enum Store {
+    /// Nothing kept (the TUI's own simulated world).
+    None,
+    Linux {
+        dir: PathBuf,
+    },
+    Sim {
+        journal: Mutex<Journal>,
+    },
+}
+
+/// Held from loading the state of a namespace until it is saved.
+pub struct NsGuard {
+    netns: NetnsRef,
+    files: Option<NsFiles>,
+    _lock: Option<FileLock>,
+    /// Announcers of interfaces as loaded.
+    announcers: HashMap<String, Announcer>,
+}
+
+impl NsGuard {
+    pub fn announcer_of(&self, name: &str) -> Option<Announcer> {
+        self.announcers.get(name).copied()
+    }
+}
+
+impl Store {
+    /// Lock the namespace, load its state into the plumber (adopt). For Linux only; the sim
+    /// journal was replayed when the process started.
+    pub async fn begin<B: NetBackend>(
+        &self,
+        plumber: &Plumber<B>,
+        netns: &NetnsRef,
+    ) -> Result<NsGuard, String> {
+        let Store::Linux { dir } = self else {
+            return Ok(NsGuard {
+                netns: netns.clone(),
+                files: None,
+                _lock: None,
+                announcers: HashMap::new(),
+            });
+        };
+        let files = state::ns_files(dir, netns);
+        let lock_path = files.lock.clone();
+        let lock = tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot lock {}: {e}", files.lock.display()))?;
+        let loaded = state::load(&files.state)
+            .map_err(|e| format!("cannot read state {}: {e}", files.state.display()))?;
+        let mut announcers = HashMap::new();
+        let known: Vec<String> = plumber
+            .interfaces(netns)
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        for stored in loaded.interfaces {
+            if known.contains(&stored.name) {
+                continue;
+            }
+            // A record whose link is gone or renamed is stale (e.g. the namespace was deleted
+            // and its inode reused): drop it rather than reserve a name for nothing.
+            match plumber.backend().link_by_index(netns, stored.ifindex).await {
+                Ok(link) if link.name == stored.name => {}
+                _ => {
+                    tracing::info!(iface = %stored.name, %netns, "dropping stale state record");
+                    continue;
+                }
+            }
+            if let Some(a) = stored.announcer.filter(|a| a.is_alive()) {
+                announcers.insert(stored.name.clone(), a);
+            }
+            plumber.adopt(stored.to_attached(netns));
+        }
+        Ok(NsGuard {
+            netns: netns.clone(),
+            files: Some(files),
+            _lock: Some(lock),
+            announcers,
+        })
+    }
+
+    /// Cross-process S8: stop the process still announcing `name` before detaching it.
+    pub async fn stop_announcer(&self, guard: &mut NsGuard, name: &str) {
+        if let Some(a) = guard.announcers.remove(name) {
+            let ok = tokio::task::spawn_blocking(move || a.terminate(ANNOUNCER_EXIT_TIMEOUT))
+                .await
+                .unwrap_or(false);
+            if !ok {
+                tracing::warn!(pid = a.pid, iface = name, "announcing process did not exit");
+            }
+        }
+    }
+
+    /// Save the namespace state (Linux) and/or append the journal entry (sim); unlock.
+    pub fn commit<B: NetBackend>(
+        &self,
+        plumber: &Plumber<B>,
+        mut guard: NsGuard,
+        entry: Option<Entry>,
+        announcing: Option<(&str, Announcer)>,
+    ) -> Result<(), String> {
+        match self {
+            Store::None => Ok(()),
+            Store::Sim { journal } => match entry {
+                Some(e) => journal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .append(&e)
+                    .map_err(|e| format!("cannot append to the sim journal: {e}")),
+                None => Ok(()),
+            },
+            Store::Linux { .. } => {
+                if let Some((name, a)) = announcing {
+                    guard.announcers.insert(name.to_string(), a);
+                }
+                save_ns(plumber, &guard)
+            }
+        }
+    }
+
+    pub fn release_journal(&self) {
+        if let Store::Sim { journal } = self {
+            journal.lock().unwrap_or_else(|p| p.into_inner()).release();
+        }
+    }
+
+    /// The announcing process is done: clear its pid from the state (Linux).
+    pub async fn clear_announcer<B: NetBackend>(
+        &self,
+        plumber: &Plumber<B>,
+        netns: &NetnsRef,
+        name: &str,
+    ) {
+        let Store::Linux { dir } = self else { return };
+        let files = state::ns_files(dir, netns);
+        let lock_path = files.lock.clone();
+        let Ok(Ok(_lock)) =
+            tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path)).await
+        else {
+            return;
+        };
+        let _ = plumber;
+        let Ok(mut st) = state::load(&files.state) else {
+            return;
+        };
+        let me = Announcer::me();
+        let mut changed = false;
+        for i in &mut st.interfaces {
+            if i.name == name && i.announcer.is_some() && i.announcer == me {
+                i.announcer = None;
+                changed = true;
+            }
+        }
+        if changed {
+            let _ = state::save(&files.state, &st);
+        }
+    }
+
+    /// `netns del`: forget the state of a namespace that is gone.
+    pub fn forget_ns(&self, netns: &NetnsRef) {
+        if let Store::Linux { dir } = self {
+            let files = state::ns_files(dir, netns);
+            let _ = std::fs::remove_file(&files.state);
+            let _ = std::fs::remove_file(&files.lock);
+        }
+    }
+}
+
+fn save_ns<B: NetBackend>(plumber: &Plumber<B>, guard: &NsGuard) -> Result<(), String> {
+    let Some(files) = &guard.files else {
+        return Ok(());
+    };
+    let interfaces: Vec<StoredIface> = plumber
+        .interfaces(&guard.netns)
+        .into_iter()
+        .filter_map(|i| {
+            let a = i.attached?;
+            let announcer = guard.announcers.get(&i.name).copied();
+            Some(StoredIface::from_attached(&a, announcer))
+        })
+        .collect();
+    let st = NsState {
+        version: state::STATE_VERSION,
+        netns: guard.netns.to_string(),
+        interfaces,
+    };
+    state::save(&files.state, &st)
+        .map_err(|e| format!("cannot write state {}: {e}", files.state.display()))
+}
