@@ -130,8 +130,7 @@ impl Kernel {
 
     /// Earliest pending kernel timer (DAD, STP) or `sleep_until` deadline.
     pub fn next_deadline(&mut self) -> Option<Timestamp> {
-        loop {
-            let (&(at, seq), t) = self.clock.timers.iter().next()?;
+        while let Some((&(at, seq), t)) = self.clock.timers.iter().next() {
             if self.timer_live(t, at) {
                 break;
             }

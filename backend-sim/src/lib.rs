@@ -31,3 +31,6 @@ pub use kernel::{errno, Kernel};
 pub use neighbour::{NeighEntry, NeighState};
 pub use runtime::SimRuntime;
 pub use snapshot::{AddrSnap, LinkSnap, NetnsSnap, RouteSnap, Snapshot};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+use super::*;
+use crate::errno::ELOOP;
+use nsplumb_core::{Errno, LinkEvent, MacAddr, PortState};
+use std::time::Duration;
+
+#[test]
+fn bridge_defaults_and_carrier_rules() {
+    // Linux 6.x: an up bridge without ports has carrier; after its last port goes it has not.
+    let mut k = Kernel::new(1);
+    let br = k.create_bridge(&H, "br0").unwrap();
+    let b = k.link_by_index(&H, br).unwrap();
+    let bi = b.bridge.unwrap();
+    assert!(!bi.stp_enabled);
+    assert_eq!(bi.forward_delay_cs, 1500);
+    k.set_link_up(&H, br).unwrap();
+    assert!(k.link_by_index(&H, br).unwrap().flags.lower_up);
+    let (a, peer) = veth(&mut k, &H, "v0", &H, "v1");
+    k.set_master(&H, a, Some(br)).unwrap();
+    let b = k.link_by_index(&H, br).unwrap();
+    assert!(!b.flags.lower_up);
+    assert_eq!(
+        b.mac,
+        k.link_by_index(&H, a).unwrap().mac,
+        "bridge takes the port MAC"
+    );
+    assert_eq!(
+        k.link_by_index(&H, a).unwrap().port_state,
+        Some(PortState::Disabled)
+    );
+    k.set_link_up(&H, a).unwrap();
+    assert_eq!(
+        k.link_by_index(&H, a).unwrap().port_state,
+        Some(PortState::Disabled),
+        "no carrier"
+    );
+    k.set_link_up(&H, peer).unwrap();
+    assert_eq!(
+        k.link_by_index(&H, a).unwrap().port_state,
+        Some(PortState::Forwarding)
+    );
+    assert!(k.link_by_index(&H, br).unwrap().flags.lower_up);
+    k.set_link_down(&H, br).unwrap();
+    assert_eq!(
+        k.link_by_index(&H, a).unwrap().port_state,
+        Some(PortState::Disabled)
+    );
+    k.set_link_up(&H, br).unwrap();
+    k.set_master(&H, a, None).unwrap();
+    let b = k.link_by_index(&H, br).unwrap();
+    assert!(!b.flags.lower_up);
+    assert_eq!(b.mac, Some(MacAddr::ZERO));
+    assert_eq!(k.link_by_index(&H, a).unwrap().port_state, None);
+}
+
+#[test]
+fn master_errnos() {
+    let mut k = Kernel::new(1);
+    let br = k.create_bridge(&H, "br0").unwrap();
+    let br2 = k.create_bridge(&H, "br1").unwrap();
+    let (a, _) = veth(&mut k, &H, "v0", &H, "v1");
+    assert_eq!(k.set_master(&H, a, Some(99)), Err(Errno::EINVAL));
+    assert_eq!(k.set_master(&H, a, Some(1)), Err(Errno::EOPNOTSUPP));
+    assert_eq!(k.set_master(&H, 1, Some(br)), Err(Errno::EINVAL));
+    assert_eq!(k.set_master(&H, br2, Some(br)), Err(ELOOP));
+    k.set_master(&H, a, Some(br)).unwrap();
+    k.set_master(&H, a, Some(br2)).unwrap();
+    assert_eq!(k.link_by_index(&H, a).unwrap().master, Some(br2));
+    assert!(k.lk_ports(br).is_empty());
+}
+
+impl Kernel {
+    fn lk_ports(&self, br: u32) -> Vec<u32> {
+        self.list_links(&H)
+            .unwrap()
+            .iter()
+            .filter(|l| l.master == Some(br))
+            .map(|l| l.index)
+            .collect()
+    }
+}
+
+// SPEC: A12
+#[test]
+fn stp_listening_learning_forwarding_with_events() {
+    let mut k = Kernel::new(1);
+    let br = k.create_bridge(&H, "br0").unwrap();
+    k.set_stp(&H, br, true).unwrap();
+    k.set_forward_delay(&H, br, 200).unwrap();
+    assert_eq!(k.set_forward_delay(&H, br, 100), Err(Errno::ERANGE));
+    let (a, peer) = veth(&mut k, &H, "v0", &H, "v1");
+    k.set_master(&H, a, Some(br)).unwrap();
+    k.set_link_up(&H, peer).unwrap();
+    k.set_link_up(&H, a).unwrap();
+    let mut rx = k.subscribe_links(&H).unwrap();
+    k.set_link_up(&H, br).unwrap();
+    let state = |k: &Kernel| k.link_by_index(&H, a).unwrap().port_state.unwrap();
+    assert_eq!(state(&k), PortState::Listening);
+    assert!(!k.link_by_index(&H, br).unwrap().flags.lower_up);
+    k.advance_by(Duration::from_millis(1999));
+    assert_eq!(state(&k), PortState::Listening);
+    k.advance_by(Duration::from_millis(1));
+    assert_eq!(state(&k), PortState::Learning);
+    k.advance_by(Duration::from_secs(2));
+    assert_eq!(state(&k), PortState::Forwarding);
+    assert!(k.link_by_index(&H, br).unwrap().flags.lower_up);
+    let mut states = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        if let LinkEvent::Changed(l) = ev {
+            if l.index == a {
+                states.push(l.port_state.unwrap());
+            }
+        }
+    }
+    states.dedup();
+    assert_eq!(
+        states,
+        vec![
+            PortState::Listening,
+            PortState::Learning,
+            PortState::Forwarding
+        ]
+    );
+}
+
+#[test]
+fn veth_fast_path_request_enslaves_and_ups_host_end() {
+    let mut k = Kernel::new(1);
+    let ns = k.create_netns("c").unwrap();
+    let br = k.create_bridge(&H, "br0").unwrap();
+    k.set_link_up(&H, br).unwrap();
+    let mac: MacAddr = "02:42:ac:11:00:02".parse().unwrap();
+    let p = k
+        .create_veth(
+            &H,
+            &nsplumb_core::VethRequest {
+                host_name: "vethh".into(),
+                host_master: Some(br),
+                host_up: true,
+                peer_netns: ns.clone(),
+                peer_name: "eth0".into(),
+                peer_mac: Some(mac),
+            },
+        )
+        .unwrap();
+    let h = k.link_by_index(&H, p.host_index).unwrap();
+    assert!(h.flags.up && h.master == Some(br));
+    assert_eq!(h.port_state, Some(PortState::Disabled));
+    assert_eq!(k.link_by_index(&ns, p.peer_index).unwrap().mac, Some(mac));
+    k.set_link_up(&ns, p.peer_index).unwrap();
+    assert_eq!(
+        k.link_by_index(&H, p.host_index).unwrap().port_state,
+        Some(PortState::Forwarding)
+    );
+}
