@@ -148,6 +148,11 @@ impl LinuxBackend {
         &self.inner.dir
     }
 
+    /// How many namespaces have a cached rtnetlink connection (diagnostics, tests).
+    pub fn cached_connections(&self) -> usize {
+        lock(&self.inner.conns).len()
+    }
+
     /// Close every cached socket of `netns` (netlink connection, sender sockets). A cached
     /// socket keeps its namespace alive: call this when a namespace is deleted by someone else.
     /// [`NetBackend::delete_netns`] does it itself.

@@ -40,13 +40,22 @@ where
     F: FnOnce() -> io::Result<T> + Send + 'static,
 {
     let fd = ns.fd.clone();
+    let key = ns.key;
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("nsplumb-netns".into())
         .spawn(move || {
-            let res = setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
-                .map_err(io::Error::from)
-                .and_then(|()| f());
+            // Already there (the host namespace, usually): no setns, which would need
+            // CAP_SYS_ADMIN even to re-enter one's own namespace.
+            let here = std::fs::metadata("/proc/thread-self/ns/net")
+                .map(|m| (m.dev(), m.ino()) == key)
+                .unwrap_or(false);
+            let res = if here {
+                Ok(())
+            } else {
+                setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
+            }
+            .and_then(|()| f());
             let _ = tx.send(res);
         })?;
     rx.await

@@ -722,3 +722,44 @@ async fn clock_is_monotonic_and_sleep_until_waits() {
     let t1 = b.now();
     assert!(t1 - t0 >= Duration::from_millis(30));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proc_pid_paths_and_bind_mounts_name_the_same_namespace() {
+    if !enter("proc_pid_paths_and_bind_mounts_name_the_same_namespace") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let a = fx.netns("a").await;
+    let NetnsRef::Path(path) = &a else {
+        unreachable!()
+    };
+    // A process living in the namespace gives a second path to it.
+    let mut child = std::process::Command::new("nsenter")
+        .arg(format!("--net={path}"))
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("nsenter");
+    let proc_path = NetnsRef::Path(format!("/proc/{}/ns/net", child.id()));
+    // Wait until nsenter has joined the namespace.
+    let ino = |p: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).map(|m| m.ino()).ok()
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while ino(&format!("/proc/{}/ns/net", child.id())) != ino(path) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let br = b.create_bridge(&proc_path, "br0").await.unwrap();
+    assert_eq!(b.link_by_name(&a, "br0").await.unwrap().index, br);
+    assert_eq!(b.list_links(&proc_path).await.unwrap().len(), 2);
+    assert_eq!(
+        b.cached_connections(),
+        1,
+        "two paths, one namespace, one connection"
+    );
+    // The host namespace works without setns privileges too: it is only read here.
+    assert!(!b.list_links(&NetnsRef::Host).await.unwrap().is_empty());
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -39,7 +39,8 @@ pub fn enter(test_name: &str) -> bool {
         return false;
     }
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = std::env::temp_dir().join(format!("nsplumb-netns-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("nsplumb-netns-{}-{test_name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp netns dir");
     let status = Command::new("unshare")
         .args(["-rnm", "--propagation", "private", "sh", "-c"])
