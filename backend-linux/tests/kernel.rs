@@ -763,3 +763,124 @@ async fn proc_pid_paths_and_bind_mounts_name_the_same_namespace() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Per-operation wall-clock cost on this kernel, printed (not asserted beyond sanity): the
+/// numbers the simulator's delay model and the fast-path choice (SPEC A2) rest on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_operation_timings() {
+    if !enter("per_operation_timings") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let a = fx.netns("a").await;
+    let c = fx.netns("c").await;
+    const N: u32 = 10;
+    let mut report = Vec::new();
+    macro_rules! time {
+        ($name:expr, $body:expr) => {{
+            let t = Instant::now();
+            let out = $body;
+            report.push(($name, t.elapsed()));
+            out
+        }};
+    }
+    let br = b.create_bridge(&a, "br0").await.unwrap();
+    b.set_link_up(&a, br).await.unwrap();
+    let mut pairs = Vec::new();
+    for n in 0..N {
+        let mut req = veth(&format!("vh{n}"), &c, &format!("eth{n}"), Some(MAC_B));
+        req.host_master = Some(br);
+        req.host_up = true;
+        pairs.push(time!(
+            "create_veth (peer in other ns, enslaved, up)",
+            b.create_veth(&a, &req).await.unwrap()
+        ));
+    }
+    let mut moved = Vec::new();
+    for (n, p) in pairs.iter().enumerate() {
+        moved.push(time!(
+            "move_link + rename (one message)",
+            b.move_link(&c, p.peer_index, &a, &format!("m{n}"))
+                .await
+                .unwrap()
+        ));
+    }
+    for (n, m) in moved.iter().enumerate() {
+        time!(
+            "move_link back",
+            b.move_link(&a, *m, &c, &format!("eth{n}")).await.unwrap()
+        );
+    }
+    for p in &pairs {
+        time!(
+            "set_link_up",
+            b.set_link_up(&a, p.host_index).await.unwrap()
+        );
+        time!(
+            "link_by_index",
+            b.link_by_index(&a, p.host_index).await.unwrap()
+        );
+    }
+    for (n, p) in pairs.iter().enumerate() {
+        let addr = net(&format!("fd00::{}/64", n + 1));
+        time!(
+            "add_address (v6, nodad)",
+            b.add_address(&a, p.host_index, addr, true).await.unwrap()
+        );
+        let ip6 = match addr.addr() {
+            IpAddr::V6(v6) => v6,
+            IpAddr::V4(_) => unreachable!(),
+        };
+        time!(
+            "send_na",
+            b.send_na(&a, p.host_index, MAC_A, ip6).await.unwrap()
+        );
+        time!(
+            "send_arp",
+            b.send_arp(&a, p.host_index, MAC_A, Ipv4Addr::new(192, 0, 2, 1))
+                .await
+                .unwrap()
+        );
+        let key = format!("net/ipv6/conf/vh{n}/disable_ipv6");
+        time!("read_sysctl", b.read_sysctl(&a, &key).await.unwrap());
+        time!("write_sysctl", b.write_sysctl(&a, &key, "0").await.unwrap());
+    }
+    for _ in 0..N {
+        time!(
+            "list_links (12 links, peers mapped)",
+            b.list_links(&a).await.unwrap()
+        );
+        time!(
+            "get_route ff02::1 oif",
+            b.get_route(&a, "ff02::1".parse().unwrap(), Some(pairs[0].host_index))
+                .await
+                .unwrap()
+        );
+        time!(
+            "subscribe_links",
+            drop(b.subscribe_links(&a).await.unwrap())
+        );
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (n, _) in &report {
+        if !names.contains(n) {
+            names.push(n);
+        }
+    }
+    eprintln!("per-operation timings ({N} runs each, this kernel):");
+    for n in names {
+        let ds: Vec<Duration> = report
+            .iter()
+            .filter(|(m, _)| *m == n)
+            .map(|(_, d)| *d)
+            .collect();
+        let total: Duration = ds.iter().sum();
+        let max = ds.iter().max().unwrap();
+        eprintln!(
+            "  {n:<48} mean {:>9.3?}  max {:>9.3?}",
+            total / ds.len() as u32,
+            max
+        );
+    }
+}
