@@ -65,6 +65,23 @@ fn batch_group() -> u32 {
 struct Conn {
     handle: Handle,
     task: tokio::task::AbortHandle,
+    used: std::time::Instant,
+}
+
+/// A cached socket keeps its namespace alive. Namespaces deleted behind the backend's back are
+/// released once their sockets sit unused this long (the host's connection is kept).
+const CONN_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Sender sockets serve the few announcements of one attach (at most 3, 2 s apart).
+const SENDER_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A sender socket and when it was last used.
+struct Sender {
+    sock: Arc<Socket>,
+    used: std::time::Instant,
+}
+
+fn prune_senders<K>(map: &mut HashMap<K, Sender>) {
+    map.retain(|_, s| s.used.elapsed() < SENDER_IDLE);
 }
 
 struct Inner {
@@ -77,9 +94,9 @@ struct Inner {
     /// Per namespace: netns id (as seen there) → namespace.
     nsids: Mutex<HashMap<NsKey, HashMap<i32, NetnsRef>>>,
     /// One packet socket per namespace (ARP).
-    packet: Mutex<HashMap<NsKey, Arc<Socket>>>,
+    packet: Mutex<HashMap<NsKey, Sender>>,
     /// One raw ICMPv6 socket per (namespace, ifindex, source address) (NA).
-    na: Mutex<HashMap<(NsKey, u32, Ipv6Addr), Arc<Socket>>>,
+    na: Mutex<HashMap<(NsKey, u32, Ipv6Addr), Sender>>,
 }
 
 impl Drop for Inner {
@@ -190,10 +207,22 @@ impl Inner {
     }
 
     async fn handle(&self, ns: &NsFile) -> Result<Handle, NlError> {
-        if let Some(c) = lock(&self.conns).get(&ns.key) {
-            if !c.task.is_finished() {
-                return Ok(c.handle.clone());
+        {
+            let mut conns = lock(&self.conns);
+            if let Some(c) = conns.get_mut(&ns.key) {
+                if !c.task.is_finished() {
+                    c.used = std::time::Instant::now();
+                    return Ok(c.handle.clone());
+                }
             }
+            let host = self.host.key;
+            conns.retain(|k, c| {
+                let keep = *k == host || (c.used.elapsed() < CONN_IDLE && !c.task.is_finished());
+                if !keep {
+                    c.task.abort();
+                }
+                keep
+            });
         }
         let fd: OwnedFd = in_netns(ns, || {
             let s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
@@ -222,6 +251,7 @@ impl Inner {
             Conn {
                 handle: handle.clone(),
                 task,
+                used: std::time::Instant::now(),
             },
         );
         Ok(handle)
@@ -567,22 +597,42 @@ impl LinuxBackend {
     }
 
     async fn packet_socket(&self, ns: &NsFile) -> io::Result<Arc<Socket>> {
-        if let Some(s) = lock(&self.inner.packet).get(&ns.key) {
-            return Ok(s.clone());
+        {
+            let mut map = lock(&self.inner.packet);
+            if let Some(s) = map.get_mut(&ns.key) {
+                s.used = std::time::Instant::now();
+                return Ok(s.sock.clone());
+            }
+            prune_senders(&mut map);
         }
-        let s = Arc::new(in_netns(ns, announce::open_packet).await?);
-        lock(&self.inner.packet).insert(ns.key, s.clone());
-        Ok(s)
+        let sock = Arc::new(in_netns(ns, announce::open_packet).await?);
+        let used = std::time::Instant::now();
+        let entry = Sender {
+            sock: sock.clone(),
+            used,
+        };
+        lock(&self.inner.packet).insert(ns.key, entry);
+        Ok(sock)
     }
 
     async fn na_socket(&self, ns: &NsFile, index: u32, src: Ipv6Addr) -> io::Result<Arc<Socket>> {
         let key = (ns.key, index, src);
-        if let Some(s) = lock(&self.inner.na).get(&key) {
-            return Ok(s.clone());
+        {
+            let mut map = lock(&self.inner.na);
+            if let Some(s) = map.get_mut(&key) {
+                s.used = std::time::Instant::now();
+                return Ok(s.sock.clone());
+            }
+            prune_senders(&mut map);
         }
-        let s = Arc::new(in_netns(ns, move || announce::open_na(index, src)).await?);
-        lock(&self.inner.na).insert(key, s.clone());
-        Ok(s)
+        let sock = Arc::new(in_netns(ns, move || announce::open_na(index, src)).await?);
+        let used = std::time::Instant::now();
+        let entry = Sender {
+            sock: sock.clone(),
+            used,
+        };
+        lock(&self.inner.na).insert(key, entry);
+        Ok(sock)
     }
 }
 
@@ -1224,6 +1274,8 @@ impl NetBackend for LinuxBackend {
         let sock = in_netns(&ns, || {
             let mut s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
             s.bind(&netlink_sys::SocketAddr::new(0, RTMGRP_LINK))?;
+            // Room for bursts (50 links created at once) before ENOBUFS drops events.
+            let _ = s.set_rx_buf_sz(1 << 20);
             s.set_non_blocking(true)?;
             Ok(s)
         })
