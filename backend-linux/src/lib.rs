@@ -1063,10 +1063,11 @@ impl NetBackend for LinuxBackend {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.link_err(op, &ns, netns, index, e).await).map_err(|be| {
-                let object = format!("{net} on {}", be.object);
-                BackendError { object, ..be }
-            }),
+            Err(e) => {
+                let mut be = self.link_err(op, &ns, netns, index, e).await;
+                be.object = format!("{net} on {}", be.object);
+                Err(be)
+            }
         }
     }
 
@@ -1088,10 +1089,11 @@ impl NetBackend for LinuxBackend {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.link_err(op, &ns, netns, index, e).await).map_err(|be| {
-                let object = format!("{net} on {}", be.object);
-                BackendError { object, ..be }
-            }),
+            Err(e) => {
+                let mut be = self.link_err(op, &ns, netns, index, e).await;
+                be.object = format!("{net} on {}", be.object);
+                Err(be)
+            }
         }
     }
 
