@@ -7,7 +7,7 @@ use crate::addr::{eui64_link_local, same_addr, Addr};
 use crate::clock::{Clock, KernelTimer};
 use crate::frame::{self, FrameRecord, Parsed};
 use crate::link::{check_name, BridgeState, Kind, Link, Port};
-use crate::namespace::{Namespace, NsId};
+use crate::namespace::{FxMap, Namespace, NsId, NsMap};
 use crate::neighbour::{NeighEntry, NeighState};
 use crate::rng::Rng;
 use crate::route::{Route, RouteScopeOrd, RouteTable};
@@ -19,7 +19,7 @@ use nsplumb_core::{
     LinkStats, MacAddr, NetnsRef, PeerRef, PortState, RouteInfo, RouteScope, RouteSpec, Timestamp,
     VethPair, VethRequest,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 use std::task::Waker;
@@ -77,8 +77,8 @@ fn keys() -> &'static Keys {
 
 /// The in-memory kernel.
 pub struct Kernel {
-    ns_by_ref: HashMap<NetnsRef, NsId>,
-    pub(crate) namespaces: HashMap<NsId, Namespace>,
+    ns_by_ref: FxMap<NetnsRef, NsId>,
+    pub(crate) namespaces: NsMap,
     next_ns: NsId,
     pub(crate) clock: Clock,
     rng: Rng,
@@ -97,8 +97,8 @@ impl Kernel {
     /// and DAD delays.
     pub fn new(seed: u64) -> Kernel {
         let mut k = Kernel {
-            ns_by_ref: HashMap::new(),
-            namespaces: HashMap::new(),
+            ns_by_ref: FxMap::default(),
+            namespaces: NsMap::default(),
             next_ns: 0,
             clock: Clock::default(),
             rng: Rng::new(seed),
@@ -242,6 +242,7 @@ impl Kernel {
                     _ => {
                         port.state = PortState::Forwarding;
                         port.stp_deadline = None;
+                        self.fwd_delta(ns, br_idx, 1);
                     }
                 }
                 self.notify(ns, index);
@@ -508,6 +509,8 @@ impl Kernel {
             ports: Default::default(),
             carrier: true,
             mac_set: false,
+            fwd_ports: 0,
+            port_macs: Default::default(),
         };
         self.insert_link(id, idx, name.to_string(), Kind::Bridge(b), mac, 1500);
         Ok(idx)
@@ -886,13 +889,16 @@ impl Kernel {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let l = self.lk_mut(id, idx);
-        l.mac = mac;
+        let old = std::mem::replace(&mut l.mac, mac);
         if let Some(b) = l.bridge_mut() {
             b.mac_set = true;
         }
         let master = l.master;
         self.notify(id, idx);
         if let Some(m) = master {
+            let b = self.lk_mut(id, m).bridge_mut().expect("bridge");
+            b.remove_mac(old);
+            b.add_mac(mac);
             if self.recalc_bridge_id(id, m) {
                 self.bridge_select(id, m);
             }
@@ -948,11 +954,10 @@ impl Kernel {
             state: PortState::Disabled,
             stp_deadline: None,
         });
-        self.lk_mut(id, m)
-            .bridge_mut()
-            .expect("bridge")
-            .ports
-            .insert(idx);
+        let mac = self.lk(id, idx).mac;
+        let b = self.lk_mut(id, m).bridge_mut().expect("bridge");
+        b.ports.insert(idx);
+        b.add_mac(mac);
         self.notify(id, idx);
         if self.recalc_bridge_id(id, m) {
             self.bridge_select(id, m);
@@ -965,17 +970,18 @@ impl Kernel {
         let Some(m) = self.lk(id, idx).master else {
             return;
         };
-        let was_enabled = self
-            .lk(id, idx)
-            .port
-            .as_ref()
-            .map(|p| p.state != PortState::Disabled)
-            .unwrap_or(false);
+        let state = self.lk(id, idx).port.as_ref().map(|p| p.state);
+        let was_enabled = state.map(|s| s != PortState::Disabled).unwrap_or(false);
         let l = self.lk_mut(id, idx);
         l.master = None;
         l.port = None;
+        let mac = l.mac;
         if let Some(b) = self.lk_mut(id, m).bridge_mut() {
             b.ports.remove(&idx);
+            b.remove_mac(mac);
+            if state == Some(PortState::Forwarding) {
+                b.fwd_ports -= 1;
+            }
         }
         self.notify(id, idx);
         let changed = self.recalc_bridge_id(id, m);
@@ -990,12 +996,7 @@ impl Kernel {
         if b.mac_set {
             return false;
         }
-        let mac = b
-            .ports
-            .iter()
-            .map(|p| self.lk(id, *p).mac)
-            .min()
-            .unwrap_or(MacAddr::ZERO);
+        let mac = b.port_macs.keys().next().copied().unwrap_or(MacAddr::ZERO);
         if mac == self.lk(id, br).mac {
             return false;
         }
@@ -1017,6 +1018,7 @@ impl Kernel {
         let now = self.clock.now;
         let uid = self.lk(id, idx).uid;
         let port = self.lk_mut(id, idx).port.as_mut().expect("port");
+        let old = port.state;
         let disabled = port.state == PortState::Disabled;
         let mut timer = None;
         if enabled && disabled {
@@ -1034,6 +1036,12 @@ impl Kernel {
         } else {
             return;
         }
+        let new = port.state;
+        if new == PortState::Forwarding {
+            self.fwd_delta(id, br, 1);
+        } else if old == PortState::Forwarding {
+            self.fwd_delta(id, br, -1);
+        }
         if let Some(at) = timer {
             self.clock.add_timer(
                 at,
@@ -1048,18 +1056,14 @@ impl Kernel {
         self.bridge_select(id, br);
     }
 
+    fn fwd_delta(&mut self, id: NsId, br: IfIndex, d: i32) {
+        let b = self.lk_mut(id, br).bridge_mut().expect("bridge");
+        b.fwd_ports = b.fwd_ports.wrapping_add_signed(d);
+    }
+
     /// `br_port_state_selection` carrier rule: on iff some port forwards.
     fn bridge_select(&mut self, id: NsId, br: IfIndex) {
-        let fwd = {
-            let b = self.lk(id, br).bridge().expect("bridge");
-            b.ports.iter().any(|p| {
-                self.lk(id, *p)
-                    .port
-                    .as_ref()
-                    .map(|p| p.state == PortState::Forwarding)
-                    .unwrap_or(false)
-            })
-        };
+        let fwd = self.lk(id, br).bridge().expect("bridge").fwd_ports > 0;
         let b = self.lk_mut(id, br).bridge_mut().expect("bridge");
         if b.carrier == fwd {
             return;
@@ -1100,6 +1104,7 @@ impl Kernel {
                 if matches!(port.state, PortState::Listening | PortState::Learning) {
                     port.state = PortState::Forwarding;
                     port.stp_deadline = None;
+                    self.fwd_delta(id, br, 1);
                     self.notify(id, p);
                 }
             }

@@ -27,6 +27,25 @@ pub(crate) struct BridgeState {
     pub(crate) carrier: bool,
     /// The MAC was set by the user: no more recalculation from the ports.
     pub(crate) mac_set: bool,
+    /// How many ports forward (the carrier rule without a scan).
+    pub(crate) fwd_ports: u32,
+    /// Multiset of port MACs (the bridge id rule without a scan).
+    pub(crate) port_macs: std::collections::BTreeMap<MacAddr, u32>,
+}
+
+impl BridgeState {
+    pub(crate) fn add_mac(&mut self, m: MacAddr) {
+        *self.port_macs.entry(m).or_default() += 1;
+    }
+
+    pub(crate) fn remove_mac(&mut self, m: MacAddr) {
+        if let Some(c) = self.port_macs.get_mut(&m) {
+            *c -= 1;
+            if *c == 0 {
+                self.port_macs.remove(&m);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

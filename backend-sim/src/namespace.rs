@@ -19,7 +19,7 @@ pub(crate) type NsId = u32;
 pub(crate) struct Namespace {
     pub(crate) netref: NetnsRef,
     pub(crate) links: BTreeMap<IfIndex, Link>,
-    pub(crate) names: HashMap<String, IfIndex>,
+    pub(crate) names: FxMap<String, IfIndex>,
     next_ifindex: u32,
     /// `conf/all` values that differ from the built-in ones.
     pub(crate) all: Overrides,
@@ -36,7 +36,7 @@ impl Namespace {
         Namespace {
             netref,
             links: BTreeMap::new(),
-            names: HashMap::new(),
+            names: FxMap::default(),
             next_ifindex: 1,
             all: Overrides::default(),
             dflt: Overrides::default(),
@@ -93,3 +93,75 @@ impl Namespace {
         !self.subscribers.is_empty()
     }
 }
+
+/// Namespaces by id: a slab (ids are never reused), so lookups are an index, not a hash.
+#[derive(Default)]
+pub(crate) struct NsMap(Vec<Option<Box<Namespace>>>);
+
+impl NsMap {
+    pub(crate) fn get(&self, id: &NsId) -> Option<&Namespace> {
+        self.0.get(*id as usize).and_then(|n| n.as_deref())
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &NsId) -> Option<&mut Namespace> {
+        self.0.get_mut(*id as usize).and_then(|n| n.as_deref_mut())
+    }
+
+    pub(crate) fn insert(&mut self, id: NsId, ns: Namespace) {
+        let i = id as usize;
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, || None);
+        }
+        self.0[i] = Some(Box::new(ns));
+    }
+
+    pub(crate) fn remove(&mut self, id: &NsId) {
+        if let Some(slot) = self.0.get_mut(*id as usize) {
+            *slot = None;
+        }
+    }
+}
+
+impl std::ops::Index<&NsId> for NsMap {
+    type Output = Namespace;
+    fn index(&self, id: &NsId) -> &Namespace {
+        self.get(id).expect("namespace ids are kept valid")
+    }
+}
+
+/// FxHash (rustc's hasher): the maps here are keyed by small trusted values, SipHash's DoS
+/// resistance buys nothing and costs most of a call.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;

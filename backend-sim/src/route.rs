@@ -15,7 +15,7 @@
 
 use ipnet::IpNet;
 use nsplumb_core::{IfIndex, RouteInfo, RouteScope};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,7 +71,7 @@ impl Route {
 #[derive(Debug, Clone)]
 pub(crate) struct RouteTable {
     by_dst: BTreeMap<IpNet, Vec<Route>>,
-    by_oif: HashMap<IfIndex, BTreeSet<IpNet>>,
+    by_oif: crate::namespace::FxMap<IfIndex, BTreeSet<IpNet>>,
     plen_count: [u32; 129],
 }
 
@@ -79,7 +79,7 @@ impl Default for RouteTable {
     fn default() -> Self {
         RouteTable {
             by_dst: BTreeMap::new(),
-            by_oif: HashMap::new(),
+            by_oif: Default::default(),
             plen_count: [0; 129],
         }
     }

@@ -201,7 +201,7 @@ impl Overrides {
         self.0.retain(|(t, k, _)| !(*t == table && *k == key));
         if value != builtin {
             self.0.push((table, key, value));
-            self.0.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            self.0.sort_by_key(|a| (a.0, a.1));
         }
     }
 
