@@ -1,0 +1,1 @@
+//! Support for kernel tests: privilege, throwaway namespaces, frame capture.
