@@ -8,7 +8,7 @@ use crate::clock::{Clock, KernelTimer};
 use crate::frame::{self, FrameRecord, Parsed};
 use crate::link::{check_name, BridgeState, Kind, Link, Port};
 use crate::namespace::{FxMap, Namespace, NsId, NsMap};
-use crate::neighbour::{NeighEntry, NeighState};
+use crate::neighbour::{NeighEntry, NeighState, Update};
 use crate::rng::Rng;
 use crate::route::{Route, RouteScopeOrd, RouteTable};
 use crate::sysctl::{self, builtin, Overrides, Scope, SysPath, Table, Target};
@@ -47,6 +47,7 @@ struct Keys {
     mtu6: u16,
     forwarding4: u16,
     arp_accept: u16,
+    locktime4: u16,
     retrans_time_ms6: u16,
     rtr_solicit_delay: u16,
 }
@@ -68,6 +69,7 @@ fn keys() -> &'static Keys {
             rtr_solicit_delay: c6("router_solicitation_delay"),
             forwarding4: c4("forwarding"),
             arp_accept: c4("arp_accept"),
+            locktime4: Table::Neigh4.index_of("locktime").expect("known key"),
             retrans_time_ms6: Table::Neigh6
                 .index_of("retrans_time_ms")
                 .expect("known key"),
@@ -728,14 +730,12 @@ impl Kernel {
         Ok(new_idx)
     }
 
-    /// `ip link set DEV name NEW`. Linux 6.x refuses to rename an UP link (EBUSY).
+    /// `ip link set DEV name NEW`. Linux 6.x renames UP links too (checked; older kernels said
+    /// EBUSY).
     pub fn rename_link(&mut self, r: &NetnsRef, idx: IfIndex, name: &str) -> Result<(), Errno> {
         let id = self.resolve(r, idx)?;
         check_name(name)?;
         let l = self.lk(id, idx);
-        if l.up {
-            return Err(Errno::EBUSY);
-        }
         if l.name == name {
             return Ok(());
         }
@@ -781,6 +781,7 @@ impl Kernel {
                 .any(|a| a.net.addr() == IpAddr::V4(Ipv4Addr::LOCALHOST))
         {
             let net = IpNet::V4(Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).expect("valid"));
+            self.nsm(id).local_table = true;
             self.lk_mut(id, idx).addrs.push(Addr {
                 net,
                 flags: perm(false),
@@ -1084,32 +1085,18 @@ impl Kernel {
         Ok(id)
     }
 
-    /// Sim-only (`ip link set BR type bridge stp_state 0|1`). Turning STP off makes listening
-    /// and learning ports forward at once; turning it on affects ports enabled afterwards.
+    /// Sim-only (`ip link set BR type bridge stp_state 0|1`). Linux 6.x (checked): ports keep
+    /// their state either way; forward-delay timers already running go on (a listening port
+    /// still walks to forwarding after STP is turned off); enabling STP clamps the forward
+    /// delay to 2..=30 s.
     pub fn set_stp(&mut self, r: &NetnsRef, br: IfIndex, enabled: bool) -> Result<(), Errno> {
         let id = self.bridge_of(r, br)?;
-        self.lk_mut(id, br).bridge_mut().expect("bridge").stp = enabled;
-        self.notify(id, br);
-        if !enabled {
-            let ports: Vec<IfIndex> = self
-                .lk(id, br)
-                .bridge()
-                .expect("bridge")
-                .ports
-                .iter()
-                .copied()
-                .collect();
-            for p in ports {
-                let port = self.lk_mut(id, p).port.as_mut().expect("port");
-                if matches!(port.state, PortState::Listening | PortState::Learning) {
-                    port.state = PortState::Forwarding;
-                    port.stp_deadline = None;
-                    self.fwd_delta(id, br, 1);
-                    self.notify(id, p);
-                }
-            }
-            self.bridge_select(id, br);
+        let b = self.lk_mut(id, br).bridge_mut().expect("bridge");
+        b.stp = enabled;
+        if enabled {
+            b.forward_delay_cs = b.forward_delay_cs.clamp(200, 3000);
         }
+        self.notify(id, br);
         Ok(())
     }
 
@@ -1302,6 +1289,9 @@ impl Kernel {
         let id = self.resolve(r, idx)?;
         if net.addr().is_ipv6() && self.v6_disabled(id, idx) {
             return Err(Errno::EACCES);
+        }
+        if net.addr().is_ipv4() {
+            self.nsm(id).local_table = true;
         }
         if self
             .lk(id, idx)
@@ -1828,14 +1818,37 @@ impl Kernel {
                 target_ip,
                 ..
             } => {
-                let garp = sender_ip == target_ip;
+                if op != 1 && op != 2 {
+                    return;
+                }
+                // arp_is_garp: the sender's address type must be unicast; with no IPv4 table
+                // yet in the namespace it is "broadcast", and a local address on the receiving
+                // link is "local" (checked: no update before any address exists).
+                let garp = sender_ip == target_ip
+                    && self.ns(id).local_table
+                    && !self
+                        .lk(id, idx)
+                        .addrs
+                        .iter()
+                        .any(|a| a.net.addr() == IpAddr::V4(sender_ip));
                 let accept = self
                     .link_val(id, idx, Table::Conf4, k.arp_accept)
                     .max(self.all_val(id, Table::Conf4, k.arp_accept));
-                let create = garp && accept >= 1 && op != 0;
-                self.nsm(id)
-                    .neigh
-                    .learn(idx, IpAddr::V4(sender_ip), sender_mac, create);
+                let u = Update {
+                    create: garp && accept >= 1,
+                    override_: garp,
+                    weak: false,
+                };
+                let lock_cs = self.link_val(id, idx, Table::Neigh4, k.locktime4).max(0) as u64;
+                let now = self.clock.now;
+                self.nsm(id).neigh.learn(
+                    idx,
+                    IpAddr::V4(sender_ip),
+                    sender_mac,
+                    u,
+                    now,
+                    Some(Duration::from_millis(lock_cs * 10)),
+                );
             }
             Parsed::Na {
                 hop_limit,
@@ -1853,13 +1866,15 @@ impl Kernel {
                     return;
                 }
                 let Some(mac) = tll else { return };
-                if flags & 0x20 == 0 {
-                    return;
-                }
-                let create = self.link_val(id, idx, Table::Conf6, k.accept_untracked_na) > 0;
+                let u = Update {
+                    create: self.link_val(id, idx, Table::Conf6, k.accept_untracked_na) > 0,
+                    override_: flags & 0x20 != 0,
+                    weak: true,
+                };
+                let now = self.clock.now;
                 self.nsm(id)
                     .neigh
-                    .learn(idx, IpAddr::V6(target), mac, create);
+                    .learn(idx, IpAddr::V6(target), mac, u, now, None);
             }
         }
     }
@@ -1890,7 +1905,11 @@ impl Kernel {
         state: NeighState,
     ) -> Result<(), Errno> {
         let id = self.resolve(r, idx)?;
-        self.nsm(id).neigh.entries.insert((idx, ip), (mac, state));
+        let now = self.clock.now;
+        self.nsm(id)
+            .neigh
+            .entries
+            .insert((idx, ip), (mac, state, now));
         Ok(())
     }
 

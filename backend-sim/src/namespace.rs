@@ -28,6 +28,8 @@ pub(crate) struct Namespace {
     pub(crate) routes4: RouteTable,
     pub(crate) routes6: RouteTable,
     pub(crate) neigh: Neighbours,
+    /// The IPv4 local table exists (created with the first IPv4 address, never freed).
+    pub(crate) local_table: bool,
     pub(crate) subscribers: Vec<UnboundedSender<LinkEvent>>,
 }
 
@@ -43,6 +45,7 @@ impl Namespace {
             routes4: RouteTable::default(),
             routes6: RouteTable::default(),
             neigh: Neighbours::default(),
+            local_table: false,
             subscribers: Vec::new(),
         }
     }
