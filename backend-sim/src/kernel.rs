@@ -47,6 +47,7 @@ struct Keys {
     mtu6: u16,
     forwarding4: u16,
     arp_accept: u16,
+    promote_secondaries: u16,
     locktime4: u16,
     retrans_time_ms6: u16,
     rtr_solicit_delay: u16,
@@ -69,6 +70,7 @@ fn keys() -> &'static Keys {
             rtr_solicit_delay: c6("router_solicitation_delay"),
             forwarding4: c4("forwarding"),
             arp_accept: c4("arp_accept"),
+            promote_secondaries: c4("promote_secondaries"),
             locktime4: Table::Neigh4.index_of("locktime").expect("known key"),
             retrans_time_ms6: Table::Neigh6
                 .index_of("retrans_time_ms")
@@ -1321,13 +1323,30 @@ impl Kernel {
     /// `ip addr del`: EADDRNOTAVAIL when absent (IPv6 must match the prefix length too).
     pub fn del_address(&mut self, r: &NetnsRef, idx: IfIndex, net: IpNet) -> Result<(), Errno> {
         let id = self.resolve(r, idx)?;
+        let promote = self.link_val(id, idx, Table::Conf4, keys().promote_secondaries) != 0
+            || self.all_val(id, Table::Conf4, keys().promote_secondaries) != 0;
         let l = self.lk_mut(id, idx);
         let pos = l
             .addrs
             .iter()
             .position(|a| a.net.addr() == net.addr() && a.net.prefix_len() == net.prefix_len())
             .ok_or(Errno::EADDRNOTAVAIL)?;
-        l.addrs.remove(pos);
+        let gone = l.addrs.remove(pos);
+        // Linux: deleting an IPv4 primary deletes its secondaries (same subnet, added later)
+        // unless promote_secondaries is set.
+        if let IpNet::V4(p) = gone.net {
+            let primary = !l.addrs[..pos].iter().any(|a| same_subnet4(&a.net, &p));
+            if primary && !promote {
+                let mut i = pos;
+                while i < l.addrs.len() {
+                    if same_subnet4(&l.addrs[i].net, &p) {
+                        l.addrs.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+        }
         self.sync_routes(id, idx);
         Ok(())
     }
@@ -1339,20 +1358,52 @@ impl Kernel {
     ) -> Result<Vec<AddrInfo>, Errno> {
         let id = self.ns_id(r)?;
         let ns = self.ns(id);
-        let conv = |i: IfIndex, l: &Link| -> Vec<AddrInfo> {
-            l.addrs
-                .iter()
-                .map(|a| AddrInfo {
-                    index: i,
-                    net: a.net,
-                    flags: a.flags,
-                })
-                .collect()
+        // Linux order: IPv4 in insertion order, then IPv6 by scope (global first) and newest
+        // first within a scope; a whole-namespace dump gives every link's IPv4, then IPv6.
+        let v4 = |i: IfIndex, l: &Link, out: &mut Vec<AddrInfo>| {
+            out.extend(
+                l.addrs
+                    .iter()
+                    .filter(|a| a.net.addr().is_ipv4())
+                    .map(|a| AddrInfo {
+                        index: i,
+                        net: a.net,
+                        flags: a.flags,
+                    }),
+            )
         };
+        let v6 = |i: IfIndex, l: &Link, out: &mut Vec<AddrInfo>| {
+            let start = out.len();
+            out.extend(
+                l.addrs
+                    .iter()
+                    .rev()
+                    .filter(|a| a.net.addr().is_ipv6())
+                    .map(|a| AddrInfo {
+                        index: i,
+                        net: a.net,
+                        flags: a.flags,
+                    }),
+            );
+            out[start..].sort_by_key(|a| std::cmp::Reverse(v6_scope(&a.net)));
+        };
+        let mut out = Vec::new();
         match idx {
-            Some(i) => Ok(conv(i, ns.link(i)?)),
-            None => Ok(ns.links.iter().flat_map(|(i, l)| conv(*i, l)).collect()),
+            Some(i) => {
+                let l = ns.link(i)?;
+                v4(i, l, &mut out);
+                v6(i, l, &mut out);
+            }
+            None => {
+                for (i, l) in &ns.links {
+                    v4(*i, l, &mut out);
+                }
+                for (i, l) in &ns.links {
+                    v6(*i, l, &mut out);
+                }
+            }
         }
+        Ok(out)
     }
 
     // ------------------------------------------------------------------ routes
@@ -1454,7 +1505,7 @@ impl Kernel {
             Family::V4 => &ns.routes4,
             Family::V6 => &ns.routes6,
         };
-        Ok(t.iter().map(Route::info).collect())
+        Ok(t.listing().into_iter().map(Route::info).collect())
     }
 
     /// `ip route get DST [oif IDX]`. Multicast IPv6 with an oif resolves through the link's
@@ -1491,9 +1542,22 @@ impl Kernel {
         } else {
             &ns.routes6
         };
-        let rt = t
-            .lookup(dst, |rt| oif.map(|o| rt.oif == o).unwrap_or(true))
-            .ok_or(Errno::ENETUNREACH)?;
+        let found = t.lookup(dst, |rt| oif.map(|o| rt.oif == o).unwrap_or(true));
+        // IPv4 with an output interface and no route through it: Linux assumes the destination
+        // is on-link (checked: `ip route get 192.0.2.77 oif OTHER` answers `dev OTHER`), as
+        // long as the interface is up.
+        if let (IpAddr::V4(_), Some(o), None) = (dst, oif, found) {
+            if !self.lk(id, o).up {
+                return Err(Errno::ENETUNREACH);
+            }
+            return Ok(RouteInfo {
+                dst: host,
+                gateway: None,
+                oif: Some(o),
+                scope: RouteScope::Universe,
+            });
+        }
+        let rt = found.ok_or(Errno::ENETUNREACH)?;
         Ok(RouteInfo {
             dst: host,
             gateway: rt.gateway,
@@ -1935,6 +1999,19 @@ impl Kernel {
                 )
             })
             .collect()
+    }
+}
+
+fn same_subnet4(a: &IpNet, p: &Ipv4Net) -> bool {
+    matches!(a, IpNet::V4(x) if x.prefix_len() == p.prefix_len() && x.trunc() == p.trunc())
+}
+
+/// `ipv6_addr_src_scope` rank: global above link-local above host.
+fn v6_scope(n: &IpNet) -> u8 {
+    match n.addr() {
+        IpAddr::V6(a) if a.is_loopback() => 1,
+        IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => 2,
+        _ => 14,
     }
 }
 

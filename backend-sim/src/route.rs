@@ -151,6 +151,25 @@ impl RouteTable {
         self.by_dst.values().flatten()
     }
 
+    /// In the order `ip route show` prints: by network address, longer prefixes first for the
+    /// same address (the IPv4 trie's order; checked: `192.0.2.0/25` before `192.0.2.0/24`).
+    pub(crate) fn listing(&self) -> Vec<&Route> {
+        let mut v: Vec<&Route> = self.iter().collect();
+        v.sort_by(|a, b| {
+            (
+                a.dst.network(),
+                std::cmp::Reverse(a.dst.prefix_len()),
+                a.metric,
+            )
+                .cmp(&(
+                    b.dst.network(),
+                    std::cmp::Reverse(b.dst.prefix_len()),
+                    b.metric,
+                ))
+        });
+        v
+    }
+
     /// Longest-prefix match, lowest metric first; `filter` restricts the candidates.
     pub(crate) fn lookup(&self, addr: IpAddr, filter: impl Fn(&Route) -> bool) -> Option<&Route> {
         let max: u8 = if addr.is_ipv4() { 32 } else { 128 };

@@ -150,3 +150,43 @@ fn loopback_up_gets_localhost_addresses_without_main_routes() {
     let l = k.list_addresses(&H, Some(1)).unwrap();
     assert_eq!(l.len(), 1);
 }
+
+#[test]
+fn ipv4_primary_delete_takes_secondaries_and_listing_order() {
+    let mut k = Kernel::new(1);
+    let (a, _) = up_pair(&mut k);
+    k.add_address(&H, a, net("192.0.2.1/24"), false).unwrap();
+    k.add_address(&H, a, net("192.0.2.2/24"), false).unwrap();
+    k.add_address(&H, a, net("198.51.100.1/24"), false).unwrap();
+    k.add_address(&H, a, net("fd00::1/64"), true).unwrap();
+    k.add_address(&H, a, net("fd00::2/64"), true).unwrap();
+    let l: Vec<String> = k
+        .list_addresses(&H, Some(a))
+        .unwrap()
+        .iter()
+        .map(|x| x.net.to_string())
+        .collect();
+    assert_eq!(
+        l[..5],
+        [
+            "192.0.2.1/24",
+            "192.0.2.2/24",
+            "198.51.100.1/24",
+            "fd00::2/64",
+            "fd00::1/64"
+        ]
+    );
+    assert!(l[5].starts_with("fe80"));
+    k.del_address(&H, a, net("192.0.2.1/24")).unwrap();
+    let l = k.list_addresses(&H, Some(a)).unwrap();
+    assert_eq!(l.iter().filter(|x| x.net.addr().is_ipv4()).count(), 1);
+    k.write_sysctl(&H, "net/ipv4/conf/v0/promote_secondaries", "1")
+        .unwrap();
+    k.add_address(&H, a, net("192.0.2.1/24"), false).unwrap();
+    k.add_address(&H, a, net("192.0.2.2/24"), false).unwrap();
+    k.del_address(&H, a, net("192.0.2.1/24")).unwrap();
+    let l = k.list_addresses(&H, Some(a)).unwrap();
+    assert!(l.iter().any(|x| x.net == net("192.0.2.2/24")));
+    let r = k.list_routes(&H, Family::V4).unwrap();
+    assert!(r.iter().any(|x| x.dst == net("192.0.2.0/24")));
+}

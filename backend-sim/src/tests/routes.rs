@@ -150,3 +150,33 @@ fn lookup_longest_prefix() {
     let r = k.get_route(&H, "fd00::77".parse().unwrap(), None).unwrap();
     assert_eq!(r.oif, Some(a));
 }
+
+#[test]
+fn ipv4_get_with_oif_falls_back_to_on_link() {
+    let (mut k, a) = setup();
+    let (x, y) = veth(&mut k, &H, "w0", &H, "w1");
+    k.set_link_up(&H, x).unwrap();
+    let _ = y;
+    let r = k
+        .get_route(&H, "192.0.2.77".parse().unwrap(), Some(x))
+        .unwrap();
+    assert_eq!((r.oif, r.gateway), (Some(x), None));
+    let r = k
+        .get_route(&H, "192.0.2.77".parse().unwrap(), Some(a))
+        .unwrap();
+    assert_eq!(r.oif, Some(a));
+    k.set_link_down(&H, x).unwrap();
+    assert_eq!(
+        k.get_route(&H, "192.0.2.77".parse().unwrap(), Some(x)),
+        Err(Errno::ENETUNREACH)
+    );
+    // listing order: same network, longer prefix first
+    k.add_address(&H, a, net("192.0.2.9/25"), false).unwrap();
+    let r: Vec<String> = k
+        .list_routes(&H, Family::V4)
+        .unwrap()
+        .iter()
+        .map(|r| r.dst.to_string())
+        .collect();
+    assert_eq!(r, ["192.0.2.0/25", "192.0.2.0/24"]);
+}
