@@ -1,1 +1,680 @@
-//! Cross-crate test support.
+//! Cross-crate test support: a recording (call-counting, jittering) backend layer, a harness
+//! that runs a [`Plumber`] on the simulator in virtual time, and frame-log helpers.
+
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use ipnet::IpNet;
+use nsplumb_core::{
+    AddrInfo, AttachError, Attached, BackendError, DetachError, Family, IfIndex, LinkEvents,
+    LinkInfo, LinkStats, MacAddr, NetBackend, NetnsRef, Op, Plumber, RouteInfo, RouteSpec, Spawner,
+    Spec, Timestamp, VethPair, VethRequest,
+};
+use nsplumb_sim::frame::{parse, Parsed};
+use nsplumb_sim::{FaultHandle, Faulty, SimBackend, SimRuntime, Snapshot};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::Duration;
+
+/// A tiny seeded xorshift64* generator for jitter and test data (no external crate).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Rng(if z == 0 { 0x2545_F491_4F6C_DD1D } else { z })
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (0 when n is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    /// A unicast, locally administered MAC.
+    pub fn mac(&mut self) -> MacAddr {
+        let v = self.next_u64().to_le_bytes();
+        MacAddr([(v[0] & 0xfe) | 0x02, v[1], v[2], v[3], v[4], v[5].max(1)])
+    }
+}
+
+/// One backend call as seen by [`Recording`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub op: Op,
+    pub netns: NetnsRef,
+    /// The interface index acted on, when the call names one.
+    pub index: Option<IfIndex>,
+    pub ok: bool,
+    /// Virtual time when the call returned.
+    pub at: Timestamp,
+    /// Length of the simulator's frame log when the call returned.
+    pub frames_after: usize,
+}
+
+#[derive(Default)]
+struct RecState {
+    calls: Vec<Call>,
+    count: usize,
+    jitter: Option<(Rng, u64)>,
+    keep_log: bool,
+}
+
+/// A `NetBackend` layer that counts and logs every call (op, namespace, index, outcome, time)
+/// and can delay each call by a seeded random virtual-time jitter, to vary how concurrent
+/// operations interleave.
+pub struct Recording<B> {
+    inner: B,
+    sim: SimBackend,
+    state: Arc<Mutex<RecState>>,
+}
+
+impl<B> Recording<B> {
+    pub fn new(inner: B, sim: SimBackend) -> Self {
+        Recording {
+            inner,
+            sim,
+            state: Arc::new(Mutex::new(RecState {
+                keep_log: true,
+                ..RecState::default()
+            })),
+        }
+    }
+
+    fn st(&self) -> MutexGuard<'_, RecState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    /// Number of backend operations called so far (clock reads are not counted).
+    pub fn count(&self) -> usize {
+        self.st().count
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.st().calls.clone()
+    }
+
+    pub fn calls_since(&self, from: usize) -> Vec<Call> {
+        let st = self.st();
+        st.calls[from.min(st.calls.len())..].to_vec()
+    }
+
+    pub fn log_len(&self) -> usize {
+        self.st().calls.len()
+    }
+
+    /// Delay every call by a uniform random `0..max_ms` ms of virtual time (seeded), or stop.
+    pub fn set_jitter(&self, jitter: Option<(u64, u64)>) {
+        self.st().jitter = jitter.map(|(seed, max)| (Rng::new(seed), max.max(1)));
+    }
+}
+
+impl<B: NetBackend> Recording<B> {
+    async fn wrap<T>(
+        &self,
+        op: Op,
+        netns: &NetnsRef,
+        index: Option<IfIndex>,
+        f: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        let delay = {
+            let mut st = self.st();
+            st.count += 1;
+            st.jitter
+                .as_mut()
+                .map(|(rng, max)| Duration::from_millis(rng.below(*max)))
+        };
+        if let Some(d) = delay.filter(|d| !d.is_zero()) {
+            let at = self.inner.now() + d;
+            self.inner.sleep_until(at).await;
+        }
+        let r = f.await;
+        let mut st = self.st();
+        if st.keep_log {
+            let frames_after = self.sim.kernel().frame_log().len();
+            st.calls.push(Call {
+                op,
+                netns: netns.clone(),
+                index,
+                ok: r.is_ok(),
+                at: self.inner.now(),
+                frames_after,
+            });
+        }
+        r
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: NetBackend> NetBackend for Recording<B> {
+    fn now(&self) -> Timestamp {
+        self.inner.now()
+    }
+    async fn sleep_until(&self, deadline: Timestamp) {
+        self.inner.sleep_until(deadline).await
+    }
+    async fn create_netns(&self, name: &str) -> Result<NetnsRef, BackendError> {
+        let ns = NetnsRef::from_name_or_path(name);
+        self.wrap(Op::CreateNetns, &ns, None, self.inner.create_netns(name))
+            .await
+    }
+    async fn delete_netns(&self, netns: &NetnsRef) -> Result<(), BackendError> {
+        self.wrap(Op::DeleteNetns, netns, None, self.inner.delete_netns(netns))
+            .await
+    }
+    async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
+        self.wrap(Op::ListNetns, &NetnsRef::Host, None, self.inner.list_netns())
+            .await
+    }
+    async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
+        self.wrap(Op::GetLink, netns, None, self.inner.link_by_name(netns, name))
+            .await
+    }
+    async fn link_by_index(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+    ) -> Result<LinkInfo, BackendError> {
+        self.wrap(
+            Op::GetLink,
+            netns,
+            Some(index),
+            self.inner.link_by_index(netns, index),
+        )
+        .await
+    }
+    async fn list_links(&self, netns: &NetnsRef) -> Result<Vec<LinkInfo>, BackendError> {
+        self.wrap(Op::ListLinks, netns, None, self.inner.list_links(netns))
+            .await
+    }
+    async fn move_link(
+        &self,
+        from: &NetnsRef,
+        index: IfIndex,
+        to: &NetnsRef,
+        new_name: &str,
+    ) -> Result<IfIndex, BackendError> {
+        self.wrap(
+            Op::MoveLink,
+            from,
+            Some(index),
+            self.inner.move_link(from, index, to, new_name),
+        )
+        .await
+    }
+    async fn rename_link(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        name: &str,
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::RenameLink,
+            netns,
+            Some(index),
+            self.inner.rename_link(netns, index, name),
+        )
+        .await
+    }
+    async fn set_link_up(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
+        self.wrap(
+            Op::SetLinkUp,
+            netns,
+            Some(index),
+            self.inner.set_link_up(netns, index),
+        )
+        .await
+    }
+    async fn set_link_down(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
+        self.wrap(
+            Op::SetLinkDown,
+            netns,
+            Some(index),
+            self.inner.set_link_down(netns, index),
+        )
+        .await
+    }
+    async fn set_mac(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::SetMac,
+            netns,
+            Some(index),
+            self.inner.set_mac(netns, index, mac),
+        )
+        .await
+    }
+    async fn set_master(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        master: Option<IfIndex>,
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::SetMaster,
+            netns,
+            Some(index),
+            self.inner.set_master(netns, index, master),
+        )
+        .await
+    }
+    async fn create_bridge(&self, netns: &NetnsRef, name: &str) -> Result<IfIndex, BackendError> {
+        self.wrap(
+            Op::CreateBridge,
+            netns,
+            None,
+            self.inner.create_bridge(netns, name),
+        )
+        .await
+    }
+    async fn create_veth(
+        &self,
+        netns: &NetnsRef,
+        request: &VethRequest,
+    ) -> Result<VethPair, BackendError> {
+        self.wrap(
+            Op::CreateVeth,
+            netns,
+            None,
+            self.inner.create_veth(netns, request),
+        )
+        .await
+    }
+    async fn delete_links(
+        &self,
+        netns: &NetnsRef,
+        indices: &[IfIndex],
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::DeleteLink,
+            netns,
+            indices.first().copied(),
+            self.inner.delete_links(netns, indices),
+        )
+        .await
+    }
+    async fn add_address(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        net: IpNet,
+        nodad: bool,
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::AddAddress,
+            netns,
+            Some(index),
+            self.inner.add_address(netns, index, net, nodad),
+        )
+        .await
+    }
+    async fn del_address(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        net: IpNet,
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::DelAddress,
+            netns,
+            Some(index),
+            self.inner.del_address(netns, index, net),
+        )
+        .await
+    }
+    async fn list_addresses(
+        &self,
+        netns: &NetnsRef,
+        index: Option<IfIndex>,
+    ) -> Result<Vec<AddrInfo>, BackendError> {
+        self.wrap(
+            Op::ListAddresses,
+            netns,
+            index,
+            self.inner.list_addresses(netns, index),
+        )
+        .await
+    }
+    async fn add_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
+        self.wrap(
+            Op::AddRoute,
+            netns,
+            Some(route.oif),
+            self.inner.add_route(netns, route),
+        )
+        .await
+    }
+    async fn del_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
+        self.wrap(
+            Op::DelRoute,
+            netns,
+            Some(route.oif),
+            self.inner.del_route(netns, route),
+        )
+        .await
+    }
+    async fn list_routes(
+        &self,
+        netns: &NetnsRef,
+        family: Family,
+    ) -> Result<Vec<RouteInfo>, BackendError> {
+        self.wrap(
+            Op::ListRoutes,
+            netns,
+            None,
+            self.inner.list_routes(netns, family),
+        )
+        .await
+    }
+    async fn get_route(
+        &self,
+        netns: &NetnsRef,
+        dst: IpAddr,
+        oif: Option<IfIndex>,
+    ) -> Result<RouteInfo, BackendError> {
+        self.wrap(
+            Op::GetRoute,
+            netns,
+            oif,
+            self.inner.get_route(netns, dst, oif),
+        )
+        .await
+    }
+    async fn read_sysctl(&self, netns: &NetnsRef, path: &str) -> Result<String, BackendError> {
+        self.wrap(
+            Op::ReadSysctl,
+            netns,
+            None,
+            self.inner.read_sysctl(netns, path),
+        )
+        .await
+    }
+    async fn write_sysctl(
+        &self,
+        netns: &NetnsRef,
+        path: &str,
+        value: &str,
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::WriteSysctl,
+            netns,
+            None,
+            self.inner.write_sysctl(netns, path, value),
+        )
+        .await
+    }
+    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
+        self.wrap(
+            Op::SubscribeLinks,
+            netns,
+            None,
+            self.inner.subscribe_links(netns),
+        )
+        .await
+    }
+    async fn send_arp(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+        addr: Ipv4Addr,
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::SendArp,
+            netns,
+            Some(index),
+            self.inner.send_arp(netns, index, mac, addr),
+        )
+        .await
+    }
+    async fn send_na(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        mac: MacAddr,
+        addr: Ipv6Addr,
+    ) -> Result<(), BackendError> {
+        self.wrap(
+            Op::SendNa,
+            netns,
+            Some(index),
+            self.inner.send_na(netns, index, mac, addr),
+        )
+        .await
+    }
+    async fn link_stats(&self, netns: &NetnsRef, index: IfIndex) -> Result<LinkStats, BackendError> {
+        self.wrap(
+            Op::LinkStats,
+            netns,
+            Some(index),
+            self.inner.link_stats(netns, index),
+        )
+        .await
+    }
+}
+
+/// A [`Spawner`] for the [`SimRuntime`]: spawned futures travel over a channel to one pump task
+/// on the runtime, which drives them all (the runtime's own spawner is not `Send`).
+pub fn pump_spawner(rt: &SimRuntime) -> Spawner {
+    let (tx, mut rx) = mpsc::unbounded::<BoxFuture<'static, ()>>();
+    let mut tasks: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
+    rt.spawn(futures::future::poll_fn(move |cx| loop {
+        let mut progressed = false;
+        while let Poll::Ready(Some(f)) = rx.poll_next_unpin(cx) {
+            tasks.push(f);
+            progressed = true;
+        }
+        while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {
+            progressed = true;
+        }
+        if !progressed {
+            return Poll::<()>::Pending;
+        }
+    }));
+    let tx = Mutex::new(tx);
+    Arc::new(move |f| {
+        let _ = tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unbounded_send(f);
+    })
+}
+
+/// The backend stack the tests drive: recording over fault injection over the simulator.
+pub type TestBackend = Recording<Faulty<SimBackend>>;
+
+/// A `Plumber` on the simulator, in virtual time, with fault injection and call recording.
+pub struct Harness {
+    pub sim: SimBackend,
+    pub faults: FaultHandle,
+    pub backend: Arc<TestBackend>,
+    pub plumber: Plumber<TestBackend>,
+    pub rt: SimRuntime,
+}
+
+impl Harness {
+    pub fn new(seed: u64) -> Harness {
+        let sim = SimBackend::new(seed);
+        let (faulty, faults) = sim.with_faults(seed ^ 0x5eed);
+        let backend = Arc::new(Recording::new(faulty, sim.clone()));
+        let rt = SimRuntime::new(sim.clone());
+        let spawner = pump_spawner(&rt);
+        let plumber = Plumber::new(backend.clone(), spawner);
+        Harness {
+            sim,
+            faults,
+            backend,
+            plumber,
+            rt,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.sim.now()
+    }
+
+    pub fn block_on<T: 'static>(&mut self, fut: impl Future<Output = T> + 'static) -> T {
+        self.rt.block_on(fut)
+    }
+
+    /// Create `/run/netns/NAME` directly in the simulated kernel (not through the recorder).
+    pub fn netns(&self, name: &str) -> NetnsRef {
+        self.sim
+            .kernel()
+            .create_netns(name)
+            .expect("fresh namespace name")
+    }
+
+    pub fn attach(&mut self, netns: &NetnsRef, spec: Spec) -> Result<Attached, AttachError> {
+        let p = self.plumber.clone();
+        let ns = netns.clone();
+        self.rt.block_on(async move { p.attach(&ns, spec).await })
+    }
+
+    pub fn detach(&mut self, netns: &NetnsRef, name: &str) -> Result<(), DetachError> {
+        let p = self.plumber.clone();
+        let ns = netns.clone();
+        let name = name.to_string();
+        self.rt.block_on(async move { p.detach(&ns, &name).await })
+    }
+
+    /// Let virtual time pass, running every background task due meanwhile.
+    pub fn advance(&mut self, d: Duration) {
+        let b = self.sim.clone();
+        let at = self.sim.now() + d;
+        self.rt.block_on(async move { b.sleep_until(at).await });
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.sim.snapshot()
+    }
+
+    /// Backend operations called so far through the plumber.
+    pub fn calls(&self) -> usize {
+        self.backend.count()
+    }
+
+    pub fn frames(&self) -> Vec<Frame> {
+        frames(&self.sim)
+    }
+
+    pub fn frame_count(&self) -> usize {
+        self.sim.kernel().frame_log().len()
+    }
+}
+
+/// What an announcement frame carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announce {
+    Arp {
+        sender_mac: MacAddr,
+        sender_ip: Ipv4Addr,
+        target_ip: Ipv4Addr,
+    },
+    Na {
+        target: Ipv6Addr,
+        tll: Option<MacAddr>,
+    },
+    Other,
+}
+
+/// One entry of the simulator's frame log, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Position in the frame log.
+    pub pos: usize,
+    pub time: Timestamp,
+    pub netns: NetnsRef,
+    pub index: IfIndex,
+    pub ifname: String,
+    pub src_mac: MacAddr,
+    pub what: Announce,
+    pub bytes: Vec<u8>,
+}
+
+impl Frame {
+    pub fn is_arp(&self) -> bool {
+        matches!(self.what, Announce::Arp { .. })
+    }
+    pub fn is_na(&self) -> bool {
+        matches!(self.what, Announce::Na { .. })
+    }
+}
+
+/// The parsed frame log of a simulator.
+pub fn frames(sim: &SimBackend) -> Vec<Frame> {
+    frames_from(sim, 0)
+}
+
+/// The parsed frame log from position `from` on.
+pub fn frames_from(sim: &SimBackend, from: usize) -> Vec<Frame> {
+    let k = sim.kernel();
+    k.frame_log()
+        .iter()
+        .enumerate()
+        .skip(from)
+        .map(|(pos, r)| {
+            let (what, src_mac) = match parse(&r.bytes) {
+                Some((_, src, Parsed::Arp {
+                    sender_mac,
+                    sender_ip,
+                    target_ip,
+                    ..
+                })) => (
+                    Announce::Arp {
+                        sender_mac,
+                        sender_ip,
+                        target_ip,
+                    },
+                    src,
+                ),
+                Some((_, src, Parsed::Na { target, tll, .. })) => {
+                    (Announce::Na { target, tll }, src)
+                }
+                None => (Announce::Other, MacAddr::ZERO),
+            };
+            Frame {
+                pos,
+                time: r.time,
+                netns: r.netns.clone(),
+                index: r.index,
+                ifname: r.ifname.clone(),
+                src_mac,
+                what,
+                bytes: r.bytes.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Milliseconds as a `Duration`.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}

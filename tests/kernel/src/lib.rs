@@ -1,1 +1,8 @@
-//! Support for kernel tests: privilege, throwaway namespaces, frame capture.
+//! Support for kernel tests: privilege and isolation, throwaway namespaces, observed state.
+//!
+//! Every kernel test starts with `if !privilege::enter("its_name") { return; }`: the body then
+//! runs in an isolated child process whose own network namespace stands in for the host (see
+//! [`privilege`]), and builds its topology with a [`fixture::Fixture`].
+
+pub mod fixture;
+pub mod privilege;

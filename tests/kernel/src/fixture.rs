@@ -1,0 +1,114 @@
+//! Throwaway namespaces for one test, commands inside them, and a `Plumber` over the kernel.
+//!
+//! Use only inside [`crate::privilege::enter`]'s child: there `NetnsRef::Host` is the test's
+//! private host namespace and every namespace lives on a private tmpfs.
+
+use nix::sched::{setns, CloneFlags};
+use nsplumb_core::{NetBackend, NetnsRef, Plumber, Spawner};
+use nsplumb_linux::LinuxBackend;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+/// Namespaces created for one test (`nspl-kXXXXXX-NAME`); deleted on drop, also when the test
+/// fails (and the isolated child's mount namespace takes them along anyway).
+pub struct Fixture {
+    pub backend: LinuxBackend,
+    pub tag: String,
+    created: Vec<NetnsRef>,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        assert!(
+            crate::privilege::is_isolated(),
+            "kernel tests run inside privilege::enter's isolated child"
+        );
+        let tag = format!("nspl-k{:06x}", rand::random::<u32>() & 0xff_ffff);
+        Fixture {
+            backend: LinuxBackend::new().expect("backend"),
+            tag,
+            created: Vec::new(),
+        }
+    }
+
+    /// A fresh namespace named `nspl-kXXXXXX-NAME`.
+    pub async fn netns(&mut self, name: &str) -> NetnsRef {
+        let ns = self
+            .backend
+            .create_netns(&format!("{}-{name}", self.tag))
+            .await
+            .expect("create namespace");
+        self.created.push(ns.clone());
+        ns
+    }
+
+    /// A `Plumber` over this fixture's backend, background work on the current tokio runtime.
+    pub fn plumber(&self) -> Plumber<LinuxBackend> {
+        Plumber::new(Arc::new(self.backend.clone()), tokio_spawner())
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for ns in &self.created {
+            self.backend.forget_netns(ns);
+            if let NetnsRef::Path(p) = ns {
+                let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+/// `tokio::spawn` as a [`Spawner`] (SPEC S5 background announcements).
+pub fn tokio_spawner() -> Spawner {
+    Arc::new(|f| {
+        tokio::spawn(f);
+    })
+}
+
+/// Run `f` on a std thread that has joined `ns` (for sockets and commands of that namespace).
+pub fn in_ns<T: Send + 'static>(ns: &NetnsRef, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = match ns {
+        NetnsRef::Path(p) => p.clone(),
+        NetnsRef::Host => "/proc/self/ns/net".into(),
+    };
+    std::thread::spawn(move || {
+        let file = File::open(&path).expect("open namespace");
+        setns(file.as_fd(), CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .expect("namespace thread")
+}
+
+/// Run a command inside `ns` and return its output, whatever its status.
+pub fn output_in(ns: &NetnsRef, args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    in_ns(ns, move || {
+        Command::new(&args[0])
+            .args(&args[1..])
+            .output()
+            .expect("run command")
+    })
+}
+
+/// Run a command inside `ns` (e.g. `ip link set br0 type bridge stp_state 1`); panics when it
+/// fails. Returns its stdout.
+pub fn run_in(ns: &NetnsRef, args: &[&str]) -> String {
+    let out = output_in(ns, args);
+    assert!(
+        out.status.success(),
+        "command {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
