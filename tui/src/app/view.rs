@@ -265,7 +265,7 @@ fn draw_stats(m: &Model, f: &mut Frame, area: Rect) {
         Constraint::Length(12),
         Constraint::Length(9),
         Constraint::Length(7),
-        Constraint::Length(7),
+        Constraint::Length(8),
         Constraint::Min(24),
     ];
     let t = Table::new(rows, widths)
