@@ -1,0 +1,711 @@
+//! The `nsplumb` binary against the simulator: every flag, every exit status, the JSON shapes,
+//! and bad input (SPEC V1–V10) → exit 2 with nothing touched. Each test has its own
+//! `NSPLUMB_STATE_DIR`, so its journal (the simulated kernel's state between processes) is its own.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Sim {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {:?}", self.stdout))
+    }
+}
+
+impl Sim {
+    fn new() -> Sim {
+        Sim {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out: Output = Command::new(env!("CARGO_BIN_EXE_nsplumb"))
+            .args(args)
+            .env("NSPLUMB_STATE_DIR", self.dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run nsplumb");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "{args:?}: stdout {} stderr {}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    fn list(&self) -> Value {
+        self.ok(&["--json", "list"]).json()
+    }
+
+    fn names_in(&self, ns: &str) -> Vec<String> {
+        self.ok(&["--json", "list", "--netns", ns])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["ifname"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn the_simulated_host_has_a_bridge_three_containers_and_dummies() {
+    let s = Sim::new();
+    let list = s.list();
+    let arr = list.as_array().unwrap();
+    let br0 = arr
+        .iter()
+        .find(|l| l["ifname"] == "br0" && l["netns"] == "host")
+        .expect("br0 in host");
+    assert_eq!(br0["kind"], "bridge");
+    assert!(br0["flags"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("UP")));
+    let addrs: Vec<&str> = br0["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["local"].as_str().unwrap())
+        .collect();
+    assert!(
+        addrs.contains(&"192.0.2.1") && addrs.contains(&"fd00:1::1"),
+        "{addrs:?}"
+    );
+    for d in ["dummy0", "dummy1", "dummy2"] {
+        assert!(arr.iter().any(|l| l["ifname"] == d), "{d}");
+    }
+    let ns = s.ok(&["--json", "netns", "list"]).json();
+    let names: Vec<&str> = ns
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["host", "ctr1", "ctr2", "ctr3"]);
+    // Human output: a table.
+    let t = s.ok(&["list", "--netns", "ctr1"]);
+    assert!(t.stdout.starts_with("NETNS"), "{}", t.stdout);
+    assert!(t.stdout.contains("lo"));
+    let t = s.ok(&["netns", "list"]);
+    assert_eq!(
+        t.stdout.lines().collect::<Vec<_>>(),
+        ["host", "ctr1", "ctr2", "ctr3"]
+    );
+}
+
+// SPEC: S5
+// SPEC: S9
+#[test]
+fn attach_json_prints_one_object_then_stays_until_the_announcements_are_sent() {
+    let s = Sim::new();
+    let t = Instant::now();
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr1",
+        "--veth-on-bridge",
+        "br0",
+        "--prefix",
+        "eth",
+        "--ipv4",
+        "192.0.2.10/24",
+        "--ipv6",
+        "fd00:1::10/64",
+        "--announce-interval-ms",
+        "200",
+    ]);
+    let elapsed = t.elapsed();
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    let v = r.json();
+    assert_eq!(v["name"], "eth0");
+    assert_eq!(v["netns"], "/run/netns/ctr1");
+    assert!(v["ifindex"].as_u64().unwrap() > 1);
+    assert!(v["mac"].as_str().unwrap().len() == 17);
+    assert_eq!(v["ipv4"], "192.0.2.10/24");
+    assert_eq!(v["ipv6"], "fd00:1::10/64");
+    assert_eq!(v["master"], Value::Null);
+    assert_eq!(v["announce"]["count"], 3);
+    assert_eq!(v["announce"]["interval_ms"], 200);
+    assert!(v["source"].as_str().unwrap().starts_with("vnsp"));
+    assert!(
+        elapsed >= Duration::from_millis(400),
+        "the process stays until announcements 2 and 3 are sent: {elapsed:?}"
+    );
+    // Human output of a second attach.
+    let r = s.ok(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy0",
+        "--prefix",
+        "eth",
+        "--announce-count",
+        "0",
+    ]);
+    assert!(r.stdout.contains("attached dummy0 as eth1"), "{}", r.stdout);
+}
+
+// SPEC: D1
+#[test]
+fn attach_then_detach_from_another_process_restores_the_link() {
+    let s = Sim::new();
+    s.ok(&[
+        "attach",
+        "--netns",
+        "ctr2",
+        "--link",
+        "dummy0",
+        "--name",
+        "eth5",
+        "--ipv4",
+        "192.0.2.20/24",
+        "--announce-count",
+        "1",
+    ]);
+    assert!(s.names_in("ctr2").contains(&"eth5".to_string()));
+    assert!(!s.names_in("host").contains(&"dummy0".to_string()));
+    let r = s.ok(&["--json", "detach", "--netns", "ctr2", "--name", "eth5"]);
+    assert_eq!(r.json()["ok"], true);
+    assert!(!s.names_in("ctr2").contains(&"eth5".to_string()));
+    assert!(s.names_in("host").contains(&"dummy0".to_string()));
+    // A second detach: a clear error, exit 1 (D2).
+    let r = s.run(&["detach", "--netns", "ctr2", "--name", "eth5"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("eth5") && r.stderr.contains("ctr2"),
+        "{}",
+        r.stderr
+    );
+}
+
+// SPEC: N2
+#[test]
+fn prefix_names_across_processes_refill_gaps() {
+    let s = Sim::new();
+    for want in ["eth0", "eth1", "eth2"] {
+        let r = s.ok(&[
+            "--json",
+            "attach",
+            "--netns",
+            "ctr3",
+            "--veth-on-bridge",
+            "br0",
+            "--prefix",
+            "eth",
+            "--announce-count",
+            "0",
+        ]);
+        assert_eq!(r.json()["name"], want);
+    }
+    s.ok(&["detach", "--netns", "ctr3", "--name", "eth1"]);
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr3",
+        "--veth-on-bridge",
+        "br0",
+        "--prefix",
+        "eth",
+        "--announce-count",
+        "0",
+    ]);
+    assert_eq!(r.json()["name"], "eth1");
+}
+
+// SPEC: V9
+// SPEC: V10
+// SPEC: G1
+#[test]
+fn every_attach_flag() {
+    let s = Sim::new();
+    let b = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr3",
+        "--link",
+        "brx",
+        "--bridge",
+        "--name",
+        "brx",
+        "--announce-count",
+        "0",
+    ]);
+    assert_eq!(b.json()["origin"], "new_bridge");
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr3",
+        "--veth-on-bridge",
+        "br0",
+        "--name",
+        "e1",
+        "--master",
+        "brx",
+        "--mac",
+        "02-aa-bb-cc-dd-01",
+        "--ipv4",
+        "192.0.2.50/24",
+        "--ipv6",
+        "fd00:1::50/64",
+        "--link-local",
+        "169.254.1.1/16",
+        "--link-local",
+        "fe80::50/64",
+        "--route",
+        "198.51.100.0/24",
+        "--route",
+        "0.0.0.0/0",
+        "--sysctl",
+        "net.ipv4.conf.IFNAME.arp_notify=1",
+        "--gateway",
+        "192.0.2.1",
+        "--announce-count",
+        "1",
+        "--announce-interval-ms",
+        "100",
+    ]);
+    let v = r.json();
+    assert_eq!(v["name"], "e1");
+    assert_eq!(v["master"], "brx");
+    assert_eq!(v["mac"], "02:aa:bb:cc:dd:01");
+    assert_eq!(v["gateways"][0], "192.0.2.1");
+    assert_eq!(v["announce"]["count"], 1);
+    assert_eq!(v["announce"]["interval_ms"], 100);
+    let list = s.ok(&["--json", "list", "--netns", "ctr3"]).json();
+    let e1 = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["ifname"] == "e1")
+        .unwrap()
+        .clone();
+    assert_eq!(e1["master"], "brx");
+    assert_eq!(e1["managed"], true);
+    let locals: Vec<&str> = e1["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["local"].as_str().unwrap())
+        .collect();
+    assert!(
+        locals.contains(&"169.254.1.1") && locals.contains(&"192.0.2.50"),
+        "{locals:?}"
+    );
+    // --created-in-netns: no host lookup; a link that is not in the namespace fails (exit 1).
+    let r = s.run(&[
+        "attach",
+        "--netns",
+        "ctr3",
+        "--link",
+        "dummy1",
+        "--created-in-netns",
+        "--name",
+        "x1",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("dummy1"), "{}", r.stderr);
+    assert!(s.names_in("host").contains(&"dummy1".to_string()));
+}
+
+// SPEC: A8
+#[test]
+fn ipv6_dropped_by_a_sysctl_is_null_in_the_json() {
+    let s = Sim::new();
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr1",
+        "--veth-on-bridge",
+        "br0",
+        "--name",
+        "e6",
+        "--ipv4",
+        "192.0.2.60/24",
+        "--ipv6",
+        "fd00:1::60/64",
+        "--sysctl",
+        "net.ipv6.conf.IFNAME.disable_ipv6=1",
+        "--announce-count",
+        "1",
+    ]);
+    let v = r.json();
+    assert_eq!(v["ipv6"], Value::Null);
+    assert_eq!(v["ipv6_dropped"], "fd00:1::60/64");
+}
+
+// SPEC: A15
+// SPEC: N4
+#[test]
+fn failures_exit_1_and_leave_everything_as_it_was() {
+    let s = Sim::new();
+    let before = s.list();
+    // No such host link.
+    let r = s.run(&[
+        "attach", "--netns", "ctr1", "--link", "nosuch0", "--name", "eth0",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("nosuch0") && r.stderr.contains("ctr1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+    // N4: the name exists in the namespace.
+    let r = s.run(&[
+        "--json", "attach", "--netns", "ctr1", "--link", "dummy0", "--name", "lo",
+    ]);
+    assert_eq!(r.code, 1);
+    let err = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains("error renaming interface") && err.contains("file exists"),
+        "{err}"
+    );
+    // G1: a gateway without a route: the attach is rolled back.
+    let r = s.run(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy1",
+        "--name",
+        "eth0",
+        "--ipv4",
+        "192.0.2.70/24",
+        "--gateway",
+        "198.51.100.1",
+        "--announce-count",
+        "0",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("198.51.100.1"), "{}", r.stderr);
+    // Detach of something not attached.
+    let r = s.run(&["--json", "detach", "--netns", "ctr1", "--name", "eth9"]);
+    assert_eq!(r.code, 1);
+    assert!(r.json()["error"].as_str().unwrap().contains("eth9"));
+    // Statistics of a missing link.
+    let r = s.run(&["stats", "--netns", "ctr1", "--name", "eth9"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("eth9") && r.stderr.contains("ctr1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(s.list(), before, "nothing changed");
+}
+
+#[test]
+fn stats_json_and_table() {
+    let s = Sim::new();
+    s.ok(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--veth-on-bridge",
+        "br0",
+        "--name",
+        "eth0",
+        "--ipv4",
+        "192.0.2.10/24",
+        "--announce-count",
+        "1",
+    ]);
+    let v = s.ok(&["--json", "stats", "--netns", "ctr1"]).json();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 2);
+    let eth0 = arr.iter().find(|x| x["ifname"] == "eth0").unwrap();
+    for dir in ["rx", "tx"] {
+        for k in ["bytes", "packets", "errors", "dropped"] {
+            assert!(eth0["stats64"][dir][k].is_u64(), "{dir}.{k}");
+        }
+    }
+    let one = s
+        .ok(&["--json", "stats", "--netns", "ctr1", "--name", "eth0"])
+        .json();
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    let t = s.ok(&["stats", "--netns", "ctr1"]);
+    assert!(
+        t.stdout.starts_with("NAME") && t.stdout.contains("eth0"),
+        "{}",
+        t.stdout
+    );
+}
+
+#[test]
+fn netns_add_and_del() {
+    let s = Sim::new();
+    let v = s.ok(&["--json", "netns", "add", "extra"]).json();
+    assert_eq!(v["netns"], "/run/netns/extra");
+    assert!(s.names_in("extra").contains(&"lo".to_string()));
+    let r = s.run(&["netns", "add", "extra"]);
+    assert_eq!(r.code, 1, "exists: {}", r.stderr);
+    s.ok(&["netns", "del", "extra"]);
+    let r = s.run(&["list", "--netns", "extra"]);
+    assert_eq!(r.code, 1);
+    let r = s.run(&["netns", "add", "a/b"]);
+    assert_eq!(r.code, 2);
+}
+
+/// Every SPEC V rule: exit 2, a line naming the field on stderr, `{"error"}` on stdout with
+/// --json, and nothing touched.
+// SPEC: V1
+// SPEC: V2
+// SPEC: V3
+// SPEC: V4
+// SPEC: V5
+// SPEC: V6
+// SPEC: V7
+// SPEC: V8
+// SPEC: V9
+// SPEC: V10
+#[test]
+fn invalid_input_exits_2_and_touches_nothing() {
+    let s = Sim::new();
+    let before = s.list();
+    let base = ["--json", "attach", "--netns", "ctr1"];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--link", "has space", "--name", "eth0"], "source"),
+        (&["--link", "abcdefghijklmnop", "--name", "eth0"], "source"),
+        (&["--link", "a/b", "--name", "eth0"], "source"),
+        (&["--link", "dummy0", "--name", ".."], "name"),
+        (&["--link", "dummy0", "--name", "a:b"], "name"),
+        (
+            &["--link", "dummy0", "--prefix", "abcdefghijklmno"],
+            "prefix",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--mac",
+                "01:00:5e:00:00:01",
+            ],
+            "unicast",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--mac",
+                "00:00:00:00:00:00",
+            ],
+            "all zero",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--mac",
+                "zz:00:00:00:00:01",
+            ],
+            "mac",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--ipv4", "fd00::1/64"],
+            "ipv4",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--ipv4", "192.0.2.1"],
+            "prefix length",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--ipv6", "192.0.2.1/24"],
+            "ipv6",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--route", "nope"],
+            "route",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--link-local", "nope/x"],
+            "link_local",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--sysctl",
+                "net.ipv4.conf.IFNAME.../..=1",
+            ],
+            "sysctl",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--sysctl",
+                "net.core.x.IFNAME.y=1",
+            ],
+            "sysctl",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--sysctl",
+                "net.ipv4.conf.eth0.arp_notify=1",
+            ],
+            "IFNAME",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--sysctl",
+                "net.ipv4.conf.IFNAME.arp_notify=",
+            ],
+            "empty",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--announce-count", "4"],
+            "announce count 4 is not in the range 0 to 3",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--announce-interval-ms",
+                "50",
+            ],
+            "announce_interval_ms",
+        ),
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--announce-interval-ms",
+                "2001",
+            ],
+            "2001 ms",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--master", "nosuch"],
+            "could not find an appropriate master \"nosuch\" for \"dummy0\"",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--gateway", "not-an-ip"],
+            "gateway",
+        ),
+        // V10: the flags exclude each other (clap usage errors).
+        (
+            &[
+                "--link",
+                "dummy0",
+                "--name",
+                "e",
+                "--bridge",
+                "--created-in-netns",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &["--veth-on-bridge", "br0", "--name", "e", "--bridge"],
+            "cannot be used with",
+        ),
+        (
+            &["--link", "dummy0", "--veth-on-bridge", "br0", "--name", "e"],
+            "cannot be used with",
+        ),
+        (
+            &["--link", "dummy0", "--name", "e", "--prefix", "eth"],
+            "cannot be used with",
+        ),
+        (&["--name", "e"], "required"),
+        (&["--link", "dummy0"], "required"),
+        (
+            &["--link", "dummy0", "--name", "e", "--announce-count", "-1"],
+            "error",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all: Vec<&str> = base.to_vec();
+        all.extend_from_slice(args);
+        let r = s.run(&all);
+        assert_eq!(r.code, 2, "{args:?}: {} {}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(needle),
+            "{args:?}: stderr {:?} lacks {needle:?}",
+            r.stderr
+        );
+        let v = r.json();
+        assert!(v["error"].is_string(), "{args:?}: {v}");
+    }
+    // Several invalid fields: all in one error.
+    let r = s.run(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy0",
+        "--name",
+        "e",
+        "--mac",
+        "01:00:00:00:00:00",
+        "--ipv4",
+        "x/1",
+        "--announce-count",
+        "9",
+    ]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("mac")
+            && r.stderr.contains("ipv4")
+            && r.stderr.contains("announce count 9")
+    );
+    // Missing required options of other subcommands.
+    assert_eq!(s.run(&["detach", "--netns", "ctr1"]).code, 2);
+    assert_eq!(s.run(&["stats"]).code, 2);
+    assert_eq!(
+        s.run(&["detach", "--netns", "ctr1", "--name", "bad name"])
+            .code,
+        2
+    );
+    assert_eq!(s.run(&["--backend", "nope", "list"]).code, 2);
+    assert_eq!(s.list(), before, "nothing touched");
+}
