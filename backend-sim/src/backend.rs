@@ -117,6 +117,10 @@ impl SimBackend {
         self.kernel().frame_log().to_vec()
     }
 
+    pub fn set_frame_log_capacity(&self, cap: Option<usize>) {
+        self.kernel().set_frame_log_capacity(cap)
+    }
+
     pub fn clear_frame_log(&self) {
         self.kernel().clear_frame_log()
     }

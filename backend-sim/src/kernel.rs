@@ -88,6 +88,7 @@ pub struct Kernel {
     rng: Rng,
     next_uid: u64,
     frames: Vec<FrameRecord>,
+    frame_cap: Option<usize>,
 }
 
 impl Default for Kernel {
@@ -108,6 +109,7 @@ impl Kernel {
             rng: Rng::new(seed),
             next_uid: 0,
             frames: Vec::new(),
+            frame_cap: None,
         };
         k.add_namespace(NetnsRef::Host);
         k
@@ -1141,6 +1143,14 @@ impl Kernel {
 
     /// Starts DAD for tentative addresses that wait for it (the link is ready).
     fn start_dad(&mut self, id: NsId, idx: IfIndex) {
+        if !self
+            .lk(id, idx)
+            .addrs
+            .iter()
+            .any(|a| a.flags.tentative && a.dad_deadline.is_none())
+        {
+            return;
+        }
         let pending: Vec<Ipv6Addr> = self
             .lk(id, idx)
             .addrs
@@ -1744,11 +1754,15 @@ impl Kernel {
         ip: Ipv6Addr,
     ) -> Result<(), Errno> {
         let id = self.resolve(r, idx)?;
-        let bound = self.ns(id).links.values().any(|l| {
+        // bind(): a link-local source must be on this very link (scope id), another address on
+        // any link of the namespace; tentative addresses do not count.
+        let has = |l: &Link| {
             l.addrs
                 .iter()
                 .any(|a| a.net.addr() == IpAddr::V6(ip) && !a.flags.tentative)
-        });
+        };
+        let link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
+        let bound = has(self.lk(id, idx)) || (!link_local && self.ns(id).links.values().any(has));
         if !bound {
             return Err(Errno::EADDRNOTAVAIL);
         }
@@ -1770,6 +1784,17 @@ impl Kernel {
             ifname: self.lk(id, idx).name.clone(),
             bytes,
         };
+        if let Some(cap) = self.frame_cap {
+            if cap == 0 {
+                return;
+            }
+            if self.frames.len() >= cap {
+                let drop = (self.frames.len() + 1 - cap)
+                    .max(cap / 2)
+                    .min(self.frames.len());
+                self.frames.drain(..drop);
+            }
+        }
         self.frames.push(rec);
     }
 
@@ -1946,6 +1971,18 @@ impl Kernel {
     /// Every frame sent so far.
     pub fn frame_log(&self) -> &[FrameRecord] {
         &self.frames
+    }
+
+    /// Bounds the frame log (oldest records dropped first; `Some(0)` keeps none), for long
+    /// benchmark runs; `None` (the default) keeps every frame.
+    pub fn set_frame_log_capacity(&mut self, cap: Option<usize>) {
+        self.frame_cap = cap;
+        if let Some(c) = cap {
+            if self.frames.len() > c {
+                let d = self.frames.len() - c;
+                self.frames.drain(..d);
+            }
+        }
     }
 
     pub fn clear_frame_log(&mut self) {

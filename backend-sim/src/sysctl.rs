@@ -70,7 +70,10 @@ pub(crate) enum SysPath<'a> {
 }
 
 pub(crate) fn parse(path: &str) -> Result<SysPath<'_>, Errno> {
-    let p = path.trim_start_matches("/proc/sys").trim_matches('/');
+    let p = path
+        .strip_prefix("/proc/sys")
+        .unwrap_or(path)
+        .trim_matches('/');
     let mut parts = [""; 6];
     let mut n = 0;
     for c in p.split('/') {

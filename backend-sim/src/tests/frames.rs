@@ -115,3 +115,27 @@ fn na_overrides_existing_entries_and_errnos() {
     k.add_address(&c, p, net("fd00::7/64"), true).unwrap();
     assert_eq!(k.send_na(&c, p, mac, ip), Err(Errno::ENETUNREACH));
 }
+
+#[test]
+fn frame_log_capacity_and_link_local_bind() {
+    let mut k = Kernel::new(1);
+    let (a, b) = veth(&mut k, &H, "v0", &H, "v1");
+    k.set_link_up(&H, a).unwrap();
+    k.set_link_up(&H, b).unwrap();
+    k.advance_by(std::time::Duration::from_secs(3));
+    let mac = k.link_by_index(&H, a).unwrap().mac.unwrap();
+    let ll = crate::addr::eui64_link_local(mac).addr();
+    k.send_na(&H, a, mac, ll).unwrap();
+    // v1's link-local is not on v0: bind with scope v0 fails.
+    let mac_b = k.link_by_index(&H, b).unwrap().mac.unwrap();
+    let ll_b = crate::addr::eui64_link_local(mac_b).addr();
+    assert_eq!(k.send_na(&H, a, mac, ll_b), Err(Errno::EADDRNOTAVAIL));
+    k.set_frame_log_capacity(Some(4));
+    for _ in 0..10 {
+        k.send_arp(&H, a, mac, Ipv4Addr::new(192, 0, 2, 1)).unwrap();
+    }
+    assert!(k.frame_log().len() <= 4);
+    k.set_frame_log_capacity(Some(0));
+    k.send_arp(&H, a, mac, Ipv4Addr::new(192, 0, 2, 1)).unwrap();
+    let _ = k.frame_log();
+}
