@@ -300,7 +300,7 @@ impl Kernel {
     }
 
     /// Internal carrier: veth when both ends are up; bridge its own bit; others always.
-    fn carrier(&self, id: NsId, idx: IfIndex) -> bool {
+    pub(crate) fn carrier(&self, id: NsId, idx: IfIndex) -> bool {
         let l = self.lk(id, idx);
         match &l.kind {
             Kind::Veth { peer_ns, peer } => {
@@ -380,7 +380,7 @@ impl Kernel {
         }
     }
 
-    fn v6_disabled(&self, id: NsId, idx: IfIndex) -> bool {
+    pub(crate) fn v6_disabled(&self, id: NsId, idx: IfIndex) -> bool {
         self.link_val(id, idx, Table::Conf6, keys().disable_ipv6) != 0
     }
 
@@ -1121,7 +1121,8 @@ impl Kernel {
 
     fn dad_delay(&mut self, id: NsId, idx: IfIndex) -> Option<Duration> {
         let l = self.lk(id, idx);
-        if l.is_loopback() {
+        // IFF_LOOPBACK and IFF_NOARP (dummy) links skip DAD.
+        if matches!(l.kind, Kind::Loopback | Kind::Dummy) {
             return None;
         }
         let k = keys();

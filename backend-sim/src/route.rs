@@ -187,3 +187,35 @@ impl RouteTable {
         None
     }
 }
+
+#[cfg(test)]
+impl RouteTable {
+    /// Internal consistency of the indices (tests only).
+    pub(crate) fn check(&self) {
+        let mut counts = [0u32; 129];
+        for (dst, v) in &self.by_dst {
+            assert!(!v.is_empty(), "empty bucket {dst}");
+            for r in v {
+                assert_eq!(&r.dst, dst);
+                counts[r.dst.prefix_len() as usize] += 1;
+                assert!(
+                    self.by_oif
+                        .get(&r.oif)
+                        .map(|s| s.contains(dst))
+                        .unwrap_or(false),
+                    "by_oif misses {dst} dev {}",
+                    r.oif
+                );
+            }
+        }
+        assert_eq!(counts, self.plen_count);
+        for (oif, set) in &self.by_oif {
+            for d in set {
+                assert!(
+                    self.at(d).iter().any(|r| r.oif == *oif),
+                    "stale by_oif {d} dev {oif}"
+                );
+            }
+        }
+    }
+}

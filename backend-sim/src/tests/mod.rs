@@ -5,6 +5,7 @@ mod backend;
 mod bridge;
 mod frames;
 mod links;
+mod random;
 mod routes;
 mod sysctls;
 
