@@ -38,7 +38,7 @@ pub enum Command {
         action: NetnsAction,
     },
     /// Attach an interface to a namespace, configure it and announce it.
-    Attach(AttachArgs),
+    Attach(Box<AttachArgs>),
     /// Detach an interface from a namespace and restore it.
     Detach(DetachArgs),
     /// List the links of one namespace or of every namespace.

@@ -154,15 +154,15 @@ async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), 
     let backend = ctx.plumber.backend();
     match action {
         NetnsAction::Add { name } => {
-            if name.contains('/') || nsplumb_core::check_ifname(name).is_err() && name.len() > 255 {
-                return Err(Failure::invalid(format!(
-                    "namespace name {name:?}: must be a plain name (no '/')"
-                )));
-            }
             check_ns_name("namespace name", name)?;
-            if name.contains('/') || name == "." || name == ".." || name == "host" {
+            if name.contains('/')
+                || name == "."
+                || name == ".."
+                || name == "host"
+                || name.len() > 255
+            {
                 return Err(Failure::invalid(format!(
-                    "namespace name {name:?}: must be a plain name"
+                    "namespace name {name:?}: must be a plain name (no '/', not '.', '..' or 'host')"
                 )));
             }
             let ns = backend
@@ -277,7 +277,7 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
     let entry = Entry::Attach {
         netns: netns.to_string(),
         name: name.clone(),
-        spec: record,
+        spec: Box::new(record),
     };
     ctx.store
         .commit(

@@ -98,7 +98,7 @@ pub enum Entry {
     Attach {
         netns: String,
         name: String,
-        spec: SpecRecord,
+        spec: Box<SpecRecord>,
     },
     Detach {
         netns: String,

@@ -348,11 +348,7 @@ fn draw_log(m: &Model, f: &mut Frame, area: Rect, selectable: bool) {
     let start = if selectable {
         // Keep the selected line in view.
         let sel = m.selected.min(n.saturating_sub(1));
-        if sel + 1 > rows {
-            sel + 1 - rows
-        } else {
-            0
-        }
+        (sel + 1).saturating_sub(rows)
     } else {
         n.saturating_sub(rows)
     };
@@ -482,7 +478,7 @@ fn draw_form(form: &AttachForm, f: &mut Frame, area: Rect) {
                 },
             ),
         ];
-        if focused && fl.value.is_empty() || focused && fl.choices.is_some() {
+        if focused && (fl.value.is_empty() || fl.choices.is_some()) {
             spans.push(Span::styled(
                 format!("  {}", fl.hint),
                 Style::new().fg(Color::DarkGray),
