@@ -1,5 +1,6 @@
 //! Rough throughput of simulated attach+detach lifecycles (about 20 backend calls each):
-//! `cargo run --release -p nsplumb-sim --example lifecycle_bench [N] [PORTS]`.
+//! `cargo run --release -p nsplumb-sim --example lifecycle_bench [N] [PORTS]`, through the
+//! fault layer (no rule programmed) like the test harness.
 
 use futures::executor::block_on;
 use nsplumb_core::{NetBackend, NetnsRef, RouteScope, RouteSpec, VethRequest};
@@ -10,7 +11,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let ports: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
-    let b = SimBackend::new(1);
+    let sim = SimBackend::new(1);
+    sim.set_frame_log_capacity(Some(1024));
+    let (b, _faults) = sim.with_faults(1);
     let h = NetnsRef::Host;
     block_on(async {
         let ns = b.create_netns("c").await.unwrap();
@@ -79,7 +82,6 @@ fn main() {
             b.link_stats(&ns, i).await.unwrap();
             b.set_link_down(&ns, i).await.unwrap();
             b.delete_links(&ns, &[i]).await.unwrap();
-            b.clear_frame_log();
         }
         let dt = start.elapsed();
         println!(

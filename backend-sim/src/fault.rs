@@ -5,7 +5,6 @@
 //! side effect.
 
 use crate::rng::Rng;
-use futures::future::BoxFuture;
 use ipnet::IpNet;
 use nsplumb_core::{
     AddrInfo, BackendError, Errno, Family, IfIndex, LinkEvents, LinkInfo, LinkStats, MacAddr,
@@ -13,6 +12,7 @@ use nsplumb_core::{
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -43,18 +43,26 @@ struct Plan {
     injected: u64,
 }
 
+/// Shared between the layer and its handles: the plan, and a flag that lets calls skip the
+/// lock entirely while no rule is programmed (the common case in benchmarks).
+struct Shared {
+    armed: AtomicBool,
+    plan: Mutex<Plan>,
+}
+
 /// Programs the faults of a [`Faulty`] layer; clones share the plan.
 #[derive(Clone)]
 pub struct FaultHandle {
-    plan: Arc<Mutex<Plan>>,
+    shared: Arc<Shared>,
 }
 
 impl FaultHandle {
     fn plan(&self) -> MutexGuard<'_, Plan> {
-        self.plan.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn add(&self, op: Op, rule: FaultRule) {
+        self.shared.armed.store(true, Ordering::SeqCst);
         let mut p = self.plan();
         let e = p.ops.entry(op).or_default();
         match rule {
@@ -98,6 +106,9 @@ impl FaultHandle {
 
     /// Decides the fate of one call: (delay, failure).
     fn decide(&self, op: Op) -> (Option<Duration>, Option<Errno>) {
+        if !self.shared.armed.load(Ordering::Relaxed) {
+            return (None, None);
+        }
         let mut p = self.plan();
         let Plan { rng, ops, injected } = &mut *p;
         let Some(e) = ops.get_mut(&op) else {
@@ -135,11 +146,14 @@ pub struct Faulty<B> {
 impl<B: NetBackend> Faulty<B> {
     pub fn new(inner: B, seed: u64) -> (Self, FaultHandle) {
         let handle = FaultHandle {
-            plan: Arc::new(Mutex::new(Plan {
-                rng: Rng::new(seed),
-                ops: HashMap::new(),
-                injected: 0,
-            })),
+            shared: Arc::new(Shared {
+                armed: AtomicBool::new(false),
+                plan: Mutex::new(Plan {
+                    rng: Rng::new(seed),
+                    ops: HashMap::new(),
+                    injected: 0,
+                }),
+            }),
         };
         (
             Faulty {
@@ -158,25 +172,23 @@ impl<B: NetBackend> Faulty<B> {
         &self.handle
     }
 
-    fn gate<'a>(
-        &'a self,
+    async fn gate(
+        &self,
         op: Op,
-        netns: &'a NetnsRef,
-        object: String,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move {
-            let (delay, fail) = self.handle.decide(op);
-            if let Some(d) = delay {
-                let at = self.inner.now() + d;
-                self.inner.sleep_until(at).await;
+        netns: &NetnsRef,
+        object: impl FnOnce() -> String + Send,
+    ) -> Result<(), BackendError> {
+        let (delay, fail) = self.handle.decide(op);
+        if let Some(d) = delay {
+            let at = self.inner.now() + d;
+            self.inner.sleep_until(at).await;
+        }
+        match fail {
+            Some(errno) => {
+                Err(BackendError::new(op, errno, netns, object()).with_detail("injected fault"))
             }
-            match fail {
-                Some(errno) => {
-                    Err(BackendError::new(op, errno, netns, object).with_detail("injected fault"))
-                }
-                None => Ok(()),
-            }
-        })
+            None => Ok(()),
+        }
     }
 }
 
@@ -193,25 +205,24 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         self.inner.sleep_until(deadline).await
     }
     async fn create_netns(&self, name: &str) -> Result<NetnsRef, BackendError> {
-        self.gate(
-            Op::CreateNetns,
-            &NetnsRef::from_name_or_path(name),
-            name.into(),
-        )
+        self.gate(Op::CreateNetns, &NetnsRef::from_name_or_path(name), || {
+            name.into()
+        })
         .await?;
         self.inner.create_netns(name).await
     }
     async fn delete_netns(&self, netns: &NetnsRef) -> Result<(), BackendError> {
-        self.gate(Op::DeleteNetns, netns, netns.to_string()).await?;
+        self.gate(Op::DeleteNetns, netns, || netns.to_string())
+            .await?;
         self.inner.delete_netns(netns).await
     }
     async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
-        self.gate(Op::ListNetns, &NetnsRef::Host, "namespaces".into())
+        self.gate(Op::ListNetns, &NetnsRef::Host, || "namespaces".into())
             .await?;
         self.inner.list_netns().await
     }
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
-        self.gate(Op::GetLink, netns, name.into()).await?;
+        self.gate(Op::GetLink, netns, || name.into()).await?;
         self.inner.link_by_name(netns, name).await
     }
     async fn link_by_index(
@@ -219,11 +230,11 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         netns: &NetnsRef,
         index: IfIndex,
     ) -> Result<LinkInfo, BackendError> {
-        self.gate(Op::GetLink, netns, ix(index)).await?;
+        self.gate(Op::GetLink, netns, || ix(index)).await?;
         self.inner.link_by_index(netns, index).await
     }
     async fn list_links(&self, netns: &NetnsRef) -> Result<Vec<LinkInfo>, BackendError> {
-        self.gate(Op::ListLinks, netns, "links".into()).await?;
+        self.gate(Op::ListLinks, netns, || "links".into()).await?;
         self.inner.list_links(netns).await
     }
     async fn move_link(
@@ -233,7 +244,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         to: &NetnsRef,
         new_name: &str,
     ) -> Result<IfIndex, BackendError> {
-        self.gate(Op::MoveLink, from, ix(index)).await?;
+        self.gate(Op::MoveLink, from, || ix(index)).await?;
         self.inner.move_link(from, index, to, new_name).await
     }
     async fn rename_link(
@@ -242,15 +253,15 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         index: IfIndex,
         name: &str,
     ) -> Result<(), BackendError> {
-        self.gate(Op::RenameLink, netns, ix(index)).await?;
+        self.gate(Op::RenameLink, netns, || ix(index)).await?;
         self.inner.rename_link(netns, index, name).await
     }
     async fn set_link_up(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
-        self.gate(Op::SetLinkUp, netns, ix(index)).await?;
+        self.gate(Op::SetLinkUp, netns, || ix(index)).await?;
         self.inner.set_link_up(netns, index).await
     }
     async fn set_link_down(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
-        self.gate(Op::SetLinkDown, netns, ix(index)).await?;
+        self.gate(Op::SetLinkDown, netns, || ix(index)).await?;
         self.inner.set_link_down(netns, index).await
     }
     async fn set_mac(
@@ -259,7 +270,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         index: IfIndex,
         mac: MacAddr,
     ) -> Result<(), BackendError> {
-        self.gate(Op::SetMac, netns, ix(index)).await?;
+        self.gate(Op::SetMac, netns, || ix(index)).await?;
         self.inner.set_mac(netns, index, mac).await
     }
     async fn set_master(
@@ -268,11 +279,11 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         index: IfIndex,
         master: Option<IfIndex>,
     ) -> Result<(), BackendError> {
-        self.gate(Op::SetMaster, netns, ix(index)).await?;
+        self.gate(Op::SetMaster, netns, || ix(index)).await?;
         self.inner.set_master(netns, index, master).await
     }
     async fn create_bridge(&self, netns: &NetnsRef, name: &str) -> Result<IfIndex, BackendError> {
-        self.gate(Op::CreateBridge, netns, name.into()).await?;
+        self.gate(Op::CreateBridge, netns, || name.into()).await?;
         self.inner.create_bridge(netns, name).await
     }
     async fn create_veth(
@@ -280,7 +291,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         netns: &NetnsRef,
         request: &VethRequest,
     ) -> Result<VethPair, BackendError> {
-        self.gate(Op::CreateVeth, netns, request.host_name.clone())
+        self.gate(Op::CreateVeth, netns, || request.host_name.clone())
             .await?;
         self.inner.create_veth(netns, request).await
     }
@@ -289,7 +300,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         netns: &NetnsRef,
         indices: &[IfIndex],
     ) -> Result<(), BackendError> {
-        self.gate(Op::DeleteLink, netns, format!("{indices:?}"))
+        self.gate(Op::DeleteLink, netns, || format!("{indices:?}"))
             .await?;
         self.inner.delete_links(netns, indices).await
     }
@@ -300,7 +311,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         net: IpNet,
         nodad: bool,
     ) -> Result<(), BackendError> {
-        self.gate(Op::AddAddress, netns, ix(index)).await?;
+        self.gate(Op::AddAddress, netns, || ix(index)).await?;
         self.inner.add_address(netns, index, net, nodad).await
     }
     async fn del_address(
@@ -309,7 +320,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         index: IfIndex,
         net: IpNet,
     ) -> Result<(), BackendError> {
-        self.gate(Op::DelAddress, netns, ix(index)).await?;
+        self.gate(Op::DelAddress, netns, || ix(index)).await?;
         self.inner.del_address(netns, index, net).await
     }
     async fn list_addresses(
@@ -317,17 +328,17 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         netns: &NetnsRef,
         index: Option<IfIndex>,
     ) -> Result<Vec<AddrInfo>, BackendError> {
-        self.gate(Op::ListAddresses, netns, "addresses".into())
+        self.gate(Op::ListAddresses, netns, || "addresses".into())
             .await?;
         self.inner.list_addresses(netns, index).await
     }
     async fn add_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
-        self.gate(Op::AddRoute, netns, route.dst.to_string())
+        self.gate(Op::AddRoute, netns, || route.dst.to_string())
             .await?;
         self.inner.add_route(netns, route).await
     }
     async fn del_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
-        self.gate(Op::DelRoute, netns, route.dst.to_string())
+        self.gate(Op::DelRoute, netns, || route.dst.to_string())
             .await?;
         self.inner.del_route(netns, route).await
     }
@@ -336,7 +347,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         netns: &NetnsRef,
         family: Family,
     ) -> Result<Vec<RouteInfo>, BackendError> {
-        self.gate(Op::ListRoutes, netns, "routes".into()).await?;
+        self.gate(Op::ListRoutes, netns, || "routes".into()).await?;
         self.inner.list_routes(netns, family).await
     }
     async fn get_route(
@@ -345,11 +356,11 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         dst: IpAddr,
         oif: Option<IfIndex>,
     ) -> Result<RouteInfo, BackendError> {
-        self.gate(Op::GetRoute, netns, dst.to_string()).await?;
+        self.gate(Op::GetRoute, netns, || dst.to_string()).await?;
         self.inner.get_route(netns, dst, oif).await
     }
     async fn read_sysctl(&self, netns: &NetnsRef, path: &str) -> Result<String, BackendError> {
-        self.gate(Op::ReadSysctl, netns, path.into()).await?;
+        self.gate(Op::ReadSysctl, netns, || path.into()).await?;
         self.inner.read_sysctl(netns, path).await
     }
     async fn write_sysctl(
@@ -358,11 +369,12 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         path: &str,
         value: &str,
     ) -> Result<(), BackendError> {
-        self.gate(Op::WriteSysctl, netns, path.into()).await?;
+        self.gate(Op::WriteSysctl, netns, || path.into()).await?;
         self.inner.write_sysctl(netns, path, value).await
     }
     async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
-        self.gate(Op::SubscribeLinks, netns, "links".into()).await?;
+        self.gate(Op::SubscribeLinks, netns, || "links".into())
+            .await?;
         self.inner.subscribe_links(netns).await
     }
     async fn send_arp(
@@ -372,7 +384,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         mac: MacAddr,
         addr: Ipv4Addr,
     ) -> Result<(), BackendError> {
-        self.gate(Op::SendArp, netns, ix(index)).await?;
+        self.gate(Op::SendArp, netns, || ix(index)).await?;
         self.inner.send_arp(netns, index, mac, addr).await
     }
     async fn send_na(
@@ -382,7 +394,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         mac: MacAddr,
         addr: Ipv6Addr,
     ) -> Result<(), BackendError> {
-        self.gate(Op::SendNa, netns, ix(index)).await?;
+        self.gate(Op::SendNa, netns, || ix(index)).await?;
         self.inner.send_na(netns, index, mac, addr).await
     }
     async fn link_stats(
@@ -390,7 +402,7 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
         netns: &NetnsRef,
         index: IfIndex,
     ) -> Result<LinkStats, BackendError> {
-        self.gate(Op::LinkStats, netns, ix(index)).await?;
+        self.gate(Op::LinkStats, netns, || ix(index)).await?;
         self.inner.link_stats(netns, index).await
     }
 }

@@ -360,23 +360,21 @@ impl Kernel {
         let l = self.lk(id, idx);
         match l.sysctl.get(table, key) {
             Some(v) => v.parse().unwrap_or(0),
-            None => builtin(
+            None => sysctl::builtin_int(
                 table,
                 key,
                 Scope::Link {
                     kind: &l.kind(),
                     mtu: l.mtu,
                 },
-            )
-            .parse()
-            .unwrap_or(0),
+            ),
         }
     }
 
     fn all_val(&self, id: NsId, table: Table, key: u16) -> i64 {
         match self.ns(id).all.get(table, key) {
             Some(v) => v.parse().unwrap_or(0),
-            None => builtin(table, key, Scope::All).parse().unwrap_or(0),
+            None => sysctl::builtin_int(table, key, Scope::All),
         }
     }
 

@@ -349,3 +349,60 @@ pub(crate) const NEIGH6: &[(&str, &str)] = &[
     ("unres_qlen", "101"),
     ("unres_qlen_bytes", "212992"),
 ];
+
+/// [`builtin`] as an integer, from a table parsed once (the hot path of every sysctl-driven
+/// decision: DAD, disable_ipv6, arp_accept...).
+pub(crate) fn builtin_int(table: Table, key: u16, scope: Scope<'_>) -> i64 {
+    use std::sync::OnceLock;
+    // per table, per key: [default, all, loopback link]
+    static CACHE: OnceLock<[Vec<[i64; 3]>; 4]> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        let build = |t: Table| -> Vec<[i64; 3]> {
+            (0..t.keys().len() as u16)
+                .map(|k| {
+                    let p = |s: std::borrow::Cow<'_, str>| s.parse::<i64>().unwrap_or(0);
+                    [
+                        p(builtin(t, k, Scope::Default)),
+                        p(builtin(t, k, Scope::All)),
+                        p(builtin(
+                            t,
+                            k,
+                            Scope::Link {
+                                kind: &LinkKind::Loopback,
+                                mtu: 65536,
+                            },
+                        )),
+                    ]
+                })
+                .collect()
+        };
+        [
+            build(Table::Conf4),
+            build(Table::Conf6),
+            build(Table::Neigh4),
+            build(Table::Neigh6),
+        ]
+    });
+    let ti = match table {
+        Table::Conf4 => 0,
+        Table::Conf6 => 1,
+        Table::Neigh4 => 2,
+        Table::Neigh6 => 3,
+    };
+    let row = cache[ti][key as usize];
+    match scope {
+        Scope::Default => row[0],
+        Scope::All => row[1],
+        Scope::Link {
+            kind: LinkKind::Loopback,
+            ..
+        } => row[2],
+        Scope::Link { mtu, .. } => {
+            if table == Table::Conf6 && table.keys()[key as usize].0 == "mtu" {
+                i64::from(mtu)
+            } else {
+                row[0]
+            }
+        }
+    }
+}

@@ -120,3 +120,30 @@ fn snapshot_lists_only_differences() {
         .unwrap();
     assert_eq!(k.snapshot(), before);
 }
+
+#[test]
+fn builtin_int_agrees_with_builtin() {
+    use crate::sysctl::{builtin, builtin_int, Scope, Table};
+    use nsplumb_core::LinkKind;
+    for t in [Table::Conf4, Table::Conf6, Table::Neigh4, Table::Neigh6] {
+        for k in 0..t.keys().len() as u16 {
+            for scope in [
+                Scope::Default,
+                Scope::All,
+                Scope::Link {
+                    kind: &LinkKind::Veth,
+                    mtu: 1500,
+                },
+                Scope::Link {
+                    kind: &LinkKind::Loopback,
+                    mtu: 65536,
+                },
+            ] {
+                assert_eq!(
+                    builtin_int(t, k, scope),
+                    builtin(t, k, scope).parse::<i64>().unwrap()
+                );
+            }
+        }
+    }
+}
