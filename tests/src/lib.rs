@@ -77,6 +77,8 @@ struct RecState {
     count: usize,
     jitter: Option<(Rng, u64)>,
     keep_log: bool,
+    /// Namespaces where "set link up" is acknowledged but not done (a link that never comes up).
+    swallow_up: Vec<NetnsRef>,
 }
 
 /// A `NetBackend` layer that counts and logs every call (op, namespace, index, outcome, time)
@@ -124,6 +126,11 @@ impl<B> Recording<B> {
 
     pub fn log_len(&self) -> usize {
         self.st().calls.len()
+    }
+
+    /// In `netns`, acknowledge "set link up" without doing it: the link never comes up.
+    pub fn swallow_set_up(&self, netns: &NetnsRef) {
+        self.st().swallow_up.push(netns.clone());
     }
 
     /// Delay every call by a uniform random `0..max_ms` ms of virtual time (seeded), or stop.
@@ -186,12 +193,22 @@ impl<B: NetBackend> NetBackend for Recording<B> {
             .await
     }
     async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
-        self.wrap(Op::ListNetns, &NetnsRef::Host, None, self.inner.list_netns())
-            .await
+        self.wrap(
+            Op::ListNetns,
+            &NetnsRef::Host,
+            None,
+            self.inner.list_netns(),
+        )
+        .await
     }
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
-        self.wrap(Op::GetLink, netns, None, self.inner.link_by_name(netns, name))
-            .await
+        self.wrap(
+            Op::GetLink,
+            netns,
+            None,
+            self.inner.link_by_name(netns, name),
+        )
+        .await
     }
     async fn link_by_index(
         &self,
@@ -240,6 +257,11 @@ impl<B: NetBackend> NetBackend for Recording<B> {
         .await
     }
     async fn set_link_up(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
+        if self.st().swallow_up.contains(netns) {
+            return self
+                .wrap(Op::SetLinkUp, netns, Some(index), async { Ok(()) })
+                .await;
+        }
         self.wrap(
             Op::SetLinkUp,
             netns,
@@ -469,7 +491,11 @@ impl<B: NetBackend> NetBackend for Recording<B> {
         )
         .await
     }
-    async fn link_stats(&self, netns: &NetnsRef, index: IfIndex) -> Result<LinkStats, BackendError> {
+    async fn link_stats(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+    ) -> Result<LinkStats, BackendError> {
         self.wrap(
             Op::LinkStats,
             netns,
@@ -642,12 +668,16 @@ pub fn frames_from(sim: &SimBackend, from: usize) -> Vec<Frame> {
         .skip(from)
         .map(|(pos, r)| {
             let (what, src_mac) = match parse(&r.bytes) {
-                Some((_, src, Parsed::Arp {
-                    sender_mac,
-                    sender_ip,
-                    target_ip,
-                    ..
-                })) => (
+                Some((
+                    _,
+                    src,
+                    Parsed::Arp {
+                        sender_mac,
+                        sender_ip,
+                        target_ip,
+                        ..
+                    },
+                )) => (
                     Announce::Arp {
                         sender_mac,
                         sender_ip,
@@ -677,4 +707,147 @@ pub fn frames_from(sim: &SimBackend, from: usize) -> Vec<Frame> {
 /// Milliseconds as a `Duration`.
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
+}
+
+/// A [`Snapshot`] with interface indices replaced by names: links keyed by name, masters,
+/// peers, route output interfaces and neighbour entries by the name of the link they point to.
+/// Linux (and the simulator) may give a link a new index when it moves back to its namespace
+/// (the old one is kept only when free), so "state after rollback == state before" compares
+/// these. The carrier of a bridge without ports is left out too (it depends on whether a
+/// port ever came and went, in Linux as in the simulator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormSnapshot {
+    pub namespaces: std::collections::BTreeMap<NetnsRef, NormNetns>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormNetns {
+    pub links: std::collections::BTreeMap<String, NormLink>,
+    pub routes: Vec<(IpNet, Option<IpAddr>, String, &'static str, u32, bool)>,
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    pub neighbours: Vec<(String, IpAddr, MacAddr, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormLink {
+    /// The link with `master` and `peer` cleared (see the fields below).
+    pub link: nsplumb_sim::LinkSnap,
+    pub master: Option<String>,
+    pub peer: Option<(Option<NetnsRef>, String)>,
+}
+
+pub fn normalize(s: &Snapshot) -> NormSnapshot {
+    let name_of = |ns: &NetnsRef, idx: IfIndex| -> String {
+        s.namespaces
+            .get(ns)
+            .and_then(|n| n.links.get(&idx))
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| format!("#{idx}"))
+    };
+    let mut namespaces = std::collections::BTreeMap::new();
+    for (r, n) in &s.namespaces {
+        let mut links = std::collections::BTreeMap::new();
+        for (idx, l) in &n.links {
+            let mut link = l.clone();
+            // Linux: an empty bridge keeps the carrier it was created with until a port comes
+            // and goes (then br_port_state_selection turns it off): history, not state.
+            let has_ports = n.links.values().any(|p| p.master == Some(*idx));
+            if link.bridge.is_some() && !has_ports {
+                link.flags.lower_up = false;
+                link.flags.running = false;
+            }
+            let master = link.master.take().map(|m| name_of(r, m));
+            let peer = link.peer.take().map(|p| {
+                let name = p
+                    .netns
+                    .as_ref()
+                    .map(|pn| name_of(pn, p.index))
+                    .unwrap_or_else(|| format!("#{}", p.index));
+                (p.netns, name)
+            });
+            links.insert(l.name.clone(), NormLink { link, master, peer });
+        }
+        let mut routes: Vec<_> = n
+            .routes
+            .iter()
+            .map(|rt| {
+                (
+                    rt.dst,
+                    rt.gateway,
+                    name_of(r, rt.oif),
+                    rt.scope,
+                    rt.metric,
+                    rt.kernel,
+                )
+            })
+            .collect();
+        routes.sort();
+        let mut neighbours: Vec<_> = n
+            .neighbours
+            .iter()
+            .map(|e| (name_of(r, e.index), e.ip, e.mac, format!("{:?}", e.state)))
+            .collect();
+        neighbours.sort();
+        namespaces.insert(
+            r.clone(),
+            NormNetns {
+                links,
+                routes,
+                sysctls: n.sysctls.clone(),
+                neighbours,
+            },
+        );
+    }
+    NormSnapshot { namespaces }
+}
+
+impl Harness {
+    /// The snapshot with indices replaced by names (see [`normalize`]).
+    pub fn norm(&self) -> NormSnapshot {
+        normalize(&self.snapshot())
+    }
+}
+
+/// A short description of what differs between two normalized snapshots (for messages).
+pub fn diff(a: &NormSnapshot, b: &NormSnapshot) -> String {
+    let mut out = Vec::new();
+    let keys: std::collections::BTreeSet<_> =
+        a.namespaces.keys().chain(b.namespaces.keys()).collect();
+    for k in keys {
+        match (a.namespaces.get(k), b.namespaces.get(k)) {
+            (Some(x), Some(y)) => {
+                let names: std::collections::BTreeSet<_> =
+                    x.links.keys().chain(y.links.keys()).collect();
+                for n in names {
+                    if x.links.get(n) != y.links.get(n) {
+                        out.push(format!(
+                            "{k} link {n}:\n    {:?}\n vs {:?}",
+                            x.links.get(n),
+                            y.links.get(n)
+                        ));
+                    }
+                }
+                if x.routes != y.routes {
+                    out.push(format!(
+                        "{k} routes:\n    {:?}\n vs {:?}",
+                        x.routes, y.routes
+                    ));
+                }
+                if x.sysctls != y.sysctls {
+                    out.push(format!(
+                        "{k} sysctls:\n    {:?}\n vs {:?}",
+                        x.sysctls, y.sysctls
+                    ));
+                }
+                if x.neighbours != y.neighbours {
+                    out.push(format!(
+                        "{k} neighbours:\n    {:?}\n vs {:?}",
+                        x.neighbours, y.neighbours
+                    ));
+                }
+            }
+            (x, y) => out.push(format!("{k}: {} vs {}", x.is_some(), y.is_some())),
+        }
+    }
+    out.join("\n")
 }

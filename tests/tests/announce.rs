@@ -128,7 +128,11 @@ fn na_frame_bytes() {
     assert_eq!(&f[54..56], &[136, 0], "type 136 code 0");
     assert_eq!(&f[58..62], &[0x20, 0, 0, 0], "flags: Override only");
     assert_eq!(&f[62..78], &ip, "target");
-    assert_eq!(&f[78..80], &[2, 1], "option: target link-layer address, length 1");
+    assert_eq!(
+        &f[78..80],
+        &[2, 1],
+        "option: target link-layer address, length 1"
+    );
     assert_eq!(&f[80..86], &m);
     // The ICMPv6 checksum over the pseudo header.
     let mut sum: u32 = 0;
@@ -259,7 +263,11 @@ fn progress_events_name_k_of_n_and_next_due() {
 #[test]
 fn stale_neighbour_on_the_bridge_is_healed() {
     let mut h = Harness::new(10);
-    let br = h.sim.kernel().create_bridge(&NetnsRef::Host, "br0").unwrap();
+    let br = h
+        .sim
+        .kernel()
+        .create_bridge(&NetnsRef::Host, "br0")
+        .unwrap();
     h.sim.kernel().set_link_up(&NetnsRef::Host, br).unwrap();
     let ns_a = h.netns("a");
     let ns_b = h.netns("b");
@@ -315,10 +323,15 @@ fn stale_neighbour_on_the_bridge_is_healed() {
 #[test]
 fn first_send_failure_is_a_warning() {
     let (mut h, ns) = setup(11);
-    h.faults.fail_next(nsplumb_core::Op::SendArp, nsplumb_core::Errno::EIO);
-    let a = h.attach(&ns, spec(3, 100)).expect("a failed first send does not fail attach");
+    h.faults
+        .fail_next(nsplumb_core::Op::SendArp, nsplumb_core::Errno::EIO);
+    let a = h
+        .attach(&ns, spec(3, 100))
+        .expect("a failed first send does not fail attach");
     assert!(
-        a.warnings.iter().any(|w| w.contains("first announcement failed")),
+        a.warnings
+            .iter()
+            .any(|w| w.contains("first announcement failed")),
         "{:?}",
         a.warnings
     );

@@ -1,9 +1,7 @@
 //! SPEC V1–V10: every invalid field gives a clear error naming the field and the value, and
 //! nothing reaches the (simulated) kernel: no backend call at all, snapshot unchanged.
 
-use nsplumb_core::{
-    Attached, AttachError, Destination, NetnsRef, Op, Origin, Source, Spec,
-};
+use nsplumb_core::{AttachError, Attached, Destination, NetnsRef, Op, Origin, Source, Spec};
 use nsplumb_tests::{ms, Harness};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestRunner};
@@ -38,7 +36,9 @@ fn rejected_in(h: &mut Harness, ns: &NetnsRef, spec: Spec) -> (nsplumb_core::Inv
     let before = h.snapshot();
     let calls = h.calls();
     let frames = h.frame_count();
-    let err = h.attach(ns, spec.clone()).expect_err("invalid spec must be rejected");
+    let err = h
+        .attach(ns, spec.clone())
+        .expect_err("invalid spec must be rejected");
     assert_eq!(h.calls(), calls, "no backend call for {spec:?}");
     assert_eq!(h.snapshot(), before, "simulator untouched for {spec:?}");
     assert_eq!(h.frame_count(), frames);
@@ -59,7 +59,10 @@ fn rejected_in(h: &mut Harness, ns: &NetnsRef, spec: Spec) -> (nsplumb_core::Inv
 }
 
 fn names(field: &str, value: &str, text: &str) {
-    assert!(text.contains(field), "error names the field {field:?}: {text}");
+    assert!(
+        text.contains(field),
+        "error names the field {field:?}: {text}"
+    );
     assert!(
         text.contains(value),
         "error names the value {value:?}: {text}"
@@ -205,7 +208,10 @@ fn v4_mapped_ipv4_is_stored_and_announced_as_four_bytes() {
     let arp = h.frames().into_iter().find(|f| f.is_arp()).unwrap();
     match arp.what {
         nsplumb_tests::Announce::Arp { sender_ip, .. } => {
-            assert_eq!(sender_ip, "192.0.2.77".parse::<std::net::Ipv4Addr>().unwrap())
+            assert_eq!(
+                sender_ip,
+                "192.0.2.77".parse::<std::net::Ipv4Addr>().unwrap()
+            )
         }
         _ => unreachable!(),
     }
@@ -237,20 +243,23 @@ fn v5_unspecified_route_is_kept_but_not_installed() {
     let snap = h.snapshot();
     let routes = &snap.namespaces[&ns].routes;
     assert!(
-        routes.iter().any(|r| r.dst == "198.51.100.0/24".parse().unwrap() && r.oif == a.ifindex),
+        routes
+            .iter()
+            .any(|r| r.dst == "198.51.100.0/24".parse().unwrap() && r.oif == a.ifindex),
         "{routes:?}"
     );
     assert!(
         !routes.iter().any(|r| r.dst.prefix_len() == 0),
         "no default route installed: {routes:?}"
     );
-    assert!(h
-        .backend
-        .calls()
-        .iter()
-        .filter(|c| c.op == Op::AddRoute)
-        .count()
-        == 1);
+    assert!(
+        h.backend
+            .calls()
+            .iter()
+            .filter(|c| c.op == Op::AddRoute)
+            .count()
+            == 1
+    );
 }
 
 // SPEC: V6
@@ -308,7 +317,10 @@ fn v7_announce_count() {
         s.announce_count = ok;
         assert!(h.attach(&ns, s).is_ok());
     }
-    assert_eq!(Spec::new(Source::HostLink("x".into()), Destination::Name("y".into())).announce_count, 3);
+    assert_eq!(
+        Spec::new(Source::HostLink("x".into()), Destination::Name("y".into())).announce_count,
+        3
+    );
 }
 
 // SPEC: V8
@@ -319,7 +331,10 @@ fn v8_announce_interval() {
         s.announce_interval = ms(bad);
         let (inv, text) = rejected(s);
         assert_eq!(inv.problems.len(), 1);
-        assert!(text.contains("announce_interval"), "names the option: {text}");
+        assert!(
+            text.contains("announce_interval"),
+            "names the option: {text}"
+        );
         assert!(text.contains(&format!("{bad} ms")), "milliseconds: {text}");
         if bad > 0 {
             let nanos = (bad * 1_000_000).to_string();
@@ -352,13 +367,19 @@ fn v9_master_must_be_an_attached_bridge_in_the_same_namespace() {
     );
     // A bridge attached in another namespace does not count.
     let other = h.netns("other");
-    let mut br = Spec::new(Source::NewBridge("br9".into()), Destination::Name("br9x".into()));
+    let mut br = Spec::new(
+        Source::NewBridge("br9".into()),
+        Destination::Name("br9x".into()),
+    );
     br.announce_count = 0;
     h.attach(&other, br).unwrap();
     let mut s = valid();
     s.master = Some("br9".into());
     let (_, text) = rejected_in(&mut h, &ns, s);
-    assert!(text.contains("could not find an appropriate master"), "{text}");
+    assert!(
+        text.contains("could not find an appropriate master"),
+        "{text}"
+    );
     // An attached non-bridge does not count either.
     h.sim.create_dummy(&ns, "cd0").unwrap();
     let mut cd = Spec::new(
@@ -375,7 +396,10 @@ fn v9_master_must_be_an_attached_bridge_in_the_same_namespace() {
         "{text}"
     );
     // The right one works: the port is enslaved to the bridge's index.
-    let mut br = Spec::new(Source::NewBridge("br1".into()), Destination::Name("brx".into()));
+    let mut br = Spec::new(
+        Source::NewBridge("br1".into()),
+        Destination::Name("brx".into()),
+    );
     br.announce_count = 0;
     let b = h.attach(&ns, br).unwrap();
     let mut s = valid();
@@ -443,7 +467,15 @@ fn several_invalid_fields_are_reported_together() {
     s.master = Some("nobr".into());
     let (inv, text) = rejected(s);
     let fields: Vec<&str> = inv.problems.iter().map(|p| p.field).collect();
-    for f in ["source", "mac", "ipv4", "sysctl", "announce_count", "announce_interval_ms", "master"] {
+    for f in [
+        "source",
+        "mac",
+        "ipv4",
+        "sysctl",
+        "announce_count",
+        "announce_interval_ms",
+        "master",
+    ] {
         assert!(fields.contains(&f), "{f} missing from {fields:?}: {text}");
     }
     assert!(text.contains("bad/name") && text.contains("01:00:00:00:00:01"));

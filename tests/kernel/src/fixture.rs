@@ -112,3 +112,30 @@ pub fn run_in(ns: &NetnsRef, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A plain link named `name` in `ns` to move around: one end of a veth pair whose other end,
+/// `NAME-p`, stays in `ns` (down). (This kernel has no `dummy` driver, so a veth it is.)
+pub fn plain_link(ns: &NetnsRef, name: &str) {
+    let peer = format!("{name}-p");
+    run_in(
+        ns,
+        &[
+            "ip", "link", "add", name, "type", "veth", "peer", "name", &peer,
+        ],
+    );
+}
+
+/// Everything the test can see: the private host and the given namespaces, as `host`, `ns0`,
+/// `ns1`, … (see [`crate::state`]).
+pub async fn state_of(
+    backend: &LinuxBackend,
+    namespaces: &[&NetnsRef],
+    opts: &crate::state::Observe,
+) -> crate::state::State {
+    let names: Vec<String> = (0..namespaces.len()).map(|i| format!("ns{i}")).collect();
+    let mut roles: Vec<(&str, &NetnsRef)> = vec![("host", &NetnsRef::Host)];
+    for (n, ns) in names.iter().zip(namespaces) {
+        roles.push((n.as_str(), ns));
+    }
+    crate::state::observe(backend, &roles, opts).await
+}

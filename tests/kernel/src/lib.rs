@@ -4,5 +4,7 @@
 //! runs in an isolated child process whose own network namespace stands in for the host (see
 //! [`privilege`]), and builds its topology with a [`fixture::Fixture`].
 
+pub mod capture;
 pub mod fixture;
 pub mod privilege;
+pub mod state;

@@ -1,0 +1,254 @@
+//! Failure injection on the real kernel (SPEC A15): after a failed attach nothing is left in the
+//! namespace and the host link is back under its source name, checked by comparing the
+//! observed state (links, addresses, routes, sysctls, as `ip -j` would show them) before and
+//! after. Each test runs in its own isolated child (see `nsplumb_kernel_tests::privilege`).
+
+use futures::StreamExt;
+use nsplumb_core::{AttachError, Destination, LinkEvent, NetBackend, NetnsRef, Source, Spec};
+use nsplumb_kernel_tests::fixture::{plain_link, run_in, state_of, Fixture};
+use nsplumb_kernel_tests::privilege::enter;
+use nsplumb_kernel_tests::state::{Observe, State};
+use nsplumb_linux::LinuxBackend;
+
+fn full(src: &str) -> Spec {
+    let mut s = Spec::new(
+        Source::HostLink(src.into()),
+        Destination::Prefix("eth".into()),
+    );
+    s.mac = Some("02:00:5e:10:00:0a".into());
+    s.ipv4 = Some("192.0.2.10/24".into());
+    s.ipv6 = Some("fd00::10/64".into());
+    s.link_local = vec!["198.51.100.77/32".into(), "fd00:77::1/128".into()];
+    s.announce_count = 1;
+    s
+}
+
+fn opts() -> Observe {
+    Observe {
+        link_sysctls: ["net/ipv4/conf/IFNAME/forwarding".to_string()].into(),
+        ignore_dad_timing: true,
+        known_macs: ["02:00:5e:10:00:0a".parse().unwrap()].into(),
+        ..Observe::default()
+    }
+}
+
+async fn snap(b: &LinuxBackend, ns: &NetnsRef) -> State {
+    state_of(b, &[ns], &opts()).await
+}
+
+/// Attach `spec`, expect a failure whose text contains `want`, and the state back to `before`.
+async fn fails_clean(fx: &Fixture, ns: &NetnsRef, spec: Spec, want: &str) -> AttachError {
+    let p = fx.plumber();
+    let before = snap(&fx.backend, ns).await;
+    let e = p.attach(ns, spec).await.unwrap_err();
+    assert!(e.to_string().contains(want), "want {want:?} in: {e}");
+    let after = snap(&fx.backend, ns).await;
+    assert_eq!(before, after, "left behind:\n{}", before.diff(&after));
+    assert!(p.interfaces(ns).is_empty(), "the name is freed");
+    e
+}
+
+// SPEC: A15
+// SPEC: A5
+// SPEC: A7
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_failures_leave_nothing_behind() {
+    if !enter("configure_failures_leave_nothing_behind") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let ns = fx.netns("c").await;
+    plain_link(&NetnsRef::Host, "d0");
+    run_in(&NetnsRef::Host, &["ip", "link", "set", "d0", "up"]);
+    plain_link(&ns, "x0");
+    run_in(&ns, &["ip", "link", "set", "x0", "up"]);
+    run_in(&ns, &["ip", "-6", "route", "add", "fd00::/48", "dev", "x0"]);
+    run_in(&ns, &["ip", "route", "add", "198.51.100.0/24", "dev", "x0"]);
+
+    // A5 for IPv6, after IPv4, MAC and the disable_ipv6 write are done.
+    fails_clean(
+        &fx,
+        &ns,
+        full("d0"),
+        "conflicts with existing route fd00::/48",
+    )
+    .await;
+    // A sysctl that is not a file, after everything but up.
+    let mut spec = full("d0");
+    spec.ipv6 = Some("fd01::10/64".into());
+    spec.link_local.clear();
+    spec.sysctls = vec![
+        "net.ipv4.conf.IFNAME.forwarding=1".into(),
+        "net.ipv4.conf.IFNAME.no_such_knob=1".into(),
+    ];
+    fails_clean(
+        &fx,
+        &ns,
+        spec,
+        "/proc/sys/net/ipv4/conf/eth0/no_such_knob is not a sysctl file",
+    )
+    .await;
+    // A value the kernel refuses (write EINVAL).
+    let mut spec = full("d0");
+    spec.ipv6 = None;
+    spec.link_local.clear();
+    spec.sysctls = vec!["net.ipv4.conf.IFNAME.forwarding=banana".into()];
+    fails_clean(
+        &fx,
+        &ns,
+        spec,
+        "unable to write to '/proc/sys/net/ipv4/conf/eth0/forwarding'",
+    )
+    .await;
+    // A10: a route that exists already on another link.
+    let mut spec = full("d0");
+    spec.ipv6 = None;
+    spec.link_local.clear();
+    spec.routes = vec!["198.51.100.0/24".into()];
+    let e = fails_clean(&fx, &ns, spec, "error setting interface \"eth0\" routes").await;
+    assert!(e.to_string().contains("file exists"), "{e}");
+    // The host link is back under its name, up as it was.
+    let d0 = fx
+        .backend
+        .link_by_name(&NetnsRef::Host, "d0")
+        .await
+        .unwrap();
+    assert!(d0.flags.up);
+}
+
+// SPEC: A15
+// SPEC: V9
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_gone_behind_our_back_rolls_back() {
+    if !enter("a_master_gone_behind_our_back_rolls_back") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let ns = fx.netns("c").await;
+    let p = fx.plumber();
+    plain_link(&NetnsRef::Host, "d0");
+    let br = p
+        .attach(
+            &ns,
+            Spec::new(
+                Source::NewBridge("nb".into()),
+                Destination::Name("br0".into()),
+            ),
+        )
+        .await
+        .unwrap();
+    fx.backend.delete_links(&ns, &[br.ifindex]).await.unwrap();
+    let before = snap(&fx.backend, &ns).await;
+    let mut spec = full("d0");
+    spec.master = Some("nb".into());
+    let e = p.attach(&ns, spec).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("error setting interface \"eth0\" master to \"br0\""),
+        "{e}"
+    );
+    let after = snap(&fx.backend, &ns).await;
+    assert_eq!(before, after, "{}", before.diff(&after));
+}
+
+// SPEC: A15
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn veth_fast_path_with_a_taken_name_leaves_no_pair() {
+    if !enter("veth_fast_path_with_a_taken_name_leaves_no_pair") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let ns = fx.netns("c").await;
+    let b = fx.backend.clone();
+    let br = b.create_bridge(&NetnsRef::Host, "br0").await.unwrap();
+    b.set_link_up(&NetnsRef::Host, br).await.unwrap();
+    plain_link(&ns, "eth0");
+    let spec = Spec::new(
+        Source::VethOnBridge {
+            bridge: "br0".into(),
+            host_name: "vh0".into(),
+        },
+        Destination::Name("eth0".into()),
+    );
+    fails_clean(&fx, &ns, spec.clone(), "error renaming interface").await;
+    // A taken host name, the same.
+    plain_link(&NetnsRef::Host, "vh1");
+    let spec = Spec::new(
+        Source::VethOnBridge {
+            bridge: "br0".into(),
+            host_name: "vh1".into(),
+        },
+        Destination::Prefix("eth".into()),
+    );
+    fails_clean(&fx, &ns, spec, "file exists").await;
+    // A "bridge" that is a dummy.
+    let spec = Spec::new(
+        Source::VethOnBridge {
+            bridge: "vh1".into(),
+            host_name: "vh2".into(),
+        },
+        Destination::Prefix("eth".into()),
+    );
+    fails_clean(&fx, &ns, spec, "is a dummy, not a bridge").await;
+}
+
+// SPEC: A15
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_deleted_mid_attach_leaves_nothing_behind() {
+    if !enter("link_deleted_mid_attach_leaves_nothing_behind") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let br = b.create_bridge(&NetnsRef::Host, "br0").await.unwrap();
+    b.set_link_up(&NetnsRef::Host, br).await.unwrap();
+    let mut failures = 0;
+    for round in 0..5 {
+        let ns = fx.netns(&format!("c{round}")).await;
+        let p = fx.plumber();
+        let before = snap(&b, &ns).await;
+        // A watcher deletes the container end the moment the namespace reports it.
+        let mut events = b.subscribe_links(&ns).await.unwrap();
+        let (wb, wns) = (b.clone(), ns.clone());
+        let watcher = tokio::spawn(async move {
+            while let Some(ev) = events.next().await {
+                if let LinkEvent::Changed(l) = ev {
+                    if l.name == "eth0" {
+                        let _ = wb.delete_links(&wns, &[l.index]).await;
+                        return true;
+                    }
+                }
+            }
+            false
+        });
+        let mut spec = Spec::new(
+            Source::VethOnBridge {
+                bridge: "br0".into(),
+                host_name: format!("vh{round}"),
+            },
+            Destination::Prefix("eth".into()),
+        );
+        spec.ipv4 = Some("192.0.2.10/24".into());
+        spec.ipv6 = Some("fd00::10/64".into());
+        spec.sysctls = vec!["net.ipv4.conf.IFNAME.forwarding=1".into()];
+        spec.announce_count = 1;
+        let outcome = p.attach(&ns, spec).await;
+        assert!(watcher.await.unwrap(), "the watcher saw eth0");
+        match &outcome {
+            Err(e) => {
+                failures += 1;
+                eprintln!("round {round}: attach failed as the link vanished: {e}");
+                assert!(p.interfaces(&ns).is_empty(), "name freed");
+            }
+            Ok(a) => {
+                // It vanished after the last step that touches it: D3 then.
+                eprintln!("round {round}: attach finished first: {:?}", a.warnings);
+                assert!(p.detach(&ns, &a.name).await.is_err());
+                assert!(p.forget(&ns, &a.name));
+            }
+        }
+        let after = snap(&b, &ns).await;
+        assert_eq!(before, after, "round {round}: {}", before.diff(&after));
+    }
+    eprintln!("{failures} of 5 attaches failed mid-way");
+}
