@@ -335,3 +335,26 @@ fn resize_keeps_the_selection_visible() {
     assert!(m.offset <= m.selected);
     assert!(m.selected < m.offset + 12);
 }
+
+#[test]
+fn n_cycles_the_namespace_filter() {
+    let m = sample_model();
+    assert_eq!(m.row_count(), 8);
+    let (m, _) = chr(m, 'n');
+    assert_eq!(m.ns_filter, Some(nsplumb_core::NetnsRef::Host));
+    assert_eq!(m.row_count(), 3);
+    let (m, _) = chr(m, 'n');
+    assert_eq!(m.ns_filter, Some(ns("ctr1")));
+    assert_eq!(m.row_count(), 2);
+    let (m, _) = chr(m, 'j');
+    assert_eq!(m.selected_link().unwrap().name, "eth0");
+    // The attach form defaults to the shown namespace.
+    let (m2, _) = chr(m.clone(), 'a');
+    assert!(matches!(&m2.mode, Mode::Form(f) if f.get(FieldKey::Namespace) == "ctr1"));
+    let (m, _) = chr(m, 'n');
+    let (m, _) = chr(m, 'n');
+    assert_eq!(m.ns_filter, Some(ns("ctr3")));
+    let (m, _) = chr(m, 'n');
+    assert_eq!(m.ns_filter, None);
+    assert_eq!(m.row_count(), 8);
+}

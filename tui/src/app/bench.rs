@@ -62,6 +62,7 @@ pub fn big_model(n: usize) -> Model {
     for i in 0..200 {
         m.push_log(format!("{i:>9.3}s ctr1/eth{i}: announced 1/3"));
     }
+    m.rebuild_view();
     m.selected = n / 2;
     m.offset = n / 2 - 10;
     m

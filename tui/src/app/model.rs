@@ -9,6 +9,31 @@ use std::net::IpAddr;
 pub const LOG_CAPACITY: usize = 500;
 pub const HISTORY: usize = 40;
 
+/// A short label for a namespace: `host`, `ctr1` (for /run/netns/ctr1), `pid:123`,
+/// `docker:abc`, or the path.
+pub fn ns_label(n: &NetnsRef) -> String {
+    match n {
+        NetnsRef::Host => "host".into(),
+        NetnsRef::Path(p) => {
+            if let Some(rest) = p.strip_prefix("/run/netns/") {
+                rest.to_string()
+            } else if let Some(pid) = p
+                .strip_prefix("/proc/")
+                .and_then(|r| r.strip_suffix("/ns/net"))
+            {
+                format!("pid:{pid}")
+            } else if let Some(d) = p
+                .strip_prefix("/var/run/docker/netns/")
+                .or_else(|| p.strip_prefix("/run/docker/netns/"))
+            {
+                format!("docker:{d}")
+            } else {
+                p.clone()
+            }
+        }
+    }
+}
+
 /// One link as shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRow {
@@ -192,6 +217,10 @@ pub struct Model {
     pub sim: bool,
     pub namespaces: Vec<NetnsRef>,
     pub links: Vec<LinkRow>,
+    /// Only the links of this namespace are shown (`n` cycles), `None` = all.
+    pub ns_filter: Option<NetnsRef>,
+    /// Indices into `links` of the rows shown in the interfaces and statistics views.
+    pub view: Vec<usize>,
     pub stats: HashMap<(NetnsRef, String), StatHist>,
     pub progress: BTreeMap<(NetnsRef, String), Progress>,
     pub log: VecDeque<String>,
@@ -214,6 +243,8 @@ impl Model {
             sim,
             namespaces: Vec::new(),
             links: Vec::new(),
+            ns_filter: None,
+            view: Vec::new(),
             stats: HashMap::new(),
             progress: BTreeMap::new(),
             log: VecDeque::new(),
@@ -236,10 +267,34 @@ impl Model {
         self.log.push_back(line);
     }
 
+    /// Recompute the shown rows after the links or the filter changed.
+    pub fn rebuild_view(&mut self) {
+        if let Some(f) = &self.ns_filter {
+            if !self.namespaces.contains(f) {
+                self.ns_filter = None;
+            }
+        }
+        self.view = match &self.ns_filter {
+            None => (0..self.links.len()).collect(),
+            Some(f) => self
+                .links
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| &l.netns == f)
+                .map(|(i, _)| i)
+                .collect(),
+        };
+    }
+
+    /// The shown link at a row of the interfaces or statistics view.
+    pub fn link_at(&self, row: usize) -> Option<&LinkRow> {
+        self.links.get(*self.view.get(row)?)
+    }
+
     /// Number of selectable rows in the current tab.
     pub fn row_count(&self) -> usize {
         match self.tab {
-            Tab::Interfaces | Tab::Stats => self.links.len(),
+            Tab::Interfaces | Tab::Stats => self.view.len(),
             Tab::Announce => self.progress.len(),
             Tab::Log => self.log.len(),
         }
@@ -247,7 +302,7 @@ impl Model {
 
     pub fn selected_link(&self) -> Option<&LinkRow> {
         match self.tab {
-            Tab::Interfaces | Tab::Stats => self.links.get(self.selected),
+            Tab::Interfaces | Tab::Stats => self.link_at(self.selected),
             Tab::Announce => {
                 let (ns, name) = self.progress.keys().nth(self.selected)?;
                 self.links

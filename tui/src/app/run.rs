@@ -189,7 +189,7 @@ impl<B: NetBackend> Runner<B> {
                         .master
                         .map(|m| names.get(&m).cloned().unwrap_or_else(|| format!("if{m}"))),
                     peer: l.peer.as_ref().map(|p| match &p.netns {
-                        Some(n) if n != ns => format!("{}@{}", p.index, n.short_name()),
+                        Some(n) if n != ns => format!("{}@{}", p.index, super::model::ns_label(n)),
                         _ => format!("if{}", p.index),
                     }),
                     managed: v.managed_source.clone(),

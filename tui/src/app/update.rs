@@ -162,10 +162,25 @@ fn normal_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
         KeyCode::BackTab | KeyCode::Left | KeyCode::Char('h') => cycle_tab(m, false),
         KeyCode::Char(c @ '1'..='4') => set_tab(m, Tab::ALL[(c as u8 - b'1') as usize]),
         KeyCode::Char('r') => return vec![Effect::Refresh],
+        KeyCode::Char('n') => {
+            // Cycle: all namespaces → each namespace → all.
+            let next = match &m.ns_filter {
+                None => m.namespaces.first().cloned(),
+                Some(cur) => {
+                    let i = m.namespaces.iter().position(|n| n == cur);
+                    i.and_then(|i| m.namespaces.get(i + 1)).cloned()
+                }
+            };
+            m.ns_filter = next;
+            m.rebuild_view();
+            m.selected = 0;
+            m.offset = 0;
+            scroll_into_view(m);
+        }
         KeyCode::Char('a') => {
             let ns = m
                 .selected_namespace()
-                .map(|n| n.short_name().to_string())
+                .map(|n| super::model::ns_label(&n))
                 .unwrap_or_default();
             m.mode = Mode::Form(Box::new(AttachForm::new(&ns, &m.default_bridge)));
         }
@@ -228,7 +243,7 @@ fn normal_key(m: &mut Model, k: KeyEvent) -> Vec<Effect> {
 fn resolve_ns(m: &Model, input: &str) -> NetnsRef {
     m.namespaces
         .iter()
-        .find(|n| n.short_name() == input || n.to_string() == input)
+        .find(|n| n.short_name() == input || n.to_string() == input || ns_label(n) == input)
         .cloned()
         .unwrap_or_else(|| NetnsRef::from_name_or_path(input))
 }
@@ -422,10 +437,11 @@ fn snapshot(m: &mut Model, s: Snapshot) {
     }
     m.namespaces = s.namespaces;
     m.links = s.links;
+    m.rebuild_view();
     m.now = m.now.max(s.at);
     if matches!(m.tab, Tab::Interfaces | Tab::Stats) {
         if let Some(key) = selected_key {
-            if let Some(i) = m.links.iter().position(|l| l.key() == key) {
+            if let Some(i) = m.view.iter().position(|&i| m.links[i].key() == key) {
                 m.selected = i;
             }
         }
@@ -436,7 +452,7 @@ fn snapshot(m: &mut Model, s: Snapshot) {
 fn event(m: &mut Model, e: &nsplumb_core::Event) {
     let key = (e.netns.clone(), e.iface.clone());
     let secs = e.at.as_duration().as_secs_f64();
-    let who = format!("{}/{}", e.netns.short_name(), e.iface);
+    let who = format!("{}/{}", ns_label(&e.netns), e.iface);
     let line = match &e.kind {
         EventKind::Phase(p) => {
             if let Some(pr) = m.progress.get_mut(&key) {

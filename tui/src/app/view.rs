@@ -139,7 +139,7 @@ fn draw_interfaces(m: &Model, f: &mut Frame, area: Rect) {
     let rows: Vec<Row> = range
         .clone()
         .map(|i| {
-            let l = &m.links[i];
+            let l = &m.links[m.view[i]];
             let state_style = if l.up {
                 Style::new().fg(Color::Green)
             } else {
@@ -151,7 +151,7 @@ fn draw_interfaces(m: &Model, f: &mut Frame, area: Rect) {
                 Span::raw(l.name.clone())
             };
             Row::new(vec![
-                Cell::from(l.netns.short_name().to_string()),
+                Cell::from(ns_label(&l.netns)),
                 Cell::from(name),
                 Cell::from(l.kind.clone()),
                 Cell::from(Span::styled(if l.up { "UP" } else { "DOWN" }, state_style)),
@@ -166,25 +166,25 @@ fn draw_interfaces(m: &Model, f: &mut Frame, area: Rect) {
         })
         .collect();
     let widths = [
-        Constraint::Length(6),
-        Constraint::Length(12),
+        Constraint::Length(10),
+        Constraint::Length(11),
         Constraint::Length(8),
         Constraint::Length(5),
         Constraint::Length(17),
         Constraint::Length(18),
-        Constraint::Min(16),
+        Constraint::Min(14),
         Constraint::Length(7),
-        Constraint::Length(10),
+        Constraint::Length(9),
         Constraint::Length(7),
     ];
+    let filter = match &m.ns_filter {
+        Some(n) => format!("namespace {} ", ns_label(n)),
+        None => "all namespaces ".to_string(),
+    };
     let title = format!(
-        " Namespaces and interfaces ({}/{}) ",
-        if m.links.is_empty() {
-            0
-        } else {
-            m.selected + 1
-        },
-        m.links.len()
+        " Namespaces and interfaces: {filter}({}/{}) · n: next namespace ",
+        if m.view.is_empty() { 0 } else { m.selected + 1 },
+        m.view.len()
     );
     let t = Table::new(rows, widths)
         .header(header(&[
@@ -211,7 +211,7 @@ pub fn sparkline(history: &std::collections::VecDeque<u64>, width: usize) -> Str
         })
         .collect();
     let pad = width.saturating_sub(s.chars().count());
-    s.insert_str(0, &" ".repeat(pad));
+    s.push_str(&" ".repeat(pad));
     s
 }
 
@@ -235,11 +235,11 @@ fn draw_stats(m: &Model, f: &mut Frame, area: Rect) {
     let empty = StatHist::default();
     let rows: Vec<Row> = range
         .map(|i| {
-            let l = &m.links[i];
+            let l = &m.links[m.view[i]];
             let h = m.stats.get(&l.key()).unwrap_or(&empty);
             let s = &h.last;
             Row::new(vec![
-                Cell::from(l.netns.short_name().to_string()),
+                Cell::from(ns_label(&l.netns)),
                 Cell::from(l.name.clone()),
                 Cell::from(human_bytes(s.rx_bytes as f64)),
                 Cell::from(human_bytes(s.tx_bytes as f64)),
@@ -249,7 +249,7 @@ fn draw_stats(m: &Model, f: &mut Frame, area: Rect) {
                 Cell::from(format!("{}/{}", s.rx_errors, s.tx_errors)),
                 Cell::from(format!("{}/{}", s.rx_dropped, s.tx_dropped)),
                 Cell::from(Span::styled(
-                    sparkline(&h.history, 24),
+                    sparkline(&h.history, 16),
                     Style::new().fg(Color::Magenta),
                 )),
             ])
@@ -257,8 +257,8 @@ fn draw_stats(m: &Model, f: &mut Frame, area: Rect) {
         })
         .collect();
     let widths = [
-        Constraint::Length(6),
-        Constraint::Length(12),
+        Constraint::Length(10),
+        Constraint::Length(11),
         Constraint::Length(10),
         Constraint::Length(10),
         Constraint::Length(12),
@@ -266,7 +266,7 @@ fn draw_stats(m: &Model, f: &mut Frame, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(7),
         Constraint::Length(8),
-        Constraint::Min(24),
+        Constraint::Min(16),
     ];
     let t = Table::new(rows, widths)
         .header(header(&[
@@ -311,7 +311,7 @@ fn draw_announce(m: &Model, f: &mut Frame, area: Rect) {
                 None => (p.phase.clone().unwrap_or_default(), Style::new()),
             };
             Row::new(vec![
-                Cell::from(ns.short_name().to_string()),
+                Cell::from(ns_label(ns)),
                 Cell::from(name.clone()),
                 Cell::from(progress_bar(p)),
                 Cell::from(next_in(m, p)),
@@ -322,7 +322,7 @@ fn draw_announce(m: &Model, f: &mut Frame, area: Rect) {
         })
         .collect();
     let widths = [
-        Constraint::Length(6),
+        Constraint::Length(10),
         Constraint::Length(12),
         Constraint::Length(10),
         Constraint::Length(8),
@@ -420,6 +420,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("m", "change the MAC of the selected interface"),
     ("w", "set a gateway in the selected namespace"),
     ("f", "inject a fault into the next operation (simulator)"),
+    ("n", "show the next namespace only / all namespaces"),
     ("r", "refresh now"),
     ("Esc", "close a dialog / clear the status line"),
     ("?", "this help"),
