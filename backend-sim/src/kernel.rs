@@ -89,6 +89,7 @@ pub struct Kernel {
     next_uid: u64,
     frames: Vec<FrameRecord>,
     frame_cap: Option<usize>,
+    swept_len: usize,
 }
 
 impl Default for Kernel {
@@ -110,6 +111,7 @@ impl Kernel {
             next_uid: 0,
             frames: Vec::new(),
             frame_cap: None,
+            swept_len: 512,
         };
         k.add_namespace(NetnsRef::Host);
         k
@@ -199,6 +201,27 @@ impl Kernel {
         }
     }
 
+    /// Adds a kernel timer. Timers of deleted links or flushed addresses are not cancelled one
+    /// by one; when the queue has doubled since the last sweep, stale ones are swept out (so a
+    /// benchmark that never advances time does not grow it without bound).
+    fn schedule(&mut self, at: Timestamp, t: KernelTimer) {
+        self.clock.add_timer(at, t);
+        let n = self.clock.timers.len();
+        if n >= 1024 && n >= 2 * self.swept_len {
+            let stale: Vec<(Timestamp, u64)> = self
+                .clock
+                .timers
+                .iter()
+                .filter(|(k, t)| !self.timer_live(t, k.0))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in stale {
+                self.clock.timers.remove(&k);
+            }
+            self.swept_len = self.clock.timers.len().max(512);
+        }
+    }
+
     fn live_link(&self, ns: NsId, index: IfIndex, uid: u64) -> Option<&Link> {
         self.namespaces
             .get(&ns)?
@@ -242,8 +265,7 @@ impl Kernel {
                         port.state = PortState::Learning;
                         let next = at + Duration::from_millis(u64::from(fd) * 10);
                         port.stp_deadline = Some(next);
-                        self.clock
-                            .add_timer(next, KernelTimer::Stp { ns, index, uid });
+                        self.schedule(next, KernelTimer::Stp { ns, index, uid });
                     }
                     _ => {
                         port.state = PortState::Forwarding;
@@ -1046,7 +1068,7 @@ impl Kernel {
             self.fwd_delta(id, br, -1);
         }
         if let Some(at) = timer {
-            self.clock.add_timer(
+            self.schedule(
                 at,
                 KernelTimer::Stp {
                     ns: id,
@@ -1175,7 +1197,7 @@ impl Kernel {
                 Some(d) => {
                     let at = now + d;
                     a.dad_deadline = Some(at);
-                    self.clock.add_timer(
+                    self.schedule(
                         at,
                         KernelTimer::Dad {
                             ns: id,
