@@ -278,6 +278,7 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
         netns: netns.to_string(),
         name: name.clone(),
         spec: Box::new(record),
+        announcer: me,
     };
     ctx.store
         .commit(

@@ -99,6 +99,9 @@ pub enum Entry {
         netns: String,
         name: String,
         spec: Box<SpecRecord>,
+        /// The process still announcing it (a detach from another process stops it, S8).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        announcer: Option<crate::state::Announcer>,
     },
     Detach {
         netns: String,

@@ -109,7 +109,9 @@ impl SimWorld {
                     .delete_netns(&NetnsRef::from_name_or_path(netns))
                     .await
                     .map_err(|e| e.to_string()),
-                Entry::Attach { netns, name, spec } => plumber
+                Entry::Attach {
+                    netns, name, spec, ..
+                } => plumber
                     .attach(
                         &NetnsRef::from_name_or_path(netns),
                         spec.to_replay_spec(name),

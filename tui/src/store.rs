@@ -45,13 +45,54 @@ impl Store {
         plumber: &Plumber<B>,
         netns: &NetnsRef,
     ) -> Result<NsGuard, String> {
-        let Store::Linux { dir } = self else {
-            return Ok(NsGuard {
-                netns: netns.clone(),
-                files: None,
-                _lock: None,
-                announcers: HashMap::new(),
-            });
+        let dir = match self {
+            Store::Linux { dir } => dir,
+            Store::None => {
+                return Ok(NsGuard {
+                    netns: netns.clone(),
+                    files: None,
+                    _lock: None,
+                    announcers: HashMap::new(),
+                })
+            }
+            Store::Sim { journal } => {
+                // The journal is locked for the whole process; find who still announces.
+                let entries = journal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entries()
+                    .unwrap_or_default();
+                let key = netns.to_string();
+                let mut announcers = HashMap::new();
+                for e in entries {
+                    match e {
+                        Entry::Attach {
+                            netns,
+                            name,
+                            announcer,
+                            ..
+                        } if netns == key => match announcer {
+                            Some(a) => {
+                                announcers.insert(name, a);
+                            }
+                            None => {
+                                announcers.remove(&name);
+                            }
+                        },
+                        Entry::Detach { netns, name } if netns == key => {
+                            announcers.remove(&name);
+                        }
+                        _ => {}
+                    }
+                }
+                announcers.retain(|_, a: &mut Announcer| a.is_alive());
+                return Ok(NsGuard {
+                    netns: netns.clone(),
+                    files: None,
+                    _lock: None,
+                    announcers,
+                });
+            }
         };
         let files = state::ns_files(dir, netns);
         let lock_path = files.lock.clone();

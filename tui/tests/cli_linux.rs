@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc_geteuid() } == 0 {
+    if unsafe { libc::geteuid() } == 0 {
         return true;
     }
     if std::env::var("CI").as_deref() == Ok("true") {
@@ -19,11 +19,6 @@ fn root_or_skip(test: &str) -> bool {
     }
     eprintln!("\n*** SKIP {test}: kernel CLI tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN) ***\n");
     false
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }
 
 fn random_suffix() -> String {
@@ -452,4 +447,111 @@ fn a_host_link_moves_in_and_back_out() {
         .unwrap();
     assert!(st.status.success(), "{host_end} is back in the host");
     let _ = Command::new("ip").args(["link", "del", &host_end]).status();
+}
+
+/// A crashed announcing process (SIGKILL) leaves a stale pid: a later detach ignores it.
+#[test]
+fn a_crashed_attach_process_leaves_nothing_a_detach_cannot_clean_up() {
+    if !root_or_skip("a_crashed_attach_process_leaves_nothing_a_detach_cannot_clean_up") {
+        return;
+    }
+    let k = Kernel::new();
+    k.veth("a0", "b0", true);
+    let mut child = k
+        .cmd(&[
+            "--json",
+            "attach",
+            "--netns",
+            &k.ns,
+            "--link",
+            "a0",
+            "--created-in-netns",
+            "--name",
+            "eth0",
+            "--ipv4",
+            "192.0.2.12/24",
+            "--announce-interval-ms",
+            "2000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("eth0"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = k.nsplumb(&["detach", "--netns", &k.ns, "--name", "eth0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(k.links().contains("a0"));
+}
+
+/// One lock per namespace: a held lock on namespace A blocks attaches to A only.
+// SPEC: A16
+#[test]
+fn different_namespaces_never_wait_for_each_other() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    if !root_or_skip("different_namespaces_never_wait_for_each_other") {
+        return;
+    }
+    let a = Kernel::new();
+    let b = Kernel {
+        ns: format!("nspl-cli-{}", random_suffix()),
+        state: tempfile::tempdir().unwrap(),
+    };
+    assert_eq!(a.nsplumb(&["netns", "add", &b.ns]).code, 0);
+    a.veth("x0", "y0", false);
+    b.veth("x0", "y0", false);
+    let md = std::fs::metadata(format!("/run/netns/{}", a.ns)).unwrap();
+    let lock_path = a
+        .state
+        .path()
+        .join(format!("ns-{}-{}.lock", md.dev(), md.ino()));
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    // SAFETY: a valid fd.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let args = |ns: &str| {
+        vec![
+            "attach".to_string(),
+            "--netns".into(),
+            ns.to_string(),
+            "--link".into(),
+            "x0".into(),
+            "--created-in-netns".into(),
+            "--prefix".into(),
+            "eth".into(),
+            "--announce-count".into(),
+            "0".into(),
+        ]
+    };
+    let a_args = args(&a.ns);
+    let mut waiting = a
+        .cmd(&a_args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Namespace B shares the state directory but not the lock.
+    let b_args = args(&b.ns);
+    let t = Instant::now();
+    let mut c = a.cmd(&b_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(t.elapsed() < Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "A waits for its lock"
+    );
+    drop(lock);
+    let st = waiting.wait().unwrap();
+    assert!(st.success());
+    assert!(a.links().contains("eth0"));
+    assert!(b.links().contains("eth0"));
 }

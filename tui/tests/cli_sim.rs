@@ -709,3 +709,44 @@ fn invalid_input_exits_2_and_touches_nothing() {
     assert_eq!(s.run(&["--backend", "nope", "list"]).code, 2);
     assert_eq!(s.list(), before, "nothing touched");
 }
+
+// SPEC: S8
+#[test]
+fn detach_from_another_process_stops_the_process_still_announcing() {
+    use std::io::{BufRead, BufReader};
+    let s = Sim::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nsplumb"))
+        .args([
+            "--json",
+            "attach",
+            "--netns",
+            "ctr1",
+            "--veth-on-bridge",
+            "br0",
+            "--name",
+            "eth0",
+            "--ipv4",
+            "192.0.2.10/24",
+            "--announce-interval-ms",
+            "2000",
+        ])
+        .env("NSPLUMB_STATE_DIR", s.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["name"], "eth0");
+    assert!(child.try_wait().unwrap().is_none(), "still announcing");
+    let t = Instant::now();
+    s.ok(&["detach", "--netns", "ctr1", "--name", "eth0"]);
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert!(
+        child.try_wait().unwrap().is_some(),
+        "the announcing process is gone when detach returns"
+    );
+    assert!(!s.names_in("ctr1").contains(&"eth0".to_string()));
+}
