@@ -65,7 +65,9 @@ enum Await {
     RoutesV4,
     Ipv4Added,
     DisableIpv6Read,
-    DisableIpv6Written { old: String },
+    DisableIpv6Written {
+        old: String,
+    },
     RoutesV6,
     Ipv6Added,
     MasterSet,
@@ -83,7 +85,11 @@ enum Await {
     Unsubscribed(AfterUnsubscribe),
     McastRoute,
     Announcing,
-    Undo,
+    /// After a failed move: is the link still in the host?
+    MoveFailedHostCheck(StepError),
+    /// It left the host: did it land in the namespace under its source name?
+    MoveFailedNamespaceCheck(StepError),
+    Undo(Command),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,13 +475,43 @@ impl Attach {
                     self.source_name(),
                     self.plan.name
                 );
-                self.fail(now, StepError::new(ctx, Some(e)))
+                // Linux moves first and renames second: EEXIST can come after the move.
+                // Find out where the link is before reporting, so that it goes back (N4).
+                self.issue(
+                    Command::LinkByName {
+                        netns: NetnsRef::Host,
+                        name: self.source_name().to_string(),
+                    },
+                    Await::MoveFailedHostCheck(StepError::new(ctx, Some(e))),
+                );
             }
+            (Await::MoveFailedHostCheck(error), Err(e)) if e.is(Errno::ENODEV) => self.issue(
+                Command::LinkByName {
+                    netns: self.ns(),
+                    name: self.source_name().to_string(),
+                },
+                Await::MoveFailedNamespaceCheck(error),
+            ),
+            (Await::MoveFailedHostCheck(error), _) => self.fail(now, error),
+            (Await::MoveFailedNamespaceCheck(error), Ok(Reply::Link(link)))
+                if link.mac == self.original.as_ref().and_then(|o| o.mac) =>
+            {
+                self.index = link.index;
+                self.undo.record_leave(Command::MoveLink {
+                    from: self.ns(),
+                    index: link.index,
+                    to: NetnsRef::Host,
+                    new_name: self.source_name().to_string(),
+                });
+                self.fail(now, error)
+            }
+            (Await::MoveFailedNamespaceCheck(error), _) => self.fail(now, error),
 
             // A3
             (Await::Down, Ok(_)) => self.rename(now),
             (Await::Down, Err(e)) => {
-                self.fail(now, StepError::new("failed to set link down", Some(e)))
+                let ctx = format!("failed to set interface {:?} down", self.source_name());
+                self.fail(now, StepError::new(ctx, Some(e)))
             }
             (Await::Renamed, Ok(_)) => {
                 if self.origin != Origin::NewBridge {
@@ -718,7 +754,13 @@ impl Attach {
             }
             (Await::AddressesChecked, Err(e)) => self.fail(
                 now,
-                StepError::new("failed to check IPv6 addresses", Some(e)),
+                StepError::new(
+                    format!(
+                        "failed to check IPv6 addresses of interface {:?}",
+                        self.plan.name
+                    ),
+                    Some(e),
+                ),
             ),
 
             // A9
@@ -732,7 +774,8 @@ impl Attach {
             (Await::Up, Err(e)) => {
                 self.up_failures += 1;
                 if self.up_failures > LINK_UP_RETRIES {
-                    return self.fail(now, StepError::new("failed to set link up", Some(e)));
+                    let ctx = format!("failed to set link up (interface {:?})", self.plan.name);
+                    return self.fail(now, StepError::new(ctx, Some(e)));
                 }
                 tracing::debug!(iface = %self.plan.name, "retrying link up after {e}");
                 self.wait = Some(Wait::UpRetry(now + LINK_UP_RETRY_DELAY));
@@ -862,9 +905,12 @@ impl Attach {
             }
 
             // A15
-            (Await::Undo, result) => {
-                if let Err(e) = result {
-                    self.rollback_errors.push(e);
+            (Await::Undo(command), result) => {
+                match result {
+                    Ok(Reply::Index(new_index)) => self.moved_back(&command, new_index),
+                    Ok(_) => {}
+                    Err(e) if already_undone(&command, &e) => {}
+                    Err(e) => self.rollback_errors.push(e),
                 }
                 self.next_undo(now);
             }
@@ -1325,7 +1371,7 @@ impl Attach {
 
     fn next_undo(&mut self, now: Timestamp) {
         if let Some(command) = self.rollback.pop_front() {
-            return self.issue(command, Await::Undo);
+            return self.issue(command.clone(), Await::Undo(command));
         }
         let error = self.failure.take().expect("rolling back a failure");
         let rollback_errors = std::mem::take(&mut self.rollback_errors);
@@ -1340,6 +1386,43 @@ impl Attach {
             error,
             rollback_errors,
         }));
+    }
+}
+
+impl Attach {
+    /// The link is back in the host, possibly under another index than it had before (the
+    /// kernel keeps an index only where it is free): later undo steps follow it.
+    fn moved_back(&mut self, command: &Command, new_index: IfIndex) {
+        let Command::MoveLink {
+            to: NetnsRef::Host, ..
+        } = command
+        else {
+            return;
+        };
+        let Some(old) = self.original.as_ref().map(|l| l.index) else {
+            return;
+        };
+        for c in &mut self.rollback {
+            if let Command::SetLinkUp {
+                netns: NetnsRef::Host,
+                index,
+            } = c
+            {
+                if *index == old {
+                    *index = new_index;
+                }
+            }
+        }
+    }
+}
+
+/// Undo steps whose goal the kernel already reached: setting the link down removes its IPv6
+/// addresses and its routes, so deleting them afterwards finds nothing.
+fn already_undone(command: &Command, e: &BackendError) -> bool {
+    match command {
+        Command::DelAddress { .. } => e.is(Errno::EADDRNOTAVAIL),
+        Command::DelRoute { .. } => e.is(Errno::ESRCH),
+        _ => false,
     }
 }
 

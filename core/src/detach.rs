@@ -79,6 +79,10 @@ impl Detach {
         let Input::Reply(result) = input else { return };
         let awaiting = std::mem::replace(&mut self.awaiting, Await::Nothing);
         match (awaiting, result) {
+            // The index may have been reused by another link after ours vanished (D3).
+            (Await::Lookup, Ok(Reply::Link(link))) if link.name != self.plan.name => {
+                self.vanished(now)
+            }
             (Await::Lookup, Ok(Reply::Link(_))) => self.issue(
                 Command::SetLinkDown {
                     netns: self.plan.netns.clone(),

@@ -247,7 +247,7 @@ fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
 
 // SPEC: N4
 #[test]
-fn name_taken_in_namespace_fails_before_anything_moved() {
+fn name_taken_in_namespace_fails_and_the_link_stays_in_the_host() {
     let mut spec = dual_stack();
     spec.destination = Destination::Name("eth0".into());
     let mut s = start(spec);
@@ -261,10 +261,115 @@ fn name_taken_in_namespace_fails_before_anything_moved() {
         |c| matches!(c, C::MoveLink { .. }),
         err(Op::MoveLink, Errno::EEXIST),
     );
+    s.step(
+        "still in the host?",
+        |c| matches!(c, C::LinkByName { netns: NetnsRef::Host, name } if name == "veth0"),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
     s.idle();
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(
         e.contains("error renaming interface") && e.contains("file exists"),
+        "{e}"
+    );
+}
+
+// SPEC: N4, A15
+#[test]
+fn link_moved_before_the_rename_failed_is_moved_back() {
+    // Linux moves the link under its own name, then fails the rename with EEXIST.
+    let mut spec = dual_stack();
+    spec.destination = Destination::Name("eth0".into());
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", true))),
+    );
+    s.step(
+        "move fails",
+        |c| matches!(c, C::MoveLink { .. }),
+        err(Op::MoveLink, Errno::EEXIST),
+    );
+    s.step(
+        "gone from the host",
+        |c| {
+            matches!(
+                c,
+                C::LinkByName {
+                    netns: NetnsRef::Host,
+                    ..
+                }
+            )
+        },
+        err(Op::GetLink, Errno::ENODEV),
+    );
+    s.step(
+        "found in the namespace",
+        |c| matches!(c, C::LinkByName { netns, name } if *netns == ns() && name == "veth0"),
+        Ok(R::Link(link(3, "veth0", false))),
+    );
+    s.step("moved back", |c| matches!(c, C::MoveLink { from, index: 3, to: NetnsRef::Host, new_name } if *from == ns() && new_name == "veth0"), Ok(R::Index(12)));
+    // It had been up, and now has another index in the host: the restore follows it.
+    s.ok("up again under its new index", |c| {
+        matches!(
+            c,
+            C::SetLinkUp {
+                netns: NetnsRef::Host,
+                index: 12
+            }
+        )
+    });
+    s.idle();
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err();
+    assert!(matches!(e, AttachError::Failed { rollback_errors, .. } if rollback_errors.is_empty()));
+}
+
+// SPEC: A15
+#[test]
+fn addresses_already_gone_with_the_link_down_are_not_rollback_errors() {
+    let mut spec = Spec::new(
+        Source::CreatedInNamespace("d0".into()),
+        Destination::Name("eth0".into()),
+    );
+    spec.ipv6 = Some("fd00::10/64".into());
+    spec.routes = vec!["fd00:1::/64".into()];
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(7, "d0", false))),
+    );
+    s.ok("down", |c| matches!(c, C::SetLinkDown { .. }));
+    s.ok("rename", |c| matches!(c, C::RenameLink { .. }));
+    s.step(
+        "sysctl",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("0".into())),
+    );
+    s.step(
+        "routes6",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v6", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.step(
+        "route fails",
+        |c| matches!(c, C::AddRoute { .. }),
+        err(Op::AddRoute, Errno::EINVAL),
+    );
+    s.ok("down", |c| matches!(c, C::SetLinkDown { .. }));
+    s.step(
+        "address went with the down",
+        |c| matches!(c, C::DelAddress { .. }),
+        err(Op::DelAddress, Errno::EADDRNOTAVAIL),
+    );
+    s.ok("rename back", |c| matches!(c, C::RenameLink { .. }));
+    s.idle();
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err();
+    assert!(
+        matches!(e, AttachError::Failed { rollback_errors, .. } if rollback_errors.is_empty()),
         "{e}"
     );
 }

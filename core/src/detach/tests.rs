@@ -73,3 +73,22 @@ fn vanished_link_is_reported() {
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(e.contains("vanished") && e.contains("eth0"), "{e}");
 }
+
+// SPEC: D3
+#[test]
+fn an_index_reused_by_another_link_is_not_touched() {
+    let mut s = Script::new(Detach::new(
+        plan(Origin::MovedFromHost, "veth0"),
+        Timestamp::ZERO,
+    ));
+    s.step(
+        "index 5 is someone else now",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(link(5, "other", true))),
+    );
+    s.idle();
+    assert!(matches!(
+        s.m.outcome(),
+        Some(Err(DetachError::Vanished { .. }))
+    ));
+}
