@@ -1232,8 +1232,26 @@ impl Kernel {
                     dad_deadline: None,
                 });
             }
-        } else if self.link_val(id, idx, Table::Conf6, keys().addr_gen_mode) != 1 {
-            let ll = IpNet::V6(eui64_link_local(l.mac));
+        } else {
+            // addrconf_addr_gen: 0 = EUI-64, 3 = random interface id; 1 = none; 2 (stable
+            // privacy) needs a stable_secret, which the simulator does not model: no address.
+            let ll = match self.link_val(id, idx, Table::Conf6, keys().addr_gen_mode) {
+                0 => IpNet::V6(eui64_link_local(l.mac)),
+                3 => {
+                    let iid = self.rng.next_u64().to_be_bytes();
+                    let mut o = [0u8; 16];
+                    o[0] = 0xfe;
+                    o[1] = 0x80;
+                    o[8..].copy_from_slice(&iid);
+                    IpNet::V6(Ipv6Net::new(Ipv6Addr::from(o), 64).expect("valid"))
+                }
+                _ => {
+                    self.start_dad(id, idx);
+                    self.sync_routes(id, idx);
+                    return;
+                }
+            };
+            let l = self.lk(id, idx);
             if !l.addrs.iter().any(|a| same_addr(&a.net, &ll)) {
                 self.lk_mut(id, idx).addrs.push(Addr {
                     net: ll,

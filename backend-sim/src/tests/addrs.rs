@@ -190,3 +190,26 @@ fn ipv4_primary_delete_takes_secondaries_and_listing_order() {
     let r = k.list_routes(&H, Family::V4).unwrap();
     assert!(r.iter().any(|x| x.dst == net("192.0.2.0/24")));
 }
+
+#[test]
+fn addr_gen_mode_none_and_random() {
+    let mut k = Kernel::new(1);
+    k.write_sysctl(&H, "net/ipv6/conf/default/addr_gen_mode", "1")
+        .unwrap();
+    let (a, _) = up_pair(&mut k);
+    assert!(k.list_addresses(&H, Some(a)).unwrap().is_empty());
+    assert!(k.list_routes(&H, Family::V6).unwrap().is_empty());
+    k.write_sysctl(&H, "net/ipv6/conf/default/addr_gen_mode", "3")
+        .unwrap();
+    let (x, y) = veth(&mut k, &H, "x0", &H, "x1");
+    k.set_link_up(&H, x).unwrap();
+    k.set_link_up(&H, y).unwrap();
+    let l = k.list_addresses(&H, Some(x)).unwrap();
+    assert_eq!(l.len(), 1);
+    let mac = k.link_by_index(&H, x).unwrap().mac.unwrap();
+    assert_ne!(
+        l[0].net,
+        ipnet::IpNet::V6(crate::addr::eui64_link_local(mac))
+    );
+    assert!(l[0].net.addr().to_string().starts_with("fe80::"));
+}
