@@ -121,18 +121,15 @@ fn tui_in_tmux_attach_announce_detach() {
     let screen = s.wait_for("done");
     assert!(screen.contains("3/3"), "{screen}");
 
-    // Detach it from the interfaces view.
+    // Detach it from the interfaces view, showing namespace ctr1 only (n: host, then ctr1).
     s.keys(&["1"]);
-    let screen = s.wait_for("eth0");
-    let row = screen
-        .lines()
-        .skip(3)
-        .position(|l| l.contains("eth0"))
-        .expect("eth0 row");
-    s.keys(&["g"]);
-    for _ in 0..row {
-        s.keys(&["j"]);
-    }
+    s.wait_for("all namespaces");
+    s.keys(&["n"]);
+    s.wait_for("namespace host");
+    s.keys(&["n"]);
+    s.wait_for("namespace ctr1 (1/2)");
+    s.keys(&["G"]);
+    s.wait_for("namespace ctr1 (2/2)");
     s.keys(&["d"]);
     s.wait_for("detached");
     let t = Instant::now();
