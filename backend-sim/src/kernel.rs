@@ -506,6 +506,7 @@ impl Kernel {
             port: None,
             addrs: Vec::new(),
             v6_ready: false,
+            v6_mroute: false,
             sysctl,
             stats: LinkStats::default(),
         };
@@ -721,6 +722,7 @@ impl Kernel {
         let mut link = self.detach_from_ns(id, idx);
         link.addrs.clear();
         link.v6_ready = false;
+        link.v6_mroute = false;
         link.sysctl = self.inherited(tid);
         let arrive_name = if cur_taken {
             new_name.to_string()
@@ -1221,7 +1223,9 @@ impl Kernel {
             }
             return;
         }
-        self.lk_mut(id, idx).v6_ready = true;
+        let l = self.lk_mut(id, idx);
+        l.v6_ready = true;
+        l.v6_mroute = !l.is_loopback();
         let l = self.lk(id, idx);
         if l.is_loopback() {
             let lo = IpNet::V6(Ipv6Net::new(Ipv6Addr::LOCALHOST, 128).expect("valid"));
@@ -1282,6 +1286,7 @@ impl Kernel {
         };
         let l = self.lk_mut(id, idx);
         l.v6_ready = false;
+        l.v6_mroute = false;
         l.addrs.retain_mut(|a| match a.net {
             IpNet::V4(_) => true,
             IpNet::V6(n) => {
@@ -1362,6 +1367,10 @@ impl Kernel {
             },
             dad_deadline: None,
         });
+        let l = self.lk_mut(id, idx);
+        if net.addr().is_ipv6() && l.up && !l.is_loopback() {
+            l.v6_mroute = true;
+        }
         if tentative && self.lk(id, idx).v6_ready {
             self.start_dad(id, idx);
         }
@@ -1558,8 +1567,8 @@ impl Kernel {
     }
 
     /// `ip route get DST [oif IDX]`. Multicast IPv6 with an oif resolves through the link's
-    /// `ff00::/8` local route: only while the link is up, ready and IPv6-enabled (else
-    /// ENETUNREACH, as Linux answers). Otherwise longest-prefix match over the main table.
+    /// `ff00::/8` local route (see `Link::v6_mroute`: after the link became ready, or after an
+    /// IPv6 address was added while it was up), else ENETUNREACH as Linux answers. Otherwise longest-prefix match over the main table.
     pub fn get_route(
         &self,
         r: &NetnsRef,
@@ -1574,7 +1583,7 @@ impl Kernel {
         if let (IpAddr::V6(d), Some(o)) = (dst, oif) {
             if d.is_multicast() {
                 let l = self.lk(id, o);
-                if l.up && l.v6_ready && !self.v6_disabled(id, o) {
+                if l.up && l.v6_mroute && !self.v6_disabled(id, o) {
                     return Ok(RouteInfo {
                         dst: host,
                         gateway: None,
@@ -1784,7 +1793,7 @@ impl Kernel {
     /// Sends the unsolicited NA (SPEC S3). Linux 6.x, raw ICMPv6 socket bound to the address
     /// (checked with a real socket): the address not configured (or still tentative) in the
     /// namespace → EADDRNOTAVAIL (so also with IPv6 disabled, which removes the addresses);
-    /// no `ff02::1` route on the link (down, not ready) → ENETUNREACH.
+    /// no `ff00::/8` route on the link (down, never ready) → ENETUNREACH.
     pub fn send_na(
         &mut self,
         r: &NetnsRef,
@@ -1806,7 +1815,7 @@ impl Kernel {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let l = self.lk(id, idx);
-        if !l.up || !l.v6_ready || self.v6_disabled(id, idx) {
+        if !l.up || !l.v6_mroute || self.v6_disabled(id, idx) {
             return Err(Errno::ENETUNREACH);
         }
         self.send_frame(id, idx, frame::na_frame(mac, ip));

@@ -77,6 +77,11 @@ pub(crate) struct Link {
     pub(crate) addrs: Vec<Addr>,
     /// addrconf's `IF_READY`: IPv6 configured on this link since it came up with carrier.
     pub(crate) v6_ready: bool,
+    /// The `ff00::/8` multicast route (local table) exists. Linux 6.x (checked): added when the
+    /// link becomes ready, or when an IPv6 address is added while the link is up (even without
+    /// carrier); not by an address added while down; removed when the link goes down or IPv6
+    /// is disabled; it stays when the address goes.
+    pub(crate) v6_mroute: bool,
     pub(crate) sysctl: Overrides,
     pub(crate) stats: LinkStats,
 }

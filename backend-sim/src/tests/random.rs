@@ -88,7 +88,10 @@ impl Kernel {
                     assert!(!l.v6_ready);
                 }
                 if !l.up {
-                    assert!(!l.v6_ready);
+                    assert!(!l.v6_ready && !l.v6_mroute);
+                }
+                if self.v6_disabled(id, idx) {
+                    assert!(!l.v6_mroute);
                 }
                 for a in &l.addrs {
                     assert!(!(a.flags.nodad && a.flags.tentative));

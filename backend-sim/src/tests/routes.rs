@@ -180,3 +180,25 @@ fn ipv4_get_with_oif_falls_back_to_on_link() {
         .collect();
     assert_eq!(r, ["192.0.2.0/25", "192.0.2.0/24"]);
 }
+
+// SPEC: A13
+#[test]
+fn ff00_route_appears_with_an_address_added_while_up_without_carrier() {
+    // Linux 6.x, checked: up without carrier → no ff00::/8; an IPv6 address added while up
+    // creates it (linkdown); one added while down does not; deleting the address keeps it.
+    let mut k = Kernel::new(1);
+    let (a, _) = veth(&mut k, &H, "v0", &H, "v1");
+    let ff: IpAddr = "ff02::1".parse().unwrap();
+    k.add_address(&H, a, net("fd00::1/64"), true).unwrap();
+    k.set_link_up(&H, a).unwrap();
+    assert_eq!(k.get_route(&H, ff, Some(a)), Err(Errno::ENETUNREACH));
+    k.add_address(&H, a, net("fd00::2/64"), true).unwrap();
+    assert!(k.get_route(&H, ff, Some(a)).is_ok());
+    k.del_address(&H, a, net("fd00::2/64")).unwrap();
+    assert!(k.get_route(&H, ff, Some(a)).is_ok());
+    let mac = k.link_by_index(&H, a).unwrap().mac.unwrap();
+    k.send_na(&H, a, mac, "fd00::1".parse().unwrap()).unwrap();
+    assert_eq!(k.link_stats(&H, a).unwrap().tx_dropped, 1);
+    k.set_link_down(&H, a).unwrap();
+    assert_eq!(k.get_route(&H, ff, Some(a)), Err(Errno::ENETUNREACH));
+}
