@@ -121,8 +121,14 @@ pub fn build_spec(args: &AttachArgs) -> Result<(Spec, Vec<IpAddr>), Failure> {
     };
     problems.extend(bad);
     if !problems.is_empty() {
+        let dst = match &spec.destination {
+            Destination::Name(n) => format!(" as {n}"),
+            Destination::Prefix(p) => format!(" as {p}N"),
+        };
         return Err(Failure::invalid(format!(
-            "invalid interface spec: {}",
+            "attach of {}{dst} in namespace {}: invalid interface spec: {}",
+            spec.source.name(),
+            args.netns,
             problems.join("; ")
         )));
     }

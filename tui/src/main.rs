@@ -19,16 +19,21 @@ fn main() {
                 let _ = e.print();
                 std::process::exit(0);
             }
+            // One line: clap's message and where to look for the usage.
+            let msg = e.to_string();
+            let first = msg
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim_start_matches("error: ")
+                .to_string();
+            let line = format!("{first} (see nsplumb --help)");
             if json_flag {
-                let msg = e.to_string();
-                let first = msg
-                    .lines()
-                    .next()
-                    .unwrap_or("usage error")
-                    .trim_start_matches("error: ");
-                println!("{}", serde_json::json!({ "error": first }));
+                println!("{}", serde_json::json!({ "error": line }));
             }
-            let _ = e.print();
+            eprintln!("nsplumb: error: {line}");
             std::process::exit(2);
         }
     };
