@@ -2109,6 +2109,9 @@ fn perm(nodad: bool) -> AddrFlags {
 }
 
 fn sync_table(t: &mut RouteTable, oif: IfIndex, want: &[IpNet], metric: u32, scope: RouteScopeOrd) {
+    if want.is_empty() && !t.has_oif(oif) {
+        return;
+    }
     let have: Vec<IpNet> = t
         .routes_of(oif)
         .filter(|r| r.kernel)

@@ -139,6 +139,10 @@ impl RouteTable {
         }
     }
 
+    pub(crate) fn has_oif(&self, oif: IfIndex) -> bool {
+        self.by_oif.contains_key(&oif)
+    }
+
     pub(crate) fn routes_of(&self, oif: IfIndex) -> impl Iterator<Item = &Route> + '_ {
         self.by_oif
             .get(&oif)
