@@ -12,16 +12,24 @@
 //! `cargo bench -p nsplumb-kernel-tests --bench first_arp`; `FIRST_ARP_N=200` for more runs.
 //! Target: median ≤ 5 ms.
 
-use nsplumb_core::{Destination, EventKind, MacAddr, NetBackend, NetnsRef, Source, Spec};
-use nsplumb_kernel_tests::capture::Capture;
+use futures::StreamExt;
+use nsplumb_core::{
+    execute, Attach, Command, Destination, EventKind, Input, LinkEvent, LinkEvents, MacAddr,
+    NetBackend, NetnsRef, Registry, Source, Spec, SubscriptionId,
+};
+use nsplumb_kernel_tests::capture::{Capture, Recorder};
 use nsplumb_kernel_tests::fixture::{run_in, Fixture};
+use nsplumb_linux::LinuxBackend;
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 const CHILD: &str = "NSPLUMB_KERNEL_TEST_CHILD";
 const BRIDGE: &str = "br0";
 const WARMUP: usize = 3;
+/// Attaches driven step by step for the per-command profile (not part of the P3 figures).
+const PROFILED: usize = 20;
 
 fn main() {
     if std::env::var_os(CHILD).is_none() {
@@ -44,7 +52,7 @@ fn main() {
 fn reexec() -> i32 {
     let root = nix::unistd::geteuid().is_root();
     let flags = if root { "-nm" } else { "-rnm" };
-    let ok = Command::new("unshare")
+    let ok = std::process::Command::new("unshare")
         .args([flags, "true"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -65,7 +73,7 @@ fn reexec() -> i32 {
         rand::random::<u32>()
     ));
     std::fs::create_dir_all(&dir).expect("temp netns dir");
-    let status = Command::new("unshare")
+    let status = std::process::Command::new("unshare")
         .args([flags, "--propagation", "private", "sh", "-c"])
         .arg(r#"mount -t tmpfs nsplumb "$NSPLUMB_NETNS_DIR" && exec "$@""#)
         .arg("sh")
@@ -112,18 +120,7 @@ async fn run(n: usize) {
     let mut lost = 0;
     for i in 0..n + WARMUP {
         let ns = fx.netns(&format!("b{i}")).await;
-        let mac = MacAddr([0x02, 0x00, 0x5e, salt, (i >> 8) as u8, i as u8]);
-        let mut spec = Spec::new(
-            Source::VethOnBridge {
-                bridge: BRIDGE.into(),
-                host_name: host_name.clone(),
-            },
-            Destination::Name("eth0".into()),
-        );
-        spec.mac = Some(mac.to_string());
-        spec.ipv4 = Some(format!("192.0.2.{}/24", 10 + i % 200));
-        spec.ipv6 = Some(format!("fd00:1::{:x}/64", 0x100 + i));
-        spec.announce_count = 1;
+        let (mac, spec) = spec_for(&host_name, salt, i);
         let t0 = Instant::now();
         let b0 = fx.backend.now();
         plumber.attach(&ns, spec).await.expect("attach");
@@ -157,6 +154,8 @@ async fn run(n: usize) {
             phases.entry(name).or_default().push(at);
         }
     }
+    let profile = profile(&mut fx, &rec, &host_name, salt, n + WARMUP).await;
+    let kept = kept_attached(&mut fx, &rec, salt, n + WARMUP + PROFILED, n).await;
     drop(rec);
 
     to_arp.sort();
@@ -190,6 +189,18 @@ async fn run(n: usize) {
     for (at, name) in rows {
         println!("    {:>7.2} ms  {name}", msf(at));
     }
+    println!("  per command, step-driven attaches (median per attach, n={PROFILED}):");
+    for (name, total, calls) in profile {
+        println!("    {:>7.2} ms  {name} ({calls}x)", msf(total));
+    }
+    println!("  with every container kept attached (live namespaces grow 1..={n}):");
+    for (range, arp, link_reads) in kept {
+        println!(
+            "    {range:>9} live: first ARP median {:.2} ms, the 4 link reads (A11, A12, S6) {:.2} ms",
+            msf(arp),
+            msf(link_reads)
+        );
+    }
     println!(
         "  target median <= 5 ms: {}",
         if med <= Duration::from_millis(5) {
@@ -198,4 +209,202 @@ async fn run(n: usize) {
             "MISSED"
         }
     );
+}
+
+/// The spec of attach number `i`: fast path, one announcement, IPv4 and IPv6.
+fn spec_for(host_name: &str, salt: u8, i: usize) -> (MacAddr, Spec) {
+    let mac = MacAddr([0x02, 0x00, 0x5e, salt, (i >> 8) as u8, i as u8]);
+    let mut spec = Spec::new(
+        Source::VethOnBridge {
+            bridge: BRIDGE.into(),
+            host_name: host_name.into(),
+        },
+        Destination::Name("eth0".into()),
+    );
+    spec.mac = Some(mac.to_string());
+    spec.ipv4 = Some(format!("192.0.2.{}/24", 10 + i % 200));
+    spec.ipv6 = Some(format!("fd00:1::{:x}/64", 0x100 + i));
+    spec.announce_count = 1;
+    (mac, spec)
+}
+
+/// Where the time goes: attaches driven command by command (the loop of `Plumber::run`), each
+/// command and each wait timed. Per name: median total per attach, calls per attach.
+async fn profile(
+    fx: &mut Fixture,
+    rec: &Recorder,
+    host_name: &str,
+    salt: u8,
+    first: usize,
+) -> Vec<(String, Duration, usize)> {
+    let backend = fx.backend.clone();
+    let mut per_name: BTreeMap<String, (Vec<Duration>, usize)> = BTreeMap::new();
+    for i in first..first + PROFILED {
+        let ns = fx.netns(&format!("p{i}")).await;
+        let (mac, spec) = spec_for(host_name, salt, i);
+        let plan = Registry::default()
+            .prepare_attach(&ns, &spec)
+            .expect("valid spec");
+        let t0 = Instant::now();
+        let (steps, host_index) = drive(&backend, Attach::new(plan, backend.now())).await;
+        let arp = tokio::task::block_in_place(|| {
+            rec.wait_for(Duration::from_secs(1), |f| f.is_arp_from(mac))
+        });
+        let mut totals: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
+        let upto = steps
+            .iter()
+            .position(|(name, _)| name == "SendArp")
+            .map_or(steps.len(), |i| i + 1);
+        let before_arp: Duration = steps[..upto].iter().map(|(_, d)| *d).sum();
+        totals.insert(
+            "= commands and waits up to the ARP send (sum)".into(),
+            (before_arp, upto),
+        );
+        for (name, d) in steps {
+            let e = totals.entry(name).or_default();
+            e.0 += d;
+            e.1 += 1;
+        }
+        if let Some(f) = arp {
+            totals.insert(
+                "= first ARP on the bridge (from start)".into(),
+                (f.at.saturating_duration_since(t0), 1),
+            );
+        }
+        for (name, (d, calls)) in totals {
+            let e = per_name.entry(name).or_default();
+            e.0.push(d);
+            e.1 = calls;
+        }
+        if let Some(h) = host_index {
+            backend.delete_links(&NetnsRef::Host, &[h]).await.ok();
+        }
+        backend.delete_netns(&ns).await.expect("delete netns");
+    }
+    let mut out: Vec<(String, Duration, usize)> = per_name
+        .into_iter()
+        .map(|(name, (mut v, calls))| {
+            v.sort();
+            (name, percentile(&v, 0.5), calls)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out
+}
+
+/// Run an attach machine to its end, timing every command (by operation) and every wait.
+/// Returns the timings and the host end of the veth pair it created.
+async fn drive(backend: &LinuxBackend, mut m: Attach) -> (Vec<(String, Duration)>, Option<u32>) {
+    let mut steps = Vec::new();
+    let mut subs: Vec<(SubscriptionId, LinkEvents)> = Vec::new();
+    let mut host_index = None;
+    loop {
+        while m.poll_event().is_some() {}
+        if let Some(command) = m.poll_command() {
+            if let Command::Unsubscribe { id } = &command {
+                subs.retain(|(sid, _)| sid != id);
+            }
+            let name = match &command {
+                Command::LinkByName { .. } => "LinkByName".to_string(),
+                Command::LinkByIndex { netns, .. } if netns.is_host() => "LinkByIndex(host)".into(),
+                Command::LinkByIndex { .. } => "LinkByIndex(container)".into(),
+                Command::Subscribe { netns, .. } if netns.is_host() => "Subscribe(host)".into(),
+                Command::Subscribe { .. } => "Subscribe(container)".into(),
+                Command::Unsubscribe { .. } => "Unsubscribe".into(),
+                c => format!("{:?}", c.op()),
+            };
+            let t = Instant::now();
+            let (result, sub) = execute(backend, &command).await;
+            steps.push((name, t.elapsed()));
+            if let Ok(nsplumb_core::Reply::Veth(pair)) = &result {
+                host_index = Some(pair.host_index);
+            }
+            subs.extend(sub);
+            m.handle_input(backend.now(), Input::Reply(result));
+            continue;
+        }
+        if m.outcome().is_some() {
+            break;
+        }
+        let mut sleep = m.poll_timeout().map(|d| backend.sleep_until(d));
+        let t = Instant::now();
+        let wake = futures::future::poll_fn(|cx| {
+            for (id, stream) in subs.iter_mut() {
+                if let Poll::Ready(Some(event)) = stream.poll_next_unpin(cx) {
+                    return Poll::Ready(Some((*id, event)));
+                }
+            }
+            match sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(None),
+                _ => Poll::Pending,
+            }
+        })
+        .await;
+        let now = backend.now();
+        match wake {
+            Some((id, event)) => {
+                let what = match &event {
+                    LinkEvent::Changed(l) if l.port_state.is_some() => "wait: port event",
+                    _ => "wait: link event",
+                };
+                steps.push((what.into(), t.elapsed()));
+                m.handle_input(now, Input::LinkEvent { id, event });
+            }
+            None => {
+                steps.push(("wait: timer".into(), t.elapsed()));
+                m.handle_timeout(now);
+            }
+        }
+    }
+    (steps, host_index)
+}
+
+/// Attaches that are never detached, each into a fresh namespace, as on a busy container host:
+/// per tenth of the run, the median time to the first ARP and of the link reads (which resolve
+/// the veth peer's namespace id).
+async fn kept_attached(
+    fx: &mut Fixture,
+    rec: &Recorder,
+    salt: u8,
+    first: usize,
+    n: usize,
+) -> Vec<(String, Duration, Duration)> {
+    let backend = fx.backend.clone();
+    let prefix = format!("nspl-w{:04x}", rand::random::<u16>());
+    let mut samples = Vec::new();
+    for i in 0..n {
+        let ns = fx.netns(&format!("k{i}")).await;
+        let (mac, spec) = spec_for(&format!("{prefix}-{i}"), salt, first + i);
+        let plan = Registry::default()
+            .prepare_attach(&ns, &spec)
+            .expect("valid spec");
+        let t0 = Instant::now();
+        let (steps, _) = drive(&backend, Attach::new(plan, backend.now())).await;
+        let arp = tokio::task::block_in_place(|| {
+            rec.wait_for(Duration::from_secs(1), |f| f.is_arp_from(mac))
+        });
+        let reads: Duration = steps
+            .iter()
+            .filter(|(name, _)| name.starts_with("LinkByIndex"))
+            .map(|(_, d)| *d)
+            .sum();
+        let to_arp = arp.map_or(Duration::from_secs(1), |f| {
+            f.at.saturating_duration_since(t0)
+        });
+        samples.push((to_arp, reads));
+    }
+    let tenth = (n / 10).max(1);
+    samples
+        .chunks(tenth)
+        .enumerate()
+        .filter(|(k, _)| *k == 0 || (k + 1) * tenth >= n)
+        .map(|(k, chunk)| {
+            let mut arp: Vec<Duration> = chunk.iter().map(|s| s.0).collect();
+            let mut reads: Vec<Duration> = chunk.iter().map(|s| s.1).collect();
+            arp.sort();
+            reads.sort();
+            let range = format!("{}-{}", k * tenth + 1, k * tenth + chunk.len());
+            (range, percentile(&arp, 0.5), percentile(&reads, 0.5))
+        })
+        .collect()
 }
