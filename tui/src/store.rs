@@ -2,9 +2,10 @@
 
 use crate::journal::{Entry, Journal};
 use crate::state::{self, Announcer, FileLock, NsFiles, NsState, StoredIface};
-use nsplumb_core::{NetBackend, NetnsRef, Plumber};
+use nsplumb_core::{IfaceState, NetBackend, NetnsRef, Plumber};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ pub enum Store {
     },
 }
 
+/// Operations of this process between `begin` and `commit`: a refresh waits for none.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
 /// Held from loading the state of a namespace until it is saved.
 pub struct NsGuard {
     netns: NetnsRef,
@@ -31,7 +35,28 @@ pub struct NsGuard {
     announcers: HashMap<String, Announcer>,
 }
 
+impl Drop for NsGuard {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl NsGuard {
+    fn new(
+        netns: &NetnsRef,
+        files: Option<NsFiles>,
+        lock: Option<FileLock>,
+        announcers: HashMap<String, Announcer>,
+    ) -> NsGuard {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        NsGuard {
+            netns: netns.clone(),
+            files,
+            _lock: lock,
+            announcers,
+        }
+    }
+
     pub fn announcer_of(&self, name: &str) -> Option<Announcer> {
         self.announcers.get(name).copied()
     }
@@ -47,14 +72,7 @@ impl Store {
     ) -> Result<NsGuard, String> {
         let dir = match self {
             Store::Linux { dir } => dir,
-            Store::None => {
-                return Ok(NsGuard {
-                    netns: netns.clone(),
-                    files: None,
-                    _lock: None,
-                    announcers: HashMap::new(),
-                })
-            }
+            Store::None => return Ok(NsGuard::new(netns, None, None, HashMap::new())),
             Store::Sim { journal } => {
                 // The journal is locked for the whole process; find who still announces.
                 let entries = journal
@@ -86,12 +104,7 @@ impl Store {
                     }
                 }
                 announcers.retain(|_, a: &mut Announcer| a.is_alive());
-                return Ok(NsGuard {
-                    netns: netns.clone(),
-                    files: None,
-                    _lock: None,
-                    announcers,
-                });
+                return Ok(NsGuard::new(netns, None, None, announcers));
             }
         };
         let files = state::ns_files(dir, netns);
@@ -102,36 +115,23 @@ impl Store {
             .map_err(|e| format!("cannot lock {}: {e}", files.lock.display()))?;
         let loaded = state::load(&files.state)
             .map_err(|e| format!("cannot read state {}: {e}", files.state.display()))?;
-        let mut announcers = HashMap::new();
-        let known: Vec<String> = plumber
-            .interfaces(netns)
-            .into_iter()
-            .map(|i| i.name)
-            .collect();
-        for stored in loaded.interfaces {
-            if known.contains(&stored.name) {
-                continue;
-            }
-            // A record whose link is gone or renamed is stale (e.g. the namespace was deleted
-            // and its inode reused): drop it rather than reserve a name for nothing.
-            match plumber.backend().link_by_index(netns, stored.ifindex).await {
-                Ok(link) if link.name == stored.name => {}
-                _ => {
-                    tracing::info!(iface = %stored.name, %netns, "dropping stale state record");
-                    continue;
-                }
-            }
-            if let Some(a) = stored.announcer.filter(|a| a.is_alive()) {
-                announcers.insert(stored.name.clone(), a);
-            }
-            plumber.adopt(stored.to_attached(netns));
+        let announcers = sync_registry(plumber, netns, loaded).await;
+        Ok(NsGuard::new(netns, Some(files), Some(lock), announcers))
+    }
+
+    /// Linux, for a long-lived process (the TUI): bring the registry of `netns` in line with its
+    /// state file without taking the lock (the file is replaced atomically).
+    pub async fn refresh<B: NetBackend>(&self, plumber: &Plumber<B>, netns: &NetnsRef) {
+        let Store::Linux { dir } = self else { return };
+        if IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+            return;
         }
-        Ok(NsGuard {
-            netns: netns.clone(),
-            files: Some(files),
-            _lock: Some(lock),
-            announcers,
-        })
+        let files = state::ns_files(dir, netns);
+        if let Ok(loaded) = state::load(&files.state) {
+            if !loaded.interfaces.is_empty() || !plumber.interfaces(netns).is_empty() {
+                sync_registry(plumber, netns, loaded).await;
+            }
+        }
     }
 
     /// Cross-process S8: stop the process still announcing `name` before detaching it.
@@ -219,6 +219,53 @@ impl Store {
             let _ = std::fs::remove_file(&files.lock);
         }
     }
+}
+
+/// The state file is the truth between processes: adopt its records (unless stale), forget
+/// attached interfaces it no longer has (detached by another process). Returns the live
+/// announcers by interface name.
+async fn sync_registry<B: NetBackend>(
+    plumber: &Plumber<B>,
+    netns: &NetnsRef,
+    loaded: NsState,
+) -> HashMap<String, Announcer> {
+    let mut announcers = HashMap::new();
+    let in_file: Vec<&str> = loaded.interfaces.iter().map(|i| i.name.as_str()).collect();
+    let current = plumber.interfaces(netns);
+    for i in &current {
+        if i.state == IfaceState::Attached && !in_file.contains(&i.name.as_str()) {
+            plumber.forget(netns, &i.name);
+        }
+    }
+    for stored in &loaded.interfaces {
+        if let Some(a) = stored.announcer.filter(|a| a.is_alive()) {
+            announcers.insert(stored.name.clone(), a);
+        }
+        if current
+            .iter()
+            .any(|i| i.name == stored.name && i.state != IfaceState::Attached)
+        {
+            continue; // attaching or detaching in this process
+        }
+        if current.iter().any(|i| {
+            i.name == stored.name && i.attached.as_ref().map(|a| a.ifindex) == Some(stored.ifindex)
+        }) {
+            continue; // known already
+        }
+        // A record whose link is gone or renamed is stale (e.g. the namespace was deleted and
+        // its inode reused): drop it rather than reserve a name for nothing.
+        match plumber.backend().link_by_index(netns, stored.ifindex).await {
+            Ok(link) if link.name == stored.name => {}
+            _ => {
+                tracing::info!(iface = %stored.name, %netns, "dropping stale state record");
+                announcers.remove(&stored.name);
+                continue;
+            }
+        }
+        plumber.forget(netns, &stored.name);
+        plumber.adopt(stored.to_attached(netns));
+    }
+    announcers
 }
 
 fn save_ns<B: NetBackend>(plumber: &Plumber<B>, guard: &NsGuard) -> Result<(), String> {

@@ -57,7 +57,10 @@ async fn attach_then_mac_change_stops_announcing_and_the_model_shows_why() {
         })
         .await;
     let msg = r.expect("attach");
-    assert!(msg.contains("as eth0 in ctr1") && msg.contains("gateway 192.0.2.1"), "{msg}");
+    assert!(
+        msg.contains("as eth0 in ctr1") && msg.contains("gateway 192.0.2.1"),
+        "{msg}"
+    );
     model = update(model, Msg::Snapshot(runner.snapshot().await)).0;
     let eth0 = model
         .links
@@ -96,7 +99,10 @@ async fn attach_then_mac_change_stops_announcing_and_the_model_shows_why() {
     assert!(stopped.is_ok(), "announcing stopped");
     let p = &model.progress[&key];
     assert!(
-        p.stopped.as_deref().unwrap().contains("MAC address changed"),
+        p.stopped
+            .as_deref()
+            .unwrap()
+            .contains("MAC address changed"),
         "{p:?}"
     );
     assert!(model.log.iter().any(|l| l.contains("announcing stopped")));
@@ -118,7 +124,10 @@ async fn attach_then_mac_change_stops_announcing_and_the_model_shows_why() {
         .await;
     assert!(r.is_ok(), "{r:?}");
     model = update(model, Msg::Snapshot(runner.snapshot().await)).0;
-    assert!(!model.links.iter().any(|l| l.netns == ctr1 && l.name == "eth0"));
+    assert!(!model
+        .links
+        .iter()
+        .any(|l| l.netns == ctr1 && l.name == "eth0"));
 }
 
 // SPEC: A15

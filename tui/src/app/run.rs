@@ -156,6 +156,8 @@ impl<B: NetBackend> Runner<B> {
         let mut links = Vec::new();
         let mut stats = Vec::new();
         for ns in &namespaces {
+            // Interfaces attached or detached by other processes (Linux state files).
+            self.store.refresh(&self.plumber, ns).await;
             let Ok(views) = self.plumber.list(ns).await else {
                 continue;
             };
