@@ -75,6 +75,11 @@ impl SimBackend {
             .map_err(|e| BackendError::new(Op::CreateBridge, e, netns, name).with_detail("dummy"))
     }
 
+    /// A namespace under an arbitrary path (`/proc/PID/ns/net`).
+    pub fn create_netns_at(&self, path: &str) -> Result<NetnsRef, Errno> {
+        self.kernel().create_netns_at(path)
+    }
+
     pub fn set_stp(&self, netns: &NetnsRef, bridge: IfIndex, enabled: bool) -> Result<(), Errno> {
         self.kernel().set_stp(netns, bridge, enabled)
     }

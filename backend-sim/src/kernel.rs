@@ -429,6 +429,20 @@ impl Kernel {
         Ok(r)
     }
 
+    /// Sim-only: a namespace known by an arbitrary path (e.g. `/proc/1234/ns/net`, as a
+    /// container runtime hands it over); EEXIST if that path is taken, EINVAL if not absolute.
+    pub fn create_netns_at(&mut self, path: &str) -> Result<NetnsRef, Errno> {
+        if !path.starts_with('/') || path.len() < 2 {
+            return Err(Errno::EINVAL);
+        }
+        let r = NetnsRef::Path(path.to_string());
+        if self.ns_by_ref.contains_key(&r) {
+            return Err(Errno::EEXIST);
+        }
+        self.add_namespace(r.clone());
+        Ok(r)
+    }
+
     /// `ip netns del`: destroys its links (a veth takes its peer along, in any namespace).
     pub fn delete_netns(&mut self, r: &NetnsRef) -> Result<(), Errno> {
         if r.is_host() {

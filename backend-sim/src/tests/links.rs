@@ -205,3 +205,15 @@ fn link_events_reach_subscribers() {
     assert_eq!(removed, vec!["v0".to_string(), "v1".to_string()]);
     let _ = ENETDOWN;
 }
+
+#[test]
+fn namespaces_at_arbitrary_paths() {
+    let mut k = Kernel::new(1);
+    let r = k.create_netns_at("/proc/1234/ns/net").unwrap();
+    assert_eq!(r.short_name(), "/proc/1234/ns/net");
+    assert_eq!(k.create_netns_at("/proc/1234/ns/net"), Err(Errno::EEXIST));
+    assert_eq!(k.create_netns_at("relative"), Err(Errno::EINVAL));
+    assert_eq!(k.list_links(&r).unwrap().len(), 1);
+    assert_eq!(k.create_netns("a/b"), Err(Errno::EINVAL));
+    assert_eq!(k.delete_netns(&H), Err(Errno::EINVAL));
+}
