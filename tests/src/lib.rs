@@ -713,8 +713,8 @@ pub fn ms(n: u64) -> Duration {
 /// peers, route output interfaces and neighbour entries by the name of the link they point to.
 /// Linux (and the simulator) may give a link a new index when it moves back to its namespace
 /// (the old one is kept only when free), so "state after rollback == state before" compares
-/// these. The carrier of a bridge without ports is left out too (it depends on whether a
-/// port ever came and went, in Linux as in the simulator).
+/// these. The carrier and MAC of a bridge without ports are left out too (they depend on
+/// whether a port ever came and went, in Linux as in the simulator).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormSnapshot {
     pub namespaces: std::collections::BTreeMap<NetnsRef, NormNetns>,
@@ -752,9 +752,12 @@ pub fn normalize(s: &Snapshot) -> NormSnapshot {
             // Linux: an empty bridge keeps the carrier it was created with until a port comes
             // and goes (then br_port_state_selection turns it off): history, not state.
             let has_ports = n.links.values().any(|p| p.master == Some(*idx));
+            // Likewise its MAC: without a MAC set by the user it follows the lowest port and
+            // becomes zero when the last port leaves (br_stp_recalculate_bridge_id).
             if link.bridge.is_some() && !has_ports {
                 link.flags.lower_up = false;
                 link.flags.running = false;
+                link.mac = None;
             }
             let master = link.master.take().map(|m| name_of(r, m));
             let peer = link.peer.take().map(|p| {

@@ -5,6 +5,7 @@
 //! [`privilege`]), and builds its topology with a [`fixture::Fixture`].
 
 pub mod capture;
+pub mod differential;
 pub mod fixture;
 pub mod privilege;
 pub mod state;

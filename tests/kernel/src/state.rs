@@ -21,7 +21,9 @@ pub struct Observe {
     pub link_sysctls: BTreeSet<String>,
     /// Leave out the `tentative` flag of IPv6 addresses without `IFA_F_NODAD` (DAD timing).
     pub ignore_dad_timing: bool,
-    /// Leave out bridge port states (STP timing).
+    /// Leave out bridge port states and the carrier of bridges: a port's state follows its
+    /// carrier through the kernel's linkwatch (up to a second later), and a bridge's carrier
+    /// follows its ports' states.
     pub ignore_port_state: bool,
 }
 
@@ -76,23 +78,26 @@ fn kind(k: &LinkKind) -> &str {
 }
 
 /// IPv6 link-local addresses the kernel generates from the MAC (EUI-64) show as
-/// `fe80::auto/64` when they match the link's MAC, so random MACs do not leak in.
+/// `fe80::auto/64` when they match the link's MAC (`fe80::other` otherwise), so random MACs do
+/// not leak in.
 fn addr_text(a: &AddrInfo, link: Option<&LinkInfo>, opts: &Observe) -> String {
     let mut net = a.net.to_string();
-    if let (IpNet::V6(v6), Some(mac)) = (a.net, link.and_then(|l| l.mac)) {
-        if v6.addr().segments()[0] == 0xfe80 && !a.flags.permanent {
-            let m = mac.octets();
-            let want = [
-                0xfe80,
-                0,
-                0,
-                0,
-                u16::from_be_bytes([m[0] ^ 2, m[1]]),
-                u16::from_be_bytes([m[2], 0xff]),
-                u16::from_be_bytes([0xfe, m[3]]),
-                u16::from_be_bytes([m[4], m[5]]),
-            ];
-            net = if v6.addr().segments() == want {
+    if let IpNet::V6(v6) = a.net {
+        if v6.addr().segments()[0] == 0xfe80 {
+            let eui = link.and_then(|l| l.mac).map(|mac| {
+                let m = mac.octets();
+                [
+                    0xfe80,
+                    0,
+                    0,
+                    0,
+                    u16::from_be_bytes([m[0] ^ 2, m[1]]),
+                    u16::from_be_bytes([m[2], 0xff]),
+                    u16::from_be_bytes([0xfe, m[3]]),
+                    u16::from_be_bytes([m[4], m[5]]),
+                ]
+            });
+            net = if eui == Some(v6.addr().segments()) {
                 format!("fe80::auto/{}", v6.prefix_len())
             } else {
                 format!("fe80::other/{}", v6.prefix_len())
@@ -175,12 +180,16 @@ pub async fn observe<B: NetBackend + ?Sized>(
                 .bridge
                 .map(|b| format!(" stp={}", b.stp_enabled))
                 .unwrap_or_default();
+            let lower_up = if opts.ignore_port_state && l.kind == LinkKind::Bridge {
+                "?".to_string()
+            } else {
+                l.flags.lower_up.to_string()
+            };
             lines.insert(format!(
-                "{role} link {} kind={} up={} lower_up={} mac={} master={master} peer={peer}{port}{stp}",
+                "{role} link {} kind={} up={} lower_up={lower_up} mac={} master={master} peer={peer}{port}{stp}",
                 l.name,
                 kind(&l.kind),
                 l.flags.up,
-                l.flags.lower_up,
                 mac_text(l, opts),
             ));
             if l.kind == LinkKind::Loopback {
