@@ -288,7 +288,7 @@ async fn profile(
             (name, percentile(&v, 0.5), calls)
         })
         .collect();
-    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out.sort_by_key(|b| std::cmp::Reverse(b.1));
     out
 }
 
