@@ -60,6 +60,30 @@ impl Announcer {
         proc_start_time(self.pid) == Some(self.start_time)
     }
 
+    /// Every thread of the process has exited (it is a zombie or gone): it cannot send any
+    /// more. The leader alone turns zombie before the other threads are done, so each thread
+    /// is checked.
+    pub fn has_exited(&self) -> bool {
+        if !self.is_alive() && proc_start_time_any(self.pid) != Some(self.start_time) {
+            return true; // gone, or the pid was reused
+        }
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return true;
+        };
+        for t in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                continue;
+            };
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_string));
+            if !matches!(state.as_deref(), Some("Z") | Some("X") | Some("x") | None) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// SIGTERM, then wait until it has exited (at most `timeout`). A stale pid is ignored.
     pub fn terminate(&self, timeout: Duration) -> bool {
         if !self.is_alive() || self.pid == std::process::id() {
@@ -69,17 +93,17 @@ impl Announcer {
         unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if !self.is_alive() {
+            if self.has_exited() {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
         }
         // Last resort: it must not send after detach returns (SPEC S8).
         // SAFETY: as above.
         unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
         let deadline = Instant::now() + Duration::from_secs(1);
         while Instant::now() < deadline {
-            if !self.is_alive() {
+            if self.has_exited() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -90,14 +114,24 @@ impl Announcer {
 
 /// Start time of a live (non-zombie) process, from `/proc/PID/stat`.
 fn proc_start_time(pid: u32) -> Option<u64> {
+    let (state, start) = proc_stat(pid)?;
+    if matches!(state.as_str(), "Z" | "X" | "x") {
+        return None;
+    }
+    Some(start)
+}
+
+/// Start time of a process in any state (zombies included).
+fn proc_start_time_any(pid: u32) -> Option<u64> {
+    proc_stat(pid).map(|(_, start)| start)
+}
+
+fn proc_stat(pid: u32) -> Option<(String, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // fields[0] is field 3 (state); field 22 is fields[19].
-    if matches!(fields.first(), Some(&"Z") | Some(&"X") | Some(&"x")) {
-        return None;
-    }
-    fields.get(19)?.parse().ok()
+    // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+    Some((fields.first()?.to_string(), fields.get(19)?.parse().ok()?))
 }
 
 /// How a stored interface came into its namespace (mirror of [`Origin`]).
