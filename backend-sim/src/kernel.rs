@@ -1838,7 +1838,13 @@ impl Kernel {
 
     fn send_frame(&mut self, id: NsId, idx: IfIndex, bytes: Vec<u8>) {
         let mut visited = Vec::new();
-        self.xmit(id, idx, &bytes, &mut visited);
+        // Parsed once: every hop sees the same bytes.
+        let parsed = frame::parse(&bytes).map(|(_, _, p)| p);
+        let f = Frame {
+            len: bytes.len() as u64,
+            parsed: parsed.as_ref(),
+        };
+        self.xmit(id, idx, &f, &mut visited);
         let rec = FrameRecord {
             time: self.clock.now,
             netns: self.ns(id).netref.clone(),
@@ -1861,13 +1867,13 @@ impl Kernel {
     }
 
     /// A frame leaves `idx`.
-    fn xmit(&mut self, id: NsId, idx: IfIndex, f: &[u8], visited: &mut Vec<u64>) {
+    fn xmit(&mut self, id: NsId, idx: IfIndex, f: &Frame<'_>, visited: &mut Vec<u64>) {
         let uid = self.lk(id, idx).uid;
         if visited.contains(&uid) || visited.len() > 256 {
             return;
         }
         visited.push(uid);
-        let len = f.len() as u64;
+        let len = f.len;
         let kind = self.lk(id, idx).kind.clone_shallow();
         match kind {
             ShallowKind::Veth(pns, p) => {
@@ -1925,7 +1931,7 @@ impl Kernel {
     }
 
     /// A frame arrives on `idx` (already counted as received there).
-    fn receive(&mut self, id: NsId, idx: IfIndex, f: &[u8], visited: &mut Vec<u64>) {
+    fn receive(&mut self, id: NsId, idx: IfIndex, f: &Frame<'_>, visited: &mut Vec<u64>) {
         if !self.lk(id, idx).up {
             return;
         }
@@ -1948,7 +1954,7 @@ impl Kernel {
             }
             let st = &mut self.lk_mut(id, br).stats;
             st.rx_packets += 1;
-            st.rx_bytes += f.len() as u64;
+            st.rx_bytes += f.len;
             self.local_deliver(id, br, f);
             return;
         }
@@ -1956,8 +1962,8 @@ impl Kernel {
     }
 
     /// The receiving stack: neighbour cache updates from announcements.
-    fn local_deliver(&mut self, id: NsId, idx: IfIndex, f: &[u8]) {
-        let Some((_, _, p)) = frame::parse(f) else {
+    fn local_deliver(&mut self, id: NsId, idx: IfIndex, f: &Frame<'_>) {
+        let Some(p) = f.parsed.cloned() else {
             return;
         };
         let k = keys();
@@ -2148,6 +2154,12 @@ fn sync_table(t: &mut RouteTable, oif: IfIndex, want: &[IpNet], metric: u32, sco
             });
         }
     }
+}
+
+/// A frame on its way through links: its length and what a receiving stack parses of it.
+struct Frame<'a> {
+    len: u64,
+    parsed: Option<&'a Parsed>,
 }
 
 /// What `xmit` needs of a link's kind, without borrowing the kernel.
