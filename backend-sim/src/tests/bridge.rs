@@ -152,3 +152,99 @@ fn veth_fast_path_request_enslaves_and_ups_host_end() {
         Some(PortState::Forwarding)
     );
 }
+
+/// The attach fast path replayed on Linux 6.18 (`ip` commands, 2026-11) and here: same
+/// indices, flags, port state, addresses with flags and main-table routes.
+#[test]
+fn fast_path_scenario_matches_the_kernel() {
+    use nsplumb_core::{Family, RouteScope, RouteSpec};
+    let mut k = Kernel::new(3);
+    let c = k.create_netns("c").unwrap();
+    let br = k.create_bridge(&H, "br0").unwrap();
+    k.set_link_up(&H, br).unwrap();
+    let br_ll_mac = k.link_by_index(&H, br).unwrap().mac.unwrap();
+    let mac: MacAddr = "02:42:ac:11:00:02".parse().unwrap();
+    let p = k
+        .create_veth(
+            &H,
+            &nsplumb_core::VethRequest {
+                host_name: "vh0".into(),
+                host_master: Some(br),
+                host_up: true,
+                peer_netns: c.clone(),
+                peer_name: "eth0".into(),
+                peer_mac: Some(mac),
+            },
+        )
+        .unwrap();
+    assert_eq!((br, p.host_index, p.peer_index), (2, 3, 2));
+    let e = p.peer_index;
+    k.set_link_down(&c, e).unwrap();
+    k.add_address(&c, e, net("192.0.2.5/24"), false).unwrap();
+    k.add_address(&c, e, net("fd00::5/64"), true).unwrap();
+    k.set_link_up(&c, e).unwrap();
+    k.add_route(
+        &c,
+        &RouteSpec {
+            dst: net("198.51.100.0/24"),
+            gateway: None,
+            oif: e,
+            scope: RouteScope::Link,
+        },
+    )
+    .unwrap();
+    let l = k.link_by_index(&c, e).unwrap();
+    assert!(l.flags.up && l.flags.lower_up);
+    let addrs: Vec<(String, bool, bool)> = k
+        .list_addresses(&c, Some(e))
+        .unwrap()
+        .iter()
+        .map(|a| (a.net.to_string(), a.flags.tentative, a.flags.nodad))
+        .collect();
+    assert_eq!(
+        addrs,
+        [
+            ("192.0.2.5/24".to_string(), false, false),
+            ("fd00::5/64".to_string(), false, true),
+            ("fe80::42:acff:fe11:2/64".to_string(), true, false),
+        ]
+    );
+    let r4: Vec<String> = k
+        .list_routes(&c, Family::V4)
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(
+        r4,
+        [
+            "192.0.2.0/24 dev 2 scope link",
+            "198.51.100.0/24 dev 2 scope link"
+        ]
+    );
+    let r6: Vec<String> = k
+        .list_routes(&c, Family::V6)
+        .unwrap()
+        .iter()
+        .map(|r| r.dst.to_string())
+        .collect();
+    assert_eq!(r6, ["fd00::/64", "fe80::/64"]);
+    let h = k.link_by_index(&H, p.host_index).unwrap();
+    assert_eq!(h.port_state, Some(PortState::Forwarding));
+    let b = k.link_by_index(&H, br).unwrap();
+    assert!(b.flags.lower_up);
+    assert_eq!(b.mac, h.mac, "the bridge took its only port's MAC");
+    // The bridge's link-local was made from its first (random) MAC, when it came up.
+    let bll = k.list_addresses(&H, Some(br)).unwrap();
+    assert_eq!(
+        bll[0].net,
+        ipnet::IpNet::V6(crate::addr::eui64_link_local(br_ll_mac))
+    );
+    assert!(k.get_route(&c, "ff02::1".parse().unwrap(), Some(e)).is_ok());
+    k.advance_by(Duration::from_secs(3));
+    assert!(k
+        .list_addresses(&c, Some(e))
+        .unwrap()
+        .iter()
+        .all(|a| !a.flags.tentative));
+}
