@@ -211,6 +211,15 @@ impl AttachForm {
         }
     }
 
+    /// Ctrl-U: empty the focused text field.
+    pub fn clear(&mut self) {
+        let f = &mut self.fields[self.focus];
+        if f.choices.is_none() {
+            f.value.clear();
+            self.revalidate();
+        }
+    }
+
     fn revalidate(&mut self) {
         if self.submitted {
             let _ = self.validate();

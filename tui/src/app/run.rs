@@ -5,7 +5,7 @@ use super::{update, view};
 use crate::cli::BackendKind;
 use crate::commands::generate_host_name;
 use crate::simworld::SimWorld;
-use crate::state::{self, Announcer};
+use crate::state;
 use crate::store::Store;
 use crate::tokio_spawner;
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event as CtEvent};
@@ -242,9 +242,9 @@ impl<B: NetBackend> Runner<B> {
                         Err(e) => msg.push_str(&format!("; gateway {gw} failed: {e}")),
                     }
                 }
-                let me = (a.announce.count > 1).then(Announcer::me).flatten();
-                self.store
-                    .commit(p, guard, None, me.map(|m| (a.name.as_str(), m)))?;
+                // The TUI does not record itself as the announcer: a detach from another
+                // process must not kill the TUI (see the report: a core cancel API is needed).
+                self.store.commit(p, guard, None, None)?;
                 Ok(msg)
             }
             Effect::Detach { netns, name } => {

@@ -259,6 +259,7 @@ fn form_key(m: &mut Model, mut form: AttachForm, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Left => form.cycle(false),
         KeyCode::Right => form.cycle(true),
         KeyCode::Backspace => form.backspace(),
+        KeyCode::Char('u') if k.modifiers.contains(KeyModifiers::CONTROL) => form.clear(),
         KeyCode::Enter => {
             form.submitted = true;
             match form.validate() {
@@ -305,6 +306,7 @@ fn prompt_key(m: &mut Model, mut p: Prompt, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Backspace => {
             p.input.pop();
         }
+        KeyCode::Char('u') if k.modifiers.contains(KeyModifiers::CONTROL) => p.input.clear(),
         KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => p.input.push(c),
         KeyCode::Enter => match prompt_effect(&p) {
             Ok(effect) => return vec![effect],

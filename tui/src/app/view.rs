@@ -427,6 +427,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("q, Ctrl-c", "quit"),
     ("form: Tab/↓ Shift-Tab/↑", "next / previous field"),
     ("form: ←/→ or Space", "change a choice"),
+    ("form: Ctrl-u", "clear the field (also in prompts)"),
     ("form: Enter / Esc", "submit / cancel"),
 ];
 
@@ -494,7 +495,7 @@ fn draw_form(form: &AttachForm, f: &mut Frame, area: Rect) {
         }
     }
     lines.push(Line::styled(
-        "Enter attach · Esc cancel · Tab/↑/↓ move · ←/→ choose",
+        "Enter attach · Esc cancel · Tab/↑/↓ move · ←/→ choose · Ctrl-u clear",
         Style::new().fg(Color::DarkGray),
     ));
     let h = lines.len() as u16 + 2;
@@ -518,7 +519,7 @@ fn draw_prompt(p: &Prompt, f: &mut Frame, area: Rect) {
         lines.push(Line::styled(format!("✗ {e}"), Style::new().fg(Color::Red)));
     }
     lines.push(Line::styled(
-        "Enter apply · Esc cancel",
+        "Enter apply · Esc cancel · Ctrl-u clear",
         Style::new().fg(Color::DarkGray),
     ));
     let r = centered(area, 90, lines.len() as u16 + 2);
