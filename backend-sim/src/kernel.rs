@@ -357,7 +357,9 @@ impl Kernel {
                 lower_up: carrier,
                 running: carrier,
             },
-            mac: Some(l.mac),
+            // As nsplumb-linux reports it: an all-zero address (loopback, a bridge without
+            // ports) is no MAC.
+            mac: (!l.mac.is_zero()).then_some(l.mac),
             mtu: l.mtu,
             master: l.master,
             peer,
