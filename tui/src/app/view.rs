@@ -432,7 +432,7 @@ pub const HELP: &[(&str, &str)] = &[
 ];
 
 fn draw_help(f: &mut Frame, area: Rect) {
-    let r = centered(area, 74, HELP.len() as u16 + 2);
+    let r = centered(area, 82, HELP.len() as u16 + 2);
     let lines: Vec<Line> = HELP
         .iter()
         .map(|(k, d)| {
