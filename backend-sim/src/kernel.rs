@@ -1514,10 +1514,11 @@ impl Kernel {
                     }
                     let ok = table
                         .lookup(gw, |rt| {
-                            rt.scope >= RouteScopeOrd::Link && rt.gateway.is_none()
+                            rt.oif == spec.oif
+                                && rt.scope >= RouteScopeOrd::Link
+                                && rt.gateway.is_none()
                         })
-                        .map(|rt| rt.oif == spec.oif)
-                        .unwrap_or(false);
+                        .is_some();
                     if !ok {
                         return Err(Errno::ENETUNREACH);
                     }
@@ -1526,9 +1527,8 @@ impl Kernel {
                     let link_local = (g.segments()[0] & 0xffc0) == 0xfe80;
                     let ok = link_local
                         || table
-                            .lookup(gw, |rt| rt.gateway.is_none())
-                            .map(|rt| rt.oif == spec.oif)
-                            .unwrap_or(false);
+                            .lookup(gw, |rt| rt.oif == spec.oif && rt.gateway.is_none())
+                            .is_some();
                     if !ok {
                         return Err(EHOSTUNREACH);
                     }

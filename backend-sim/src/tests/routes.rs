@@ -202,3 +202,50 @@ fn ff00_route_appears_with_an_address_added_while_up_without_carrier() {
     k.set_link_down(&H, a).unwrap();
     assert_eq!(k.get_route(&H, ff, Some(a)), Err(Errno::ENETUNREACH));
 }
+
+#[test]
+fn gateway_must_be_reachable_through_the_given_link() {
+    // Linux 6.x (checked): a gateway inside another link's subnet → ENETUNREACH (IPv4) /
+    // EHOSTUNREACH (IPv6); a link-local IPv6 gateway needs no route.
+    let (mut k, _a) = setup();
+    let (w, w1) = veth(&mut k, &H, "w0", &H, "w1");
+    k.set_link_up(&H, w).unwrap();
+    k.set_link_up(&H, w1).unwrap();
+    assert_eq!(
+        k.add_route(
+            &H,
+            &spec(
+                "198.51.100.0/24",
+                Some("192.0.2.9"),
+                w,
+                RouteScope::Universe
+            )
+        ),
+        Err(Errno::ENETUNREACH)
+    );
+    assert_eq!(
+        k.add_route(
+            &H,
+            &spec("fd00:3::/64", Some("fd00::9"), w, RouteScope::Universe)
+        ),
+        Err(EHOSTUNREACH)
+    );
+    k.add_route(
+        &H,
+        &spec("fd00:2::/64", Some("fe80::1"), w, RouteScope::Universe),
+    )
+    .unwrap();
+    // a less specific scope-link route through w makes the gateway reachable there
+    k.add_route(&H, &spec("192.0.0.0/16", None, w, RouteScope::Link))
+        .unwrap();
+    k.add_route(
+        &H,
+        &spec(
+            "198.51.100.0/24",
+            Some("192.0.2.9"),
+            w,
+            RouteScope::Universe,
+        ),
+    )
+    .unwrap();
+}
