@@ -234,8 +234,9 @@ fn random_spec(
             .to_string(),
         )
     };
+    let new_bridge = matches!(source, Source::NewBridge(_));
     let mut spec = Spec::new(source, destination);
-    if rng.random_bool(0.4) {
+    if rng.random_bool(0.4) && !(new_bridge && avoid_sim2()) {
         spec.mac = Some(pick(rng, &MACS).to_string());
     }
     let k = rng.random_range(10..20);
@@ -575,20 +576,28 @@ pub async fn run_on_kernel<B: NetBackend>(
     out
 }
 
-/// Simulator disagreements already reported, each with the rewrite that hides it on both sides
-/// (so that the run keeps finding new ones). Empty once the simulator is fixed.
-pub const KNOWN_SIM_BUGS: &[(&str, &str, &str)] = &[
-    // (id, kernel text, sim text): a line or result containing the sim text is rewritten.
+/// Simulator disagreements already found and reported (each has an ignored probe test in
+/// `tests/sim_fidelity.rs`), with the text rewrite that hides it on both sides so that the run
+/// keeps finding new ones; `None` when it is avoided by the generator instead. Empty once the
+/// simulator is fixed.
+pub const KNOWN_SIM_BUGS: &[(&str, Option<(&str, &str)>)] = &[
     (
-        "SIM-1 zero MAC reported as Some(00:00:00:00:00:00), LinuxBackend reports None",
-        "mac=none",
-        "mac=zero",
+        "SIM-2: a bridge without ports keeps its carrier after its MAC is set (kernel: NO-CARRIER, so no fe80:: address, no fe80::/64 and ff02::1 routes); the generator sets no MAC on new bridges",
+        None,
     ),
 ];
 
+/// Whether the generator avoids SIM-2's trigger.
+fn avoid_sim2() -> bool {
+    KNOWN_SIM_BUGS.iter().any(|(id, _)| id.starts_with("SIM-2"))
+}
+
 fn known(o: &StepOutcome) -> StepOutcome {
     let mut o = o.clone();
-    for (_, kernel, sim) in KNOWN_SIM_BUGS {
+    for (_, rewrite) in KNOWN_SIM_BUGS {
+        let Some((kernel, sim)) = rewrite else {
+            continue;
+        };
         o.result = o.result.replace(sim, kernel);
         o.state.lines = o
             .state

@@ -80,6 +80,11 @@ pub fn enter(test_name: &str) -> bool {
     let _ = std::fs::remove_dir(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     print!("{stdout}");
+    // Summary lines (`differential: ...`) show even when the harness captures output.
+    for line in stdout.lines().filter(|l| l.starts_with("differential:")) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
     assert!(
         out.status.success(),
         "{test_name} failed in its isolated child (unshare {flags})"
