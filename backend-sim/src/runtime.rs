@@ -5,9 +5,11 @@
 use crate::backend::SimBackend;
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
+use nsplumb_core::Timestamp;
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
+use std::time::Duration;
 
 pub struct SimRuntime {
     pool: LocalPool,
@@ -37,6 +39,33 @@ impl SimRuntime {
     /// Runs every task as far as it goes without moving time.
     pub fn run_until_stalled(&mut self) {
         self.pool.run_until_stalled();
+    }
+
+    /// Runs the spawned tasks while virtual time moves to `t`, stopping at every deadline on the
+    /// way (timers, DAD, STP) so tasks see each one; ends with time at `t` (never backwards).
+    pub fn run_until(&mut self, t: Timestamp) {
+        loop {
+            self.pool.run_until_stalled();
+            match self.backend.next_deadline() {
+                Some(d) if d <= t && d > self.backend.kernel().now() => self.backend.advance_to(d),
+                Some(d) if d <= t => {
+                    // due now (e.g. a zero-delay timer): fire it and go on
+                    self.backend.advance_to(d);
+                    if self.backend.next_deadline() == Some(d) {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.backend.advance_to(t);
+        self.pool.run_until_stalled();
+    }
+
+    /// [`SimRuntime::run_until`] now + `d`.
+    pub fn run_for(&mut self, d: Duration) {
+        let t = self.backend.kernel().now() + d;
+        self.run_until(t);
     }
 
     /// Runs `fut` to completion, jumping virtual time to each next deadline whenever everything

@@ -173,3 +173,26 @@ fn attach_detach_roundtrip_restores_snapshot() {
     });
     assert_eq!(b.snapshot(), before);
 }
+
+#[test]
+fn run_for_lets_background_tasks_progress_in_virtual_time() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let b = SimBackend::new(1);
+    let mut rt = SimRuntime::new(b.clone());
+    let ticks = Rc::new(Cell::new(0u32));
+    let t2 = ticks.clone();
+    let b2 = b.clone();
+    rt.spawn(async move {
+        for i in 1..=5u64 {
+            b2.sleep_until(Timestamp::from_nanos(i * 1_000_000_000))
+                .await;
+            t2.set(t2.get() + 1);
+        }
+    });
+    rt.run_for(Duration::from_millis(2500));
+    assert_eq!(ticks.get(), 2);
+    assert_eq!(b.now(), Timestamp::from_nanos(2_500_000_000));
+    rt.run_until(Timestamp::from_nanos(10_000_000_000));
+    assert_eq!(ticks.get(), 5);
+}
