@@ -1784,7 +1784,9 @@ impl Kernel {
     pub fn subscribe_links(&mut self, r: &NetnsRef) -> Result<UnboundedReceiver<LinkEvent>, Errno> {
         let id = self.ns_id(r)?;
         let (tx, rx) = unbounded();
-        self.nsm(id).subscribers.push(tx);
+        let subs = &mut self.nsm(id).subscribers;
+        subs.retain(|s| !s.is_closed());
+        subs.push(tx);
         Ok(rx)
     }
 
