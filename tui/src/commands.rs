@@ -239,6 +239,10 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
     let mut events = ctx.plumber.subscribe();
     let record = SpecRecord::from_spec(&spec);
     let source_name = spec.source.name().to_string();
+    let (dest_name, dest_prefix) = match &spec.destination {
+        Destination::Name(n) => (Some(n.clone()), None),
+        Destination::Prefix(p) => (None, Some(p.clone())),
+    };
     let attached = match ctx.plumber.attach(&netns, spec).await {
         Ok(a) => a,
         Err(e @ AttachError::Invalid(_)) => {
@@ -247,9 +251,16 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
             )))
         }
         Err(e) => {
+            let failed = Entry::AttachFailed {
+                netns: netns.to_string(),
+                name: dest_name,
+                prefix: dest_prefix,
+                spec: Box::new(record),
+            };
+            let _ = ctx.store.commit(&ctx.plumber, guard, Some(failed), None);
             return Err(Failure::failed(format!(
                 "attach of {source_name} in namespace {netns} failed: {e}"
-            )))
+            )));
         }
     };
     let name = attached.name.clone();
@@ -259,10 +270,35 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
             // Roll the attach back: the command as a whole failed.
             let undo = ctx.plumber.detach(&netns, &name).await;
             let mut msg = format!("set gateway {gw} for {name} in namespace {netns} failed: {e}");
-            if let Err(u) = undo {
+            if let Err(u) = &undo {
                 msg.push_str(&format!("; rollback (detach) also failed: {u}"));
             }
+            // The simulator replays exactly what happened: attach, gateways, detach.
+            let mut entries = vec![Entry::Attach {
+                netns: netns.to_string(),
+                name: name.clone(),
+                spec: Box::new(record),
+                announcer: None,
+            }];
+            entries.append(&mut gateway_entries);
+            entries.push(Entry::Gateway {
+                netns: netns.to_string(),
+                gateway: gw.to_string(),
+            });
+            if undo.is_ok() {
+                entries.push(Entry::Detach {
+                    netns: netns.to_string(),
+                    name: name.clone(),
+                });
+            }
             let _ = ctx.store.commit(&ctx.plumber, guard, None, None);
+            if let Store::Sim { .. } = ctx.store {
+                for entry in entries {
+                    if let Ok(g) = ctx.store.begin(&ctx.plumber, &netns).await {
+                        let _ = ctx.store.commit(&ctx.plumber, g, Some(entry), None);
+                    }
+                }
+            }
             return Err(Failure::failed(msg));
         }
         gateway_entries.push(Entry::Gateway {
@@ -351,7 +387,8 @@ async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Fa
         .map_err(Failure::failed)?;
     ctx.store.stop_announcer(&mut guard, &args.name).await;
     let result = ctx.plumber.detach(&netns, &args.name).await;
-    let entry = result.is_ok().then(|| Entry::Detach {
+    // Journaled even when it failed: the simulator replays exactly what happened.
+    let entry = Some(Entry::Detach {
         netns: netns.to_string(),
         name: args.name.clone(),
     });

@@ -63,6 +63,11 @@ impl SpecRecord {
 
     /// The spec to replay: the name it got, nothing announced.
     pub fn to_replay_spec(&self, name: &str) -> Spec {
+        self.to_replay_spec_as(Destination::Name(name.to_string()))
+    }
+
+    /// The spec to replay with a destination as first given (a failed attach).
+    pub fn to_replay_spec_as(&self, destination: Destination) -> Spec {
         let source = match self.source_kind.as_str() {
             "created_in_netns" => Source::CreatedInNamespace(self.source.clone()),
             "bridge" => Source::NewBridge(self.source.clone()),
@@ -72,7 +77,7 @@ impl SpecRecord {
             },
             _ => Source::HostLink(self.source.clone()),
         };
-        let mut spec = Spec::new(source, Destination::Name(name.to_string()));
+        let mut spec = Spec::new(source, destination);
         spec.mac = self.mac.clone();
         spec.ipv4 = self.ipv4.clone();
         spec.ipv6 = self.ipv6.clone();
@@ -102,6 +107,15 @@ pub enum Entry {
         /// The process still announcing it (a detach from another process stops it, S8).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         announcer: Option<crate::state::Announcer>,
+    },
+    /// An attach that failed and was rolled back: replayed too, so that whatever it consumed
+    /// in the simulated kernel (random MACs, interface indices) is consumed again.
+    AttachFailed {
+        netns: String,
+        /// `Some` for `--name`, else the prefix.
+        name: Option<String>,
+        prefix: Option<String>,
+        spec: Box<SpecRecord>,
     },
     Detach {
         netns: String,

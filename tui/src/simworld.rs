@@ -119,6 +119,26 @@ impl SimWorld {
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
+                Entry::AttachFailed {
+                    netns,
+                    name,
+                    prefix,
+                    spec,
+                } => {
+                    let dest = match (name, prefix) {
+                        (Some(n), _) => nsplumb_core::Destination::Name(n.clone()),
+                        (None, p) => {
+                            nsplumb_core::Destination::Prefix(p.clone().unwrap_or_default())
+                        }
+                    };
+                    let _ = plumber
+                        .attach(
+                            &NetnsRef::from_name_or_path(netns),
+                            spec.to_replay_spec_as(dest),
+                        )
+                        .await;
+                    Ok(())
+                }
                 Entry::Detach { netns, name } => plumber
                     .detach(&NetnsRef::from_name_or_path(netns), name)
                     .await

@@ -68,6 +68,8 @@ impl Kernel {
             .arg("linux")
             .args(args)
             .env("NSPLUMB_STATE_DIR", self.state.path())
+            // `ip -n` below looks in /run/netns: so must nsplumb.
+            .env_remove("NSPLUMB_NETNS_DIR")
             .env_remove("RUST_LOG");
         c
     }

@@ -750,3 +750,44 @@ fn detach_from_another_process_stops_the_process_still_announcing() {
     );
     assert!(!s.names_in("ctr1").contains(&"eth0".to_string()));
 }
+
+/// Failed attaches are replayed too: what a later process lists is what an earlier one saw.
+#[test]
+fn the_journal_replays_failures_so_every_process_sees_the_same_kernel() {
+    let s = Sim::new();
+    // Fails in the kernel after creating the veth (the name exists in the namespace).
+    let r = s.run(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--veth-on-bridge",
+        "br0",
+        "--name",
+        "lo",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr1",
+        "--veth-on-bridge",
+        "br0",
+        "--prefix",
+        "eth",
+        "--announce-count",
+        "0",
+    ]);
+    let v = r.json();
+    let list = s.ok(&["--json", "list", "--netns", "ctr1"]).json();
+    let eth0 = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["ifname"] == "eth0")
+        .unwrap()
+        .clone();
+    assert_eq!(eth0["address"], v["mac"]);
+    assert_eq!(eth0["ifindex"], v["ifindex"]);
+    assert_eq!(s.list(), s.list(), "replay is deterministic");
+}
