@@ -26,6 +26,18 @@ impl Session {
     fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", &self.name])
     }
+    /// Wait until the screen no longer shows `needle` (at most 10 s).
+    fn wait_gone(&self, needle: &str) {
+        let t = Instant::now();
+        while self.screen().contains(needle) {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{needle:?} stays on screen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Wait until the screen shows `needle` (at most 10 s).
     fn wait_for(&self, needle: &str) -> String {
         let t = Instant::now();
@@ -90,7 +102,9 @@ fn tui_in_tmux_attach_announce_detach() {
     // Help overlay.
     s.keys(&["?"]);
     s.wait_for("this help");
-    s.keys(&["Escape"]);
+    // `?` closes it too (an Escape followed at once by a key would read as Alt+key).
+    s.keys(&["?"]);
+    s.wait_gone("this help");
 
     // Attach form: namespace ctr1 (the default), a veth on br0, prefix eth, an IPv4 address,
     // first with an invalid announce count.
