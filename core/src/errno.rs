@@ -27,6 +27,9 @@ impl Errno {
     pub const ENETUNREACH: Errno = Errno(101);
     pub const ETIMEDOUT: Errno = Errno(110);
     pub const ESRCH: Errno = Errno(3);
+    pub const ELOOP: Errno = Errno(40);
+    pub const ENETDOWN: Errno = Errno(100);
+    pub const EHOSTUNREACH: Errno = Errno(113);
 
     /// The short symbolic name, for messages (`file exists` style text is in [`Errno::describe`]).
     pub fn name(self) -> &'static str {
@@ -46,11 +49,14 @@ impl Errno {
             22 => "EINVAL",
             30 => "EROFS",
             34 => "ERANGE",
+            40 => "ELOOP",
             90 => "EMSGSIZE",
             95 => "EOPNOTSUPP",
             99 => "EADDRNOTAVAIL",
+            100 => "ENETDOWN",
             101 => "ENETUNREACH",
             110 => "ETIMEDOUT",
+            113 => "EHOSTUNREACH",
             _ => "E?",
         }
     }
@@ -73,11 +79,14 @@ impl Errno {
             22 => "invalid argument",
             30 => "read-only file system",
             34 => "numerical result out of range",
+            40 => "too many levels of symbolic links",
             90 => "message too long",
             95 => "operation not supported",
             99 => "cannot assign requested address",
+            100 => "network is down",
             101 => "network is unreachable",
             110 => "connection timed out",
+            113 => "no route to host",
             _ => "unknown error",
         }
     }

@@ -219,7 +219,6 @@ fn a_failure_at_every_call_of_every_variant_rolls_back_completely() {
 /// not only `ifindex N`.
 // SPEC: A15
 #[test]
-#[ignore = "BUG(core): attach.rs contexts 'failed to set link down' (A3) and 'failed to check IPv6 addresses' (A8) name no interface; with an injected fault the cause says only 'ifindex N'"]
 fn every_attach_failure_names_the_interface() {
     let mut missing = Vec::new();
     for v in VARIANTS {
@@ -254,7 +253,6 @@ fn every_attach_failure_names_the_interface() {
 /// is reported as a rollback error although nothing is left behind.
 // SPEC: A15
 #[test]
-#[ignore = "BUG(core): undo replays SetLinkDown before DelAddress of the IPv6 address; the down already removed it (Linux addrconf), so DelAddress fails EADDRNOTAVAIL and a spurious 'rollback also failed' is reported (attach.rs undo order / undo.rs; tolerate EADDRNOTAVAIL or delete addresses before setting down)"]
 fn rollback_of_a_created_in_namespace_link_reports_no_spurious_errors() {
     let mut w = world(1);
     let before = w.h.norm();
@@ -337,7 +335,6 @@ fn n4_explicit_name_taken_leaves_everything_in_place() {
 // SPEC: N4
 // SPEC: A15
 #[test]
-#[ignore = "BUG(core): attach.rs (Await::Moved, Err) records no undo, so a MoveLink that fails with EEXIST after the kernel moved the link leaves it stranded in the namespace under its source name"]
 fn n4_host_link_with_taken_name_is_not_left_in_the_namespace() {
     let (text, same) = n4_case(Variant::HostLink);
     assert!(same, "HostLink: the link is left where it was: {text}");
@@ -420,7 +417,6 @@ fn d3_link_deleted_behind_our_back() {
 /// not touch the other link.
 // SPEC: D3
 #[test]
-#[ignore = "BUG(core): detach.rs looks the link up by ifindex only (Command::LinkByIndex) and acts on whatever link now holds that index; it should check the name (or MAC) first"]
 fn d3_vanished_interface_whose_index_was_reused() {
     let mut w = world(5);
     let a =

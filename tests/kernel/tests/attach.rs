@@ -760,7 +760,6 @@ async fn detach_each_origin_and_a_vanished_link() {
 /// A host link that was up, whose ifindex is taken inside the namespace (so the move gives it
 /// a new one, and the move back keeps that new one): after a failed attach it must be back up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG(core attach.rs, LinkInHost): undo SetLinkUp uses the pre-move host ifindex; after the move back the index differs, so rollback fails with ENODEV and the link stays down"]
 async fn host_link_comes_back_up_when_its_index_changed() {
     if !enter("host_link_comes_back_up_when_its_index_changed") {
         return;
