@@ -494,6 +494,14 @@ impl Model {
                 }
             }
             let (r4, r6) = self.routes(a.ns);
+            // A link created in the namespace brings back the IPv4 routes of its residue.
+            if let Src::Cd(k) = a.src {
+                for &(s, _) in &self.ns[a.ns].residue[k] {
+                    if !v4s.insert((a.ns, s)) {
+                        return false;
+                    }
+                }
+            }
             if let Some((s, h)) = a.v4 {
                 if r4.contains(&s) || !v4s.insert((a.ns, s)) {
                     return false;
@@ -728,6 +736,9 @@ struct Instance {
     attached_at: Timestamp,
     end_pos: Option<usize>,
     mac_changed_pos: Option<usize>,
+    /// The MAC changed while a send delayed by injected latency may still have been under way
+    /// (checked before the delay, sent after): frames until then are that send.
+    mac_grace: Option<Timestamp>,
     clean: bool,
     arps: u32,
     nas: u32,
@@ -741,10 +752,19 @@ struct Sut {
     live: BTreeMap<(usize, String), usize>,
     frames_checked: usize,
     steps: u64,
+    /// Until when calls delayed by injected latency (jitter, delay faults) may still run.
+    settle_at: Timestamp,
 }
 
 static CASES: AtomicU64 = AtomicU64::new(0);
 static STEPS: AtomicU64 = AtomicU64::new(0);
+static ATTACH_OK: AtomicU64 = AtomicU64::new(0);
+static ATTACH_FAILED: AtomicU64 = AtomicU64::new(0);
+static ATTACH_INVALID: AtomicU64 = AtomicU64::new(0);
+static FAULTS_FATAL: AtomicU64 = AtomicU64::new(0);
+static GROUPS: AtomicU64 = AtomicU64::new(0);
+static FRAMES: AtomicU64 = AtomicU64::new(0);
+static EXACT: AtomicU64 = AtomicU64::new(0);
 
 fn spawn<T: 'static>(
     h: &Harness,
@@ -789,7 +809,13 @@ impl Sut {
             live: BTreeMap::new(),
             frames_checked: 0,
             steps: 0,
+            settle_at: Timestamp::ZERO,
         }
+    }
+
+    /// Injected latency is on: calls started until now may finish up to 500 ms later.
+    fn latency(&mut self) {
+        self.settle_at = self.settle_at.max(self.h.now() + ms(500));
     }
 
     fn disturb_all(&mut self) {
@@ -853,16 +879,19 @@ impl Sut {
                     attached_at: self.h.now(),
                     end_pos: None,
                     mac_changed_pos: None,
+                    mac_grace: None,
                     clean: !disturbed && op.fault.is_none() && !bridge_without_mac,
                     arps: 0,
                     nas: 0,
                     last_arp: None,
                     last_na: None,
                 };
+                ATTACH_OK.fetch_add(1, Ordering::Relaxed);
                 self.live.insert((op.ns, a.name.clone()), self.instances.len());
                 self.instances.push(inst);
             }
             (Expect::AttachInvalid { .. }, Err(e)) => {
+                ATTACH_INVALID.fetch_add(1, Ordering::Relaxed);
                 assert!(e.is_invalid_input(), "V9 expected Invalid: {e}");
                 assert!(e.to_string().contains("could not find an appropriate master"), "{e}");
                 if let Some(b) = before {
@@ -870,6 +899,12 @@ impl Sut {
                 }
             }
             (Expect::AttachFailed { n4, .. }, Err(e)) => {
+                ATTACH_FAILED.fetch_add(1, Ordering::Relaxed);
+                if op.fault.is_some_and(|f| matches!(f.kind, FaultKind::Errno(_)))
+                    && e.to_string().contains("injected fault")
+                {
+                    FAULTS_FATAL.fetch_add(1, Ordering::Relaxed);
+                }
                 assert!(!e.is_invalid_input(), "{e}");
                 if *n4 {
                     let t = e.to_string();
@@ -960,6 +995,9 @@ impl Sut {
             self.disturb_all();
         }
         let r = self.h.attach(&ns_ref(op.ns), op.spec());
+        if let (Some(Fault { kind: FaultKind::Delay(_), .. }), true) = (&op.fault, inject) {
+            self.latency();
+        }
         self.h.faults.clear();
         if matches!(expect, Expect::AttachInvalid { .. })
             || matches!(expect, Expect::AttachFailed { n4: true, .. })
@@ -1005,6 +1043,7 @@ impl Sut {
             return;
         }
         self.disturb_all();
+        GROUPS.fetch_add(1, Ordering::Relaxed);
         let start_pos = self.h.frame_count();
         let log_from = self.h.backend.log_len();
         self.h.backend.set_jitter(Some(jitter));
@@ -1031,6 +1070,7 @@ impl Sut {
         }
         let att = self.h.block_on(futures::future::join_all(att_rx));
         let det = self.h.block_on(futures::future::join_all(det_rx));
+        self.latency();
         self.h.backend.set_jitter(None);
         self.h.faults.clear();
         for ((a, e), r) in attaches.iter().zip(&expects).zip(att) {
@@ -1057,7 +1097,11 @@ impl Sut {
                 assert!(f.pos < e, "S8: frame for {who} after detach returned: {f:?}");
             }
             if let Some(m) = inst.mac_changed_pos {
-                assert!(f.pos < m, "S6: frame for {who} after its MAC changed");
+                let in_flight = inst.mac_grace.is_some_and(|g| f.time <= g);
+                assert!(
+                    f.pos < m || in_flight,
+                    "S6: frame for {who} after its MAC changed"
+                );
             }
             assert_eq!(Some(f.src_mac), inst.mac, "frame source MAC of {who}");
             match &f.what {
@@ -1089,6 +1133,7 @@ impl Sut {
                 Announce::Other => panic!("unexpected frame {f:?}"),
             }
             self.frames_checked = f.pos + 1;
+            FRAMES.fetch_add(1, Ordering::Relaxed);
         }
         // Undisturbed interfaces send exactly n ARP once all rounds are due.
         let now = self.h.now();
@@ -1097,6 +1142,7 @@ impl Sut {
             if inst.clean && inst.v4.is_some() && inst.end_pos.is_none() {
                 let due = inst.attached_at + inst.interval * inst.count.saturating_sub(1);
                 if now >= due {
+                    EXACT.fetch_add(1, Ordering::Relaxed);
                     assert_eq!(
                         inst.arps, inst.count,
                         "exactly {} ARP for {} in {} by {:?}",
@@ -1154,9 +1200,13 @@ impl StateMachineTest for ModelTest {
                     sut.h.sim.change_mac(&ns_ref(*ns), idx, mac).unwrap();
                     if let Some(&i) = sut.live.get(&(*ns, name.clone())) {
                         let pos = sut.h.frame_count();
+                        let (now, settle_at) = (sut.h.now(), sut.settle_at);
                         let inst = &mut sut.instances[i];
                         if inst.mac != Some(mac) {
                             inst.mac_changed_pos.get_or_insert(pos);
+                            if now < settle_at {
+                                inst.mac_grace = Some(settle_at);
+                            }
                         }
                         inst.clean = false;
                     }
@@ -1284,7 +1334,7 @@ fn model_attach_announce_detach() {
     let cases: u32 = std::env::var("NSPLUMB_MODEL_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4000);
+        .unwrap_or(7000);
     let seed = std::env::var("NSPLUMB_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -1316,6 +1366,17 @@ fn model_attach_announce_detach() {
         CASES.load(Ordering::Relaxed),
         STEPS.load(Ordering::Relaxed),
         started.elapsed()
+    );
+    println!(
+        "  attaches: {} ok, {} failed ({} by an injected fault), {} invalid; {} concurrent groups; \
+         {} frames checked; {} exact-count checks",
+        ATTACH_OK.load(Ordering::Relaxed),
+        ATTACH_FAILED.load(Ordering::Relaxed),
+        FAULTS_FATAL.load(Ordering::Relaxed),
+        ATTACH_INVALID.load(Ordering::Relaxed),
+        GROUPS.load(Ordering::Relaxed),
+        FRAMES.load(Ordering::Relaxed),
+        EXACT.load(Ordering::Relaxed),
     );
     if let Err(e) = result {
         panic!("{e}\n(seed {seed}; NSPLUMB_SEED={seed} cargo test --release --test model)");

@@ -56,7 +56,7 @@ pub fn observe_opts() -> Observe {
     }
 }
 
-/// One step of a scenario. Namespaces are container numbers (0 = `c0`, 1 = `c1`).
+/// One step of a scenario. Namespaces are numbers: 0 = `c0`, 1 = `c1`, 2 = the host.
 #[derive(Debug, Clone)]
 pub enum Step {
     Attach {
@@ -125,7 +125,8 @@ pub fn generate(seed: u64) -> Scenario {
     let mut bridges: Vec<(usize, String)> = Vec::new();
     let mut veth_n = 0;
     for _ in 0..n {
-        let ns = rng.random_range(0..2);
+        // Mostly containers; sometimes the host itself (SPEC N1: nothing moves).
+        let ns = *pick(&mut rng, &[0, 0, 0, 0, 1, 1, 1, 2]);
         let roll = rng.random_range(0..100);
         let step = if roll < 60 || names.is_empty() {
             let spec = random_spec(&mut rng, ns, &bridges, &mut veth_n);
@@ -180,7 +181,11 @@ pub fn generate(seed: u64) -> Scenario {
                     .unwrap(),
             }
         } else if roll < 98 {
-            let (ns, name) = pick(&mut rng, &names).clone();
+            let (ns, name) = if rng.random_bool(0.3) {
+                (2, pick(&mut rng, &["vh1", "vh2", "h0"]).to_string())
+            } else {
+                pick(&mut rng, &names).clone()
+            };
             Step::Vanish { ns, name }
         } else {
             let (ns, name) = pick(&mut rng, &names).clone();
@@ -229,7 +234,9 @@ fn random_spec(
         Destination::Name(
             pick(
                 rng,
-                &["eth0", "eth1", "eth5", "lo", "x0-p", "eth01", "ctr-a", "x0"],
+                &[
+                    "eth0", "eth1", "eth5", "lo", "x0-p", "eth01", "ctr-a", "x0", "h0", "br0",
+                ],
             )
             .to_string(),
         )
@@ -240,14 +247,16 @@ fn random_spec(
         spec.mac = Some(pick(rng, &MACS).to_string());
     }
     let k = rng.random_range(10..20);
-    spec.ipv4 = match rng.random_range(0..4) {
+    spec.ipv4 = match rng.random_range(0..5) {
         0 => None,
         1 => Some(format!("198.51.100.{k}/25")),
+        2 => Some(format!("192.0.2.{k}/32")),
         _ => Some(format!("192.0.2.{k}/24")),
     };
-    spec.ipv6 = match rng.random_range(0..4) {
+    spec.ipv6 = match rng.random_range(0..5) {
         0 | 1 => None,
         2 => Some(format!("fd00::{k}/64")),
+        3 => Some(format!("fd00:1::{k}/128")),
         _ => Some(format!("fd00:1::{k}/64")),
     };
     if rng.random_bool(0.15) {
@@ -274,6 +283,8 @@ fn random_spec(
                 "net.ipv6.conf.IFNAME.accept_ra=0",
                 "net.ipv4.conf.IFNAME.no_such_knob=1",
                 "net.ipv4.conf.IFNAME.forwarding=banana",
+                "net.mpls.conf.IFNAME.input=1",
+                "net.ipv6.conf.IFNAME.disable_ipv6=0",
             ],
         )
         .to_string()];
@@ -301,8 +312,9 @@ pub struct World {
 }
 
 impl World {
+    /// Container `n` (0, 1), or the host for 2.
     fn ns(&self, n: usize) -> &NetnsRef {
-        &self.containers[n]
+        self.containers.get(n).unwrap_or(&NetnsRef::Host)
     }
 
     pub fn roles(&self) -> [(&'static str, &NetnsRef); 3] {

@@ -41,6 +41,7 @@ async fn simulator_agrees_with_the_kernel() {
     let (mut steps, mut disagreements) = (0usize, Vec::new());
     let (mut t_kernel, mut t_sim) = (Duration::ZERO, Duration::ZERO);
     let started = Instant::now();
+    let mut classes = std::collections::BTreeMap::new();
     for i in 0..count {
         let seed = base + i;
         let sc = generate(seed);
@@ -55,11 +56,21 @@ async fn simulator_agrees_with_the_kernel() {
             .expect("simulator run");
         t_sim += t.elapsed();
         steps += sc.steps.len();
+        for o in &kernel {
+            let class: String = o
+                .result
+                .split_whitespace()
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" ");
+            *classes.entry(class).or_insert(0usize) += 1;
+        }
         if let Some(d) = compare(&sc, &kernel, &sim) {
             println!("{d}");
             disagreements.push(seed);
         }
     }
+    println!("differential: outcomes by kind: {classes:#?}");
     let agreed = count as usize - disagreements.len();
     println!(
         "differential: {count} scenarios, {steps} steps, {}% agreement ({agreed}/{count}); kernel {t_kernel:?}, sim {t_sim:?}, total {:?}",
