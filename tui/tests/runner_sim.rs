@@ -16,13 +16,12 @@ async fn setup() -> (Runner<nsplumb_tui::simworld::SimNet>, Model) {
     let world = SimWorld::new(1).await.unwrap();
     world.spawn_pacer();
     let plumber = Plumber::new(world.backend.clone(), tokio_spawner());
-    let runner = Runner {
+    let runner = Runner::new(
         plumber,
-        store: Arc::new(Store::None),
-        sim: Some(world),
-        resolve: Arc::new(NetnsRef::from_name_or_path),
-        discover_host: false,
-    };
+        Store::None,
+        Some(world),
+        Arc::new(NetnsRef::from_name_or_path),
+    );
     let model = Model::new("simulator", true);
     let snap = runner.snapshot().await;
     let (model, _) = update(model, Msg::Snapshot(snap));

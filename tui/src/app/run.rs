@@ -47,13 +47,12 @@ pub async fn run_tui(kind: BackendKind) -> Result<(), String> {
             let world = SimWorld::new(1).await?;
             world.spawn_pacer();
             let plumber = Plumber::new(world.backend.clone(), tokio_spawner());
-            let ctx = Runner {
+            let ctx = Runner::new(
                 plumber,
-                store: Arc::new(Store::None),
-                sim: Some(world),
-                resolve: Arc::new(NetnsRef::from_name_or_path),
-                discover_host: false,
-            };
+                Store::None,
+                Some(world),
+                Arc::new(NetnsRef::from_name_or_path),
+            );
             event_loop(ctx, Model::new("simulator", true)).await
         }
         BackendKind::Linux => {
@@ -62,14 +61,18 @@ pub async fn run_tui(kind: BackendKind) -> Result<(), String> {
             let backend =
                 LinuxBackend::new().map_err(|e| format!("cannot open the Linux backend: {e}"))?;
             let netns_dir = backend.netns_dir().to_path_buf();
-            let plumber = Plumber::new(Arc::new(backend), tokio_spawner());
-            let ctx = Runner {
+            let backend = Arc::new(backend);
+            let plumber = Plumber::new(backend.clone(), tokio_spawner());
+            let mut ctx = Runner::new(
                 plumber,
-                store: Arc::new(Store::Linux { dir }),
-                sim: None,
-                resolve: Arc::new(move |s: &str| crate::resolve_in(&netns_dir, s)),
-                discover_host: true,
-            };
+                Store::Linux { dir },
+                None,
+                Arc::new(move |s: &str| crate::resolve_in(&netns_dir, s)),
+            );
+            ctx.discover_host = true;
+            // A cached netlink socket keeps its namespace alive: close those of namespaces
+            // that went away (processes that exited, `ip netns del`).
+            ctx.forget_netns = Some(Arc::new(move |n: &NetnsRef| backend.forget_netns(n)));
             event_loop(ctx, Model::new("linux", false)).await
         }
     }
@@ -83,6 +86,28 @@ pub struct Runner<B: NetBackend> {
     pub resolve: Arc<dyn Fn(&str) -> NetnsRef + Send + Sync>,
     /// Linux: also find namespaces of Docker and of running processes.
     pub discover_host: bool,
+    /// Called for a namespace that is no longer there.
+    pub forget_netns: Option<Arc<dyn Fn(&NetnsRef) + Send + Sync>>,
+    seen: Arc<std::sync::Mutex<Vec<NetnsRef>>>,
+}
+
+impl<B: NetBackend> Runner<B> {
+    pub fn new(
+        plumber: Plumber<B>,
+        store: Store,
+        sim: Option<SimWorld>,
+        resolve: Arc<dyn Fn(&str) -> NetnsRef + Send + Sync>,
+    ) -> Runner<B> {
+        Runner {
+            plumber,
+            store: Arc::new(store),
+            sim,
+            resolve,
+            discover_host: false,
+            forget_netns: None,
+            seen: Arc::default(),
+        }
+    }
 }
 
 impl<B: NetBackend> Clone for Runner<B> {
@@ -93,6 +118,8 @@ impl<B: NetBackend> Clone for Runner<B> {
             sim: self.sim.clone(),
             resolve: self.resolve.clone(),
             discover_host: self.discover_host,
+            forget_netns: self.forget_netns.clone(),
+            seen: self.seen.clone(),
         }
     }
 }
@@ -153,6 +180,13 @@ impl<B: NetBackend> Runner<B> {
         } else {
             listed
         };
+        if let Some(forget) = &self.forget_netns {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            for gone in seen.iter().filter(|n| !namespaces.contains(n)) {
+                forget(gone);
+            }
+            *seen = namespaces.clone();
+        }
         let mut links = Vec::new();
         let mut stats = Vec::new();
         for ns in &namespaces {
