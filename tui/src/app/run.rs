@@ -78,16 +78,21 @@ pub async fn run_tui(kind: BackendKind) -> Result<(), String> {
     }
 }
 
+/// Called with a namespace (e.g. one that went away).
+pub type NetnsHook = Arc<dyn Fn(&NetnsRef) + Send + Sync>;
+/// `NAME` or path → namespace.
+pub type Resolver = Arc<dyn Fn(&str) -> NetnsRef + Send + Sync>;
+
 /// Runs effects against a plumber.
 pub struct Runner<B: NetBackend> {
     pub plumber: Plumber<B>,
     pub store: Arc<Store>,
     pub sim: Option<SimWorld>,
-    pub resolve: Arc<dyn Fn(&str) -> NetnsRef + Send + Sync>,
+    pub resolve: Resolver,
     /// Linux: also find namespaces of Docker and of running processes.
     pub discover_host: bool,
     /// Called for a namespace that is no longer there.
-    pub forget_netns: Option<Arc<dyn Fn(&NetnsRef) + Send + Sync>>,
+    pub forget_netns: Option<NetnsHook>,
     seen: Arc<std::sync::Mutex<Vec<NetnsRef>>>,
 }
 
@@ -96,7 +101,7 @@ impl<B: NetBackend> Runner<B> {
         plumber: Plumber<B>,
         store: Store,
         sim: Option<SimWorld>,
-        resolve: Arc<dyn Fn(&str) -> NetnsRef + Send + Sync>,
+        resolve: Resolver,
     ) -> Runner<B> {
         Runner {
             plumber,
