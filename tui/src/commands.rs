@@ -322,14 +322,20 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
         spec: Box::new(record),
         announcer: me,
     };
-    ctx.store
-        .commit(
-            &ctx.plumber,
-            guard,
-            Some(entry),
-            me.map(|a| (name.as_str(), a)),
-        )
-        .map_err(Failure::failed)?;
+    if let Err(e) = ctx.store.commit(
+        &ctx.plumber,
+        guard,
+        Some(entry),
+        me.map(|a| (name.as_str(), a)),
+    ) {
+        // Without its record no later process could detach it: undo.
+        let undo = ctx.plumber.detach(&netns, &name).await;
+        let mut msg = format!("attach of {name} in namespace {netns}: {e}; the attach was undone");
+        if let Err(u) = undo {
+            msg.push_str(&format!(" (detach failed: {u})"));
+        }
+        return Err(Failure::failed(msg));
+    }
     for e in gateway_entries {
         if let Store::Sim { .. } = ctx.store {
             ctx.store

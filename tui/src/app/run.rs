@@ -428,7 +428,16 @@ async fn event_loop<B: NetBackend>(runner: Runner<B>, mut model: Model) -> Resul
         });
     }
 
-    let mut terminal = ratatui::init();
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            stop.store(true, Ordering::Relaxed);
+            ratatui::restore();
+            return Err(format!(
+                "cannot use the terminal for the TUI: {e} (try a subcommand, see --help)"
+            ));
+        }
+    };
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     if let Ok(size) = terminal.size() {
         model.size = (size.width, size.height);
