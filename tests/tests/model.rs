@@ -16,7 +16,7 @@
 
 use futures::channel::oneshot;
 use nsplumb_core::{
-    AttachError, Attached, DetachError, Destination, Errno, IfaceState, MacAddr, NetnsRef, Op,
+    AttachError, Attached, Destination, DetachError, Errno, IfaceState, MacAddr, NetnsRef, Op,
     Source, Spec, Timestamp,
 };
 use nsplumb_tests::{diff, ms, Announce, Harness};
@@ -141,10 +141,16 @@ impl AttachOp {
             Dest::Name(n) => Destination::Name(NAMES[n].into()),
         };
         let mut s = Spec::new(self.src.source(), dest);
-        s.mac = self.mac.map(|m| format!("02:00:00:{:02x}:00:{m:02x}", self.ns));
+        s.mac = self
+            .mac
+            .map(|m| format!("02:00:00:{:02x}:00:{m:02x}", self.ns));
         s.ipv4 = self.v4.map(|(n, h)| format!("10.{n}.0.{h}/24"));
         s.ipv6 = self.v6.map(|(n, h)| format!("fd00:{n}::{h}/64"));
-        s.sysctls = self.sysctls.iter().map(|&i| SYSCTLS[i].to_string()).collect();
+        s.sysctls = self
+            .sysctls
+            .iter()
+            .map(|&i| SYSCTLS[i].to_string())
+            .collect();
         s.master = self.master.map(|k| format!("nb{k}"));
         s.announce_count = self.count;
         s.announce_interval = ms(self.interval_ms);
@@ -158,11 +164,24 @@ impl AttachOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum T {
     Attach(AttachOp),
-    Detach { ns: usize, name: String },
-    Forget { ns: usize, name: String },
+    Detach {
+        ns: usize,
+        name: String,
+    },
+    Forget {
+        ns: usize,
+        name: String,
+    },
     Advance(u64),
-    ChangeMac { ns: usize, name: String, seed: u8 },
-    DeleteLink { ns: usize, name: String },
+    ChangeMac {
+        ns: usize,
+        name: String,
+        seed: u8,
+    },
+    DeleteLink {
+        ns: usize,
+        name: String,
+    },
     Stp(bool),
     Concurrent {
         attaches: Vec<AttachOp>,
@@ -887,20 +906,27 @@ impl Sut {
                     last_na: None,
                 };
                 ATTACH_OK.fetch_add(1, Ordering::Relaxed);
-                self.live.insert((op.ns, a.name.clone()), self.instances.len());
+                self.live
+                    .insert((op.ns, a.name.clone()), self.instances.len());
                 self.instances.push(inst);
             }
             (Expect::AttachInvalid { .. }, Err(e)) => {
                 ATTACH_INVALID.fetch_add(1, Ordering::Relaxed);
                 assert!(e.is_invalid_input(), "V9 expected Invalid: {e}");
-                assert!(e.to_string().contains("could not find an appropriate master"), "{e}");
+                assert!(
+                    e.to_string()
+                        .contains("could not find an appropriate master"),
+                    "{e}"
+                );
                 if let Some(b) = before {
                     assert_eq!(&self.h.norm(), b, "invalid input touched the kernel");
                 }
             }
             (Expect::AttachFailed { n4, .. }, Err(e)) => {
                 ATTACH_FAILED.fetch_add(1, Ordering::Relaxed);
-                if op.fault.is_some_and(|f| matches!(f.kind, FaultKind::Errno(_)))
+                if op
+                    .fault
+                    .is_some_and(|f| matches!(f.kind, FaultKind::Errno(_)))
                     && e.to_string().contains("injected fault")
                 {
                     FAULTS_FATAL.fetch_add(1, Ordering::Relaxed);
@@ -908,7 +934,10 @@ impl Sut {
                 assert!(!e.is_invalid_input(), "{e}");
                 if *n4 {
                     let t = e.to_string();
-                    assert!(t.contains("error renaming interface") && t.contains("file exists"), "N4: {t}");
+                    assert!(
+                        t.contains("error renaming interface") && t.contains("file exists"),
+                        "N4: {t}"
+                    );
                 }
                 if let Some(b) = before {
                     let after = self.h.norm();
@@ -936,7 +965,12 @@ impl Sut {
         }
     }
 
-    fn check_detach(&mut self, expect: &Expect, r: Result<(), DetachError>, frames_at_return: usize) {
+    fn check_detach(
+        &mut self,
+        expect: &Expect,
+        r: Result<(), DetachError>,
+        frames_at_return: usize,
+    ) {
         match (expect, &r) {
             (Expect::DetachOk { ns, name }, Ok(())) => {
                 let i = self.live.remove(&(*ns, name.clone())).expect("instance");
@@ -952,7 +986,9 @@ impl Sut {
                 assert!(
                     matches!(
                         e,
-                        DetachError::Busy { .. } | DetachError::NotAttached { .. } | DetachError::Vanished { .. }
+                        DetachError::Busy { .. }
+                            | DetachError::NotAttached { .. }
+                            | DetachError::Vanished { .. }
                     ),
                     "{e:?}"
                 );
@@ -968,7 +1004,10 @@ impl Sut {
                 _ => unreachable!(),
             };
             let t = e.to_string();
-            assert!(t.contains(name.as_str()) && t.contains(&ns_ref(ns).to_string()), "{t}");
+            assert!(
+                t.contains(name.as_str()) && t.contains(&ns_ref(ns).to_string()),
+                "{t}"
+            );
         }
     }
 
@@ -995,14 +1034,25 @@ impl Sut {
             self.disturb_all();
         }
         let r = self.h.attach(&ns_ref(op.ns), op.spec());
-        if let (Some(Fault { kind: FaultKind::Delay(_), .. }), true) = (&op.fault, inject) {
+        if let (
+            Some(Fault {
+                kind: FaultKind::Delay(_),
+                ..
+            }),
+            true,
+        ) = (&op.fault, inject)
+        {
             self.latency();
         }
         self.h.faults.clear();
         if matches!(expect, Expect::AttachInvalid { .. })
             || matches!(expect, Expect::AttachFailed { n4: true, .. })
         {
-            assert_eq!(self.h.calls(), calls_before, "no kernel call for {expect:?}");
+            assert_eq!(
+                self.h.calls(),
+                calls_before,
+                "no kernel call for {expect:?}"
+            );
         }
         let disturbed = op.fault.is_some() && inject;
         let check_snapshot = !matches!(expect, Expect::AttachOk { .. });
@@ -1094,7 +1144,10 @@ impl Sut {
             let who = format!("{} in {}", inst.name, inst.ns);
             assert!(f.pos >= inst.up_pos, "frame before {who} was set up");
             if let Some(e) = inst.end_pos {
-                assert!(f.pos < e, "S8: frame for {who} after detach returned: {f:?}");
+                assert!(
+                    f.pos < e,
+                    "S8: frame for {who} after detach returned: {f:?}"
+                );
             }
             if let Some(m) = inst.mac_changed_pos {
                 let in_flight = inst.mac_grace.is_some_and(|g| f.time <= g);
@@ -1114,7 +1167,11 @@ impl Sut {
                     assert_eq!(sender_ip, target_ip);
                     assert_eq!(Some(*sender_mac), inst.mac);
                     inst.arps += 1;
-                    assert!(inst.arps <= inst.count, "S5: more than {} ARP for {who}", inst.count);
+                    assert!(
+                        inst.arps <= inst.count,
+                        "S5: more than {} ARP for {who}",
+                        inst.count
+                    );
                     if let Some(l) = inst.last_arp {
                         assert!(f.time - l >= inst.interval, "S5: ARP spacing of {who}");
                     }
@@ -1124,7 +1181,11 @@ impl Sut {
                     assert_eq!(Some(*target), inst.v6, "S3 target of {who} (A8)");
                     assert_eq!(*tll, inst.mac);
                     inst.nas += 1;
-                    assert!(inst.nas <= inst.count, "S5: more than {} NA for {who}", inst.count);
+                    assert!(
+                        inst.nas <= inst.count,
+                        "S5: more than {} NA for {who}",
+                        inst.count
+                    );
                     if let Some(l) = inst.last_na {
                         assert!(f.time - l >= inst.interval, "S5: NA spacing of {who}");
                     }
@@ -1215,12 +1276,7 @@ impl StateMachineTest for ModelTest {
             T::DeleteLink { ns, name } => {
                 let registered_alive = sut.live.contains_key(&(*ns, name.clone()))
                     && !ref_state.ns[*ns].ifaces[name].alive
-                    && sut
-                        .h
-                        .sim
-                        .kernel()
-                        .link_by_name(&ns_ref(*ns), name)
-                        .is_ok();
+                    && sut.h.sim.kernel().link_by_name(&ns_ref(*ns), name).is_ok();
                 if registered_alive {
                     let idx = sut.iface_index(*ns, name).expect("registered");
                     sut.h.sim.remove_link(&ns_ref(*ns), idx).unwrap();
@@ -1230,7 +1286,13 @@ impl StateMachineTest for ModelTest {
                 }
             }
             T::Stp(on) => {
-                let br = sut.h.sim.kernel().link_by_name(&NetnsRef::Host, "br0").unwrap().index;
+                let br = sut
+                    .h
+                    .sim
+                    .kernel()
+                    .link_by_name(&NetnsRef::Host, "br0")
+                    .unwrap()
+                    .index;
                 sut.h.sim.set_stp(&NetnsRef::Host, br, *on).unwrap();
             }
             T::Concurrent {
@@ -1239,7 +1301,13 @@ impl StateMachineTest for ModelTest {
                 jitter_seed,
                 jitter_ms,
                 delays,
-            } => sut.run_group(ref_state, attaches, detaches, (*jitter_seed, *jitter_ms), delays),
+            } => sut.run_group(
+                ref_state,
+                attaches,
+                detaches,
+                (*jitter_seed, *jitter_ms),
+                delays,
+            ),
         }
         sut
     }
@@ -1251,7 +1319,12 @@ impl StateMachineTest for ModelTest {
             let reg = sut.h.plumber.interfaces(&ns);
             let got: BTreeMap<String, (String, bool)> = reg
                 .iter()
-                .map(|i| (i.name.clone(), (i.source.clone(), i.state == IfaceState::Vanished)))
+                .map(|i| {
+                    (
+                        i.name.clone(),
+                        (i.source.clone(), i.state == IfaceState::Vanished),
+                    )
+                })
                 .collect();
             let want: BTreeMap<String, (String, bool)> = m
                 .ifaces
@@ -1259,7 +1332,9 @@ impl StateMachineTest for ModelTest {
                 .map(|(k, i)| (k.clone(), (i.src.name(), i.vanished)))
                 .collect();
             assert_eq!(got, want, "registry of {ns} vs model");
-            assert!(reg.iter().all(|i| matches!(i.state, IfaceState::Attached | IfaceState::Vanished)));
+            assert!(reg
+                .iter()
+                .all(|i| matches!(i.state, IfaceState::Attached | IfaceState::Vanished)));
             // Kernel links == model; names unique; registered name is the link at its index.
             let k = sut.h.sim.kernel();
             let links = k.list_links(&ns).unwrap();
@@ -1281,7 +1356,11 @@ impl StateMachineTest for ModelTest {
             let mut indices = BTreeSet::new();
             for i in &reg {
                 let a = i.attached.as_ref().expect("attached record");
-                assert!(indices.insert(a.ifindex), "two interfaces share ifindex {}", a.ifindex);
+                assert!(
+                    indices.insert(a.ifindex),
+                    "two interfaces share ifindex {}",
+                    a.ifindex
+                );
                 if m.ifaces[&i.name].alive {
                     assert_eq!(k.link_by_index(&ns, a.ifindex).unwrap().name, i.name);
                 }
@@ -1344,7 +1423,9 @@ fn model_attach_announce_detach() {
                 .unwrap()
                 .as_nanos() as u64
         });
-    println!("model_attach_announce_detach: seed {seed} (NSPLUMB_SEED={seed} to repeat), {cases} cases");
+    println!(
+        "model_attach_announce_detach: seed {seed} (NSPLUMB_SEED={seed} to repeat), {cases} cases"
+    );
     let config = Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),

@@ -65,7 +65,7 @@ pub enum Step {
     },
     Detach {
         ns: usize,
-        name: String,
+        name: Target,
     },
     SetGateway {
         ns: usize,
@@ -87,12 +87,47 @@ pub enum Step {
     /// Delete a link behind nsplumb's back (SPEC D3).
     Vanish {
         ns: usize,
-        name: String,
+        name: Target,
     },
     Forget {
         ns: usize,
-        name: String,
+        name: Target,
     },
+}
+
+/// Which interface a step acts on.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Name(String),
+    /// The n-th (modulo) interface registered in the namespace at that moment, by name; `eth9`
+    /// when there is none.
+    Registered(usize),
+}
+
+impl Target {
+    fn resolve<B: NetBackend>(&self, p: &Plumber<B>, ns: &NetnsRef) -> String {
+        match self {
+            Target::Name(n) => n.clone(),
+            Target::Registered(i) => {
+                let mut names: Vec<String> = p.interfaces(ns).into_iter().map(|i| i.name).collect();
+                names.sort();
+                if names.is_empty() {
+                    "eth9".into()
+                } else {
+                    names[i % names.len()].clone()
+                }
+            }
+        }
+    }
+}
+
+fn target(rng: &mut StdRng, names: &[(usize, String)], ns: usize) -> (usize, Target) {
+    if rng.random_bool(0.75) {
+        (ns, Target::Registered(rng.random_range(0..3)))
+    } else {
+        let (ns, name) = pick(rng, names).clone();
+        (ns, Target::Name(name))
+    }
 }
 
 /// A topology variant and its steps.
@@ -144,7 +179,7 @@ pub fn generate(seed: u64) -> Scenario {
                 spec: Box::new(spec),
             }
         } else if roll < 75 {
-            let (ns, name) = pick(&mut rng, &names).clone();
+            let (ns, name) = target(&mut rng, &names, ns);
             Step::Detach { ns, name }
         } else if roll < 83 {
             let gateway = pick(
@@ -182,13 +217,14 @@ pub fn generate(seed: u64) -> Scenario {
             }
         } else if roll < 98 {
             let (ns, name) = if rng.random_bool(0.3) {
-                (2, pick(&mut rng, &["vh1", "vh2", "h0"]).to_string())
+                let n = pick(&mut rng, &["vh1", "vh2", "h0"]).to_string();
+                (2, Target::Name(n))
             } else {
-                pick(&mut rng, &names).clone()
+                target(&mut rng, &names, ns)
             };
             Step::Vanish { ns, name }
         } else {
-            let (ns, name) = pick(&mut rng, &names).clone();
+            let (ns, name) = target(&mut rng, &names, ns);
             Step::Forget { ns, name }
         };
         steps.push(step);
@@ -208,7 +244,9 @@ fn random_spec(
 ) -> Spec {
     let roll = rng.random_range(0..100);
     let source = if roll < 35 {
-        Source::HostLink(pick(rng, &["h0", "h1", "h2", "h3", "h0", "h1", "nope0"]).to_string())
+        Source::HostLink(
+            pick(rng, &["h0", "h1", "h2", "h3", "h0", "h1", "h2", "nope0"]).to_string(),
+        )
     } else if roll < 65 {
         *veth_n += 1;
         let bridge = pick(rng, &["br0", "br0", "br0", "br0", "h3-p", "nobr"]).to_string();
@@ -289,14 +327,14 @@ fn random_spec(
         )
         .to_string()];
     }
-    if rng.random_bool(0.3) {
+    if rng.random_bool(0.2) {
         let here: Vec<&String> = bridges
             .iter()
             .filter(|(n, _)| *n == ns)
             .map(|(_, b)| b)
             .collect();
         spec.master = Some(match here.first() {
-            Some(b) if rng.random_bool(0.8) => (*b).clone(),
+            Some(b) if rng.random_bool(0.9) => (*b).clone(),
             _ => "nosuch".into(),
         });
     }
@@ -502,7 +540,10 @@ pub async fn run_steps<B: NetBackend>(
                 attach_result(&world, &p.attach(world.ns(*ns), (**spec).clone()).await)
             }
             Step::Detach { ns, name } => {
-                detach_result(&world, &p.detach(world.ns(*ns), name).await)
+                let ns = world.ns(*ns);
+                let name = name.resolve(&p, ns);
+                let r = detach_result(&world, &p.detach(ns, &name).await);
+                format!("{name}: {r}")
             }
             Step::SetGateway { ns, gateway } => {
                 route_result(&world, &p.set_gateway(world.ns(*ns), Some(*gateway)).await)
@@ -518,7 +559,8 @@ pub async fn run_steps<B: NetBackend>(
             }
             Step::Vanish { ns, name } => {
                 let ns = world.ns(*ns);
-                match b.link_by_name(ns, name).await {
+                let name = name.resolve(&p, ns);
+                match b.link_by_name(ns, &name).await {
                     Ok(l) => match b.delete_links(ns, &[l.index]).await {
                         Ok(()) => "vanished".into(),
                         Err(e) => format!("delete failed {}", errno_class(e.errno)),
@@ -526,7 +568,11 @@ pub async fn run_steps<B: NetBackend>(
                     Err(e) => format!("no link {}", errno_class(e.errno)),
                 }
             }
-            Step::Forget { ns, name } => format!("forgot={}", p.forget(world.ns(*ns), name)),
+            Step::Forget { ns, name } => {
+                let ns = world.ns(*ns);
+                let name = name.resolve(&p, ns);
+                format!("forgot {name}={}", p.forget(ns, &name))
+            }
         };
         let state = observe(&*b, &world.roles(), &opts).await;
         out.push(StepOutcome { result, state });

@@ -789,3 +789,61 @@ async fn first_arp_reaches_the_bridge_in_50_of_50_attaches() {
         "attaches whose ARP never reached the bridge: {missed:?}"
     );
 }
+
+// SPEC: S1
+// SPEC: S2
+// SPEC: S3
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_family_and_macless_specs_announce_what_they_have() {
+    if !enter("single_family_and_macless_specs_announce_what_they_have") {
+        return;
+    }
+    let mut t = Topo::new().await;
+    let rec = t.bridge_capture();
+    let interval = ms(100);
+    // (IPv4, IPv6, MAC given): IPv4 only, IPv6 only, and no MAC (the link's own is announced).
+    let cases = [
+        (Some("192.0.2.70/24"), None, true),
+        (None, Some("fd00:1::71/64"), true),
+        (Some("192.0.2.72/24"), Some("fd00:1::72/64"), false),
+    ];
+    let mut attached = Vec::new();
+    for (k, (a4, a6, with_mac)) in cases.iter().enumerate() {
+        let ns = t.fx.netns(&format!("f{k}")).await;
+        let mut spec = t.veth_spec(k, t.mac(8, k as u8), *a4, *a6, 2, interval);
+        if !with_mac {
+            spec.mac = None;
+        }
+        let a = t.plumber.attach(&ns, spec).await.expect("attach");
+        let mac = a.mac.expect("the link's MAC is reported");
+        if *with_mac {
+            assert_eq!(mac, t.mac(8, k as u8));
+        } else {
+            let link = t.fx.backend.link_by_index(&ns, a.ifindex).await.unwrap();
+            assert_eq!(link.mac, Some(mac), "S1: the link's own MAC");
+        }
+        attached.push((mac, Instant::now()));
+    }
+    let last = attached.iter().map(|a| a.1).max().unwrap();
+    tokio::time::sleep_until((last + interval * 2 + ms(200)).into()).await;
+    let frames = rec.stop();
+    for ((a4, a6, _), (mac, _)) in cases.iter().zip(&attached) {
+        let arps: Vec<&Frame> = frames.iter().filter(|f| f.is_arp_from(*mac)).collect();
+        let nas: Vec<&Frame> = frames.iter().filter(|f| f.is_na_from(*mac)).collect();
+        eprintln!("{a4:?} {a6:?} {mac}: {} ARP, {} NA", arps.len(), nas.len());
+        match a4 {
+            Some(a) => {
+                assert_eq!(arps.len(), 2, "ARP for {a}");
+                arps.iter().for_each(|f| check_arp(f, *mac, v4(a)));
+            }
+            None => assert!(arps.is_empty(), "no IPv4 address, no ARP: {arps:?}"),
+        }
+        match a6 {
+            Some(a) => {
+                assert_eq!(nas.len(), 2, "NA for {a}");
+                nas.iter().for_each(|f| check_na(f, *mac, v6(a)));
+            }
+            None => assert!(nas.is_empty(), "no IPv6 address, no NA: {nas:?}"),
+        }
+    }
+}
