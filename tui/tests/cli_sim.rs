@@ -791,3 +791,50 @@ fn the_journal_replays_failures_so_every_process_sees_the_same_kernel() {
     assert_eq!(eth0["ifindex"], v["ifindex"]);
     assert_eq!(s.list(), s.list(), "replay is deterministic");
 }
+
+// SPEC: N3
+#[test]
+fn twenty_concurrent_attach_processes_get_eth0_to_eth19_on_the_sim() {
+    let s = Sim::new();
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_nsplumb"))
+                .args([
+                    "--json",
+                    "attach",
+                    "--netns",
+                    "ctr2",
+                    "--veth-on-bridge",
+                    "br0",
+                    "--prefix",
+                    "eth",
+                    "--announce-count",
+                    "0",
+                ])
+                .env("NSPLUMB_STATE_DIR", s.dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut names = std::collections::BTreeSet::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        names.insert(v["name"].as_str().unwrap().to_string());
+    }
+    let want: std::collections::BTreeSet<String> = (0..20).map(|i| format!("eth{i}")).collect();
+    assert_eq!(names, want);
+    let listed: std::collections::BTreeSet<String> = s
+        .names_in("ctr2")
+        .into_iter()
+        .filter(|n| n.starts_with("eth"))
+        .collect();
+    assert_eq!(listed, want);
+}
