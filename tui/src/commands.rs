@@ -432,12 +432,8 @@ async fn list<B: NetBackend>(ctx: &Ctx<B>, args: &ListArgs) -> Result<(), Failur
     };
     let mut all = Vec::new();
     for ns in &namespaces {
-        let guard = ctx
-            .store
-            .begin(&ctx.plumber, ns)
-            .await
-            .map_err(Failure::failed)?;
-        drop(guard);
+        // Which links nsplumb manages, from the state file (read without waiting for a lock).
+        ctx.store.refresh(&ctx.plumber, ns).await;
         match ctx.plumber.list(ns).await {
             Ok(links) => all.push((ns.clone(), links)),
             Err(e) if args.netns.is_some() => return Err(Failure::failed(e.to_string())),
