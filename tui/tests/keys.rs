@@ -358,3 +358,31 @@ fn n_cycles_the_namespace_filter() {
     assert_eq!(m.ns_filter, None);
     assert_eq!(m.row_count(), 8);
 }
+
+#[test]
+fn paging_refresh_and_delete_keys() {
+    let mut m = sample_model();
+    m = update(m, Msg::Resize(120, 16)).0; // 5 visible rows
+    let (m, _) = key(m, KeyCode::PageDown);
+    assert!(m.selected >= 4, "{}", m.selected);
+    let (m, _) = key(m, KeyCode::PageUp);
+    assert_eq!(m.selected, 0);
+    let (m, _) = update(
+        m,
+        Msg::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL)),
+    );
+    assert!(m.selected > 0, "Ctrl-d pages down, it does not detach");
+    let (m, _) = update(
+        m,
+        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(m.selected, 0);
+    let (m, e) = chr(m, 'r');
+    assert_eq!(e, vec![Effect::Refresh]);
+    let mut m = m;
+    for _ in 0..4 {
+        m = chr(m, 'j').0;
+    }
+    let (_, e) = key(m, KeyCode::Delete);
+    assert!(matches!(&e[..], [Effect::Detach { name, .. }] if name == "eth0"));
+}
