@@ -368,7 +368,7 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
         if tokio::time::timeout(budget, wait).await.is_err() {
             tracing::warn!(iface = %name, %netns, "announcements did not finish in time");
         }
-        ctx.store.clear_announcer(&ctx.plumber, &netns, &name).await;
+        ctx.store.clear_announcer(&netns, &name).await;
     }
     Ok(())
 }

@@ -180,12 +180,7 @@ impl Store {
     }
 
     /// The announcing process is done: clear its pid from the state (Linux).
-    pub async fn clear_announcer<B: NetBackend>(
-        &self,
-        plumber: &Plumber<B>,
-        netns: &NetnsRef,
-        name: &str,
-    ) {
+    pub async fn clear_announcer(&self, netns: &NetnsRef, name: &str) {
         let Store::Linux { dir } = self else { return };
         let files = state::ns_files(dir, netns);
         let lock_path = files.lock.clone();
@@ -194,7 +189,6 @@ impl Store {
         else {
             return;
         };
-        let _ = plumber;
         let Ok(mut st) = state::load(&files.state) else {
             return;
         };

@@ -1,7 +1,7 @@
 //! The pure view: draws a [`Model`] into a frame. Only the visible rows are built, so the frame
 //! time does not grow with the number of interfaces.
 
-use super::form::{AttachForm, FieldKey};
+use super::form::AttachForm;
 use super::model::*;
 use crate::simworld::FAULT_MENU;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -507,7 +507,6 @@ fn draw_form(form: &AttachForm, f: &mut Frame, area: Rect) {
             .block(block(" Attach an interface ".into())),
         r,
     );
-    let _ = FieldKey::Namespace;
 }
 
 fn draw_prompt(p: &Prompt, f: &mut Frame, area: Rect) {
