@@ -80,3 +80,42 @@ fn fault_injection_menu() {
     let (m, _) = chr(sample_model(), 'f');
     insta::assert_snapshot!(render(&m));
 }
+
+/// Any terminal size, any overlay: drawing never panics (resize robustness).
+#[test]
+fn every_view_and_overlay_draws_at_any_size() {
+    let base = sample_model();
+    let modes: Vec<Model> = ['1', '2', '3', '4', '?', 'a', 'f', 's']
+        .into_iter()
+        .map(|c| {
+            let (m, _) = chr(base.clone(), 'j');
+            let (m, _) = chr(m, 'j');
+            let (m, _) = chr(m, 'j');
+            let (m, _) = chr(m, 'j');
+            chr(m, c).0
+        })
+        .collect();
+    for (w, h) in [(1, 1), (10, 3), (40, 10), (80, 24), (200, 60), (300, 100)] {
+        for m in &modes {
+            let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+            t.draw(|f| view(m, f)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn namespace_labels() {
+    use nsplumb_core::NetnsRef;
+    use nsplumb_tui::app::model::ns_label;
+    assert_eq!(ns_label(&NetnsRef::Host), "host");
+    assert_eq!(ns_label(&NetnsRef::Path("/run/netns/ctr1".into())), "ctr1");
+    assert_eq!(
+        ns_label(&NetnsRef::Path("/proc/42/ns/net".into())),
+        "pid:42"
+    );
+    assert_eq!(
+        ns_label(&NetnsRef::Path("/var/run/docker/netns/abc".into())),
+        "docker:abc"
+    );
+    assert_eq!(ns_label(&NetnsRef::Path("/tmp/x".into())), "/tmp/x");
+}
