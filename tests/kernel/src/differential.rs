@@ -333,10 +333,11 @@ fn random_spec(
             .filter(|(n, _)| *n == ns)
             .map(|(_, b)| b)
             .collect();
-        spec.master = Some(match here.first() {
-            Some(b) if rng.random_bool(0.9) => (*b).clone(),
-            _ => "nosuch".into(),
-        });
+        spec.master = match here.first() {
+            Some(b) if rng.random_bool(0.9) => Some((*b).clone()),
+            _ if rng.random_bool(0.25) => Some("nosuch".into()),
+            _ => None,
+        };
     }
     spec.announce_count = rng.random_range(0..=3);
     spec.announce_interval = Duration::from_millis(100);

@@ -847,3 +847,81 @@ async fn single_family_and_macless_specs_announce_what_they_have() {
         }
     }
 }
+
+// SPEC: S6 (link gone)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_deleted_after_attach_stops_the_next_send() {
+    if !enter("link_deleted_after_attach_stops_the_next_send") {
+        return;
+    }
+    let mut t = Topo::new().await;
+    let ns = t.fx.netns("gone").await;
+    let rec = t.bridge_capture();
+    let mut rx = t.plumber.subscribe();
+    let mac = t.mac(9, 0);
+    let (a4, a6) = ("192.0.2.80/24", "fd00:1::80/64");
+    let spec = t.veth_spec(0, mac, Some(a4), Some(a6), 3, ms(200));
+    t.plumber.attach(&ns, spec).await.expect("attach");
+    let returned = Instant::now();
+    // Behind nsplumb's back: deleting the host end takes the container end with it.
+    let host_end = t.link(0);
+    blocking(|| run_in(&NetnsRef::Host, &["ip", "link", "del", &host_end]));
+    assert!(
+        returned.elapsed() < ms(150),
+        "deleted before the second round"
+    );
+    tokio::time::sleep_until((returned + ms(700)).into()).await;
+    let frames = rec.stop();
+    let arps = frames.iter().filter(|f| f.is_arp_about(v4(a4))).count();
+    let nas = frames.iter().filter(|f| f.is_na_for(v6(a6))).count();
+    assert_eq!((arps, nas), (1, 1), "only the round sent during attach");
+    let kinds = events_of(&mut rx, &mut Vec::new(), &ns, "eth0");
+    check_progress(&kinds, 1, 3, &StopReason::LinkGone);
+}
+
+// SPEC: S7
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_macvlan_down_parent() {
+    if !enter("probe_macvlan_down_parent") {
+        return;
+    }
+    let mut t = Topo::new().await;
+    let ns = t.fx.netns("mv").await;
+    let mut rx = t.plumber.subscribe();
+    let (parent, mv) = (t.link(0), t.link(1));
+    blocking(|| {
+        run_in(
+            &NetnsRef::Host,
+            &[
+                "ip",
+                "link",
+                "add",
+                &parent,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &t.link(2),
+            ],
+        );
+        run_in(
+            &NetnsRef::Host,
+            &[
+                "ip", "link", "add", &mv, "link", &parent, "type", "macvlan", "mode", "bridge",
+            ],
+        );
+    });
+    let mut s = Spec::new(
+        Source::HostLink(mv.clone()),
+        Destination::Name("eth0".into()),
+    );
+    s.ipv4 = Some("192.0.2.90/24".into());
+    s.ipv6 = Some("fd00:1::90/64".into());
+    s.announce_count = 2;
+    s.announce_interval = ms(100);
+    let a = t.plumber.attach(&ns, s).await;
+    eprintln!("attach: {a:#?}");
+    tokio::time::sleep(ms(400)).await;
+    let kinds = events_of(&mut rx, &mut Vec::new(), &ns, "eth0");
+    eprintln!("{kinds:#?}");
+}
