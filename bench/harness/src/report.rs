@@ -1,0 +1,336 @@
+//! `nsplumb-bench report`: the ratios of the targets, from one run's figures: the harness JSON,
+//! attach-bench's `raw.csv` (peer tools and the nsplumb CLI as its `custom` tool), and the
+//! printed output of the other engineers' benches (P3 first ARP, P5 lifecycles, P7 frame).
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+#[derive(Default)]
+pub struct Inputs {
+    pub harness: Option<Value>,
+    pub raw_csv: Option<String>,
+    pub texts: Vec<String>,
+    pub custom_name: String,
+}
+
+/// Per-tool figures from attach-bench's raw.csv, in ms per interface.
+#[derive(Default, Debug)]
+struct Peer {
+    /// Median of the per-attach samples (pooled over reps), when the tool has them.
+    attach_median: Option<f64>,
+    attach_p90: Option<f64>,
+    detach_median: Option<f64>,
+    /// attach-total / N (median over reps).
+    attach_total_per_if: Option<f64>,
+    detach_total_per_if: Option<f64>,
+    /// ip-batch*: (attach-total - N empty `ip -n` processes) / N (median over reps).
+    floor_per_if: Option<f64>,
+}
+
+fn med(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(crate::stats::median(&v))
+}
+
+fn p90(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(crate::stats::pct(&v, 0.9))
+}
+
+fn peers(csv: &str) -> BTreeMap<String, Peer> {
+    // tool -> phase -> rep -> samples (ms)
+    let mut rows: BTreeMap<(String, String), BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    let mut n_of: BTreeMap<String, f64> = BTreeMap::new();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 6 {
+            continue;
+        }
+        let (Ok(n), Ok(us)) = (f[1].parse::<f64>(), f[5].parse::<f64>()) else {
+            continue;
+        };
+        n_of.insert(f[0].to_string(), n);
+        rows.entry((f[0].to_string(), f[3].to_string()))
+            .or_default()
+            .entry(f[2].to_string())
+            .or_default()
+            .push(us / 1000.0);
+    }
+    let mut out: BTreeMap<String, Peer> = BTreeMap::new();
+    let pooled = |tool: &str, phase: &str| -> Vec<f64> {
+        rows.get(&(tool.to_string(), phase.to_string()))
+            .map(|m| m.values().flatten().copied().collect())
+            .unwrap_or_default()
+    };
+    let per_rep = |tool: &str, phase: &str| -> BTreeMap<String, f64> {
+        rows.get(&(tool.to_string(), phase.to_string()))
+            .map(|m| m.iter().map(|(r, v)| (r.clone(), v[0])).collect())
+            .unwrap_or_default()
+    };
+    for (tool, n) in &n_of {
+        let mut p = Peer::default();
+        let a = pooled(tool, "attach");
+        p.attach_median = med(a.clone());
+        p.attach_p90 = p90(a);
+        p.detach_median = med(pooled(tool, "detach"));
+        let at = per_rep(tool, "attach-total");
+        p.attach_total_per_if = med(at.values().map(|v| v / n).collect());
+        p.detach_total_per_if = med(per_rep(tool, "detach-total").values().map(|v| v / n).collect());
+        let noop = per_rep(tool, "noop-ns-total");
+        if !noop.is_empty() {
+            p.floor_per_if = med(
+                at.iter()
+                    .filter_map(|(r, t)| noop.get(r).map(|z| (t - z) / n))
+                    .collect(),
+            );
+        }
+        out.insert(tool.clone(), p);
+    }
+    out
+}
+
+fn harness_median(h: &Value, id: &str) -> Option<f64> {
+    h["figures"]
+        .as_array()?
+        .iter()
+        .find(|f| f["id"] == id)?["median_ms"]
+        .as_f64()
+}
+
+fn harness_scalar(h: &Value, id: &str) -> Option<f64> {
+    h["scalars"]
+        .as_array()?
+        .iter()
+        .find(|s| s[0] == id)?[1]
+        .as_f64()
+}
+
+/// The number after `key` in the first line containing `marker`.
+fn find_number(texts: &[String], marker: &str, key: &str) -> Option<f64> {
+    for t in texts {
+        for line in t.lines() {
+            if !line.contains(marker) {
+                continue;
+            }
+            let rest = &line[line.find(marker)?..];
+            let after = &rest[rest.find(key)? + key.len()..];
+            let num: String = after
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            if let Ok(v) = num.parse() {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+fn f(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |x| format!("{x:.3}"))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+struct Target {
+    id: &'static str,
+    what: String,
+    measured: Option<f64>,
+    /// Display of the measured value.
+    shown: String,
+    goal: &'static str,
+    met: Option<bool>,
+}
+
+pub fn render(inp: &Inputs) -> String {
+    let mut o = String::new();
+    let h = inp.harness.clone().unwrap_or(Value::Null);
+    let peers = inp.raw_csv.as_deref().map(peers).unwrap_or_default();
+    let hm = |id: &str| harness_median(&h, id);
+
+    if !peers.is_empty() {
+        let _ = writeln!(o, "### Peer tools (attach-bench.sh, same run), ms per interface\n");
+        let _ = writeln!(o, "| tool | attach median | attach p90 | attach total/N | netlink floor/N (total − exec of the N `ip -n` processes) | detach median | detach total/N |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+        for (t, p) in &peers {
+            let _ = writeln!(
+                o,
+                "| {t} | {} | {} | {} | {} | {} | {} |",
+                f(p.attach_median),
+                f(p.attach_p90),
+                f(p.attach_total_per_if),
+                f(p.floor_per_if),
+                f(p.detach_median),
+                f(p.detach_total_per_if)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    let direct_floor = peers.get("ip-batch-direct").and_then(|p| p.floor_per_if);
+    let direct_total = peers.get("ip-batch-direct").and_then(|p| p.attach_total_per_if);
+    let move_floor = peers.get("ip-batch").and_then(|p| p.floor_per_if);
+    let nvi = peers.get("netavark-internal").and_then(|p| p.attach_median);
+    let cni = peers.get("cni-bridge").and_then(|p| p.attach_median);
+    let cli = peers.get(&inp.custom_name).and_then(|p| p.attach_median);
+    let p1 = hm("P1.attach+gw");
+    let p1a = hm("P1.attach");
+
+    let mut t: Vec<Target> = Vec::new();
+    let le = |v: Option<f64>, lim: f64| v.map(|x| x <= lim);
+    let ge = |v: Option<f64>, lim: f64| v.map(|x| x >= lim);
+    let r = ratio(p1, direct_floor);
+    t.push(Target {
+        id: "P1",
+        what: "in-process attach+gateways / ip-batch-direct netlink floor per interface".into(),
+        measured: r,
+        shown: format!("{} ms / {} ms = {}×", f(p1), f(direct_floor), f(r)),
+        goal: "≤ 1.0×",
+        met: le(r, 1.0),
+    });
+    let r = ratio(cli, direct_total);
+    t.push(Target {
+        id: "P1 (CLI)",
+        what: "nsplumb CLI attach (one process per attach) / ip-batch-direct total per interface (processes included)".into(),
+        measured: r,
+        shown: format!("{} ms / {} ms = {}×", f(cli), f(direct_total), f(r)),
+        goal: "(information)",
+        met: None,
+    });
+    let r = ratio(nvi, p1);
+    t.push(Target {
+        id: "P1 vs netavark",
+        what: "netavark-internal setup / in-process attach+gateways".into(),
+        measured: r,
+        shown: format!("{} ms / {} ms = {}× faster", f(nvi), f(p1), f(r)),
+        goal: "≥ 5×",
+        met: ge(r, 5.0),
+    });
+    let r = ratio(nvi, cli);
+    t.push(Target {
+        id: "P1 vs netavark (CLI)",
+        what: "netavark-internal setup / nsplumb CLI attach (both one process per attach)".into(),
+        measured: r,
+        shown: format!("{} ms / {} ms = {}× faster", f(nvi), f(cli), f(r)),
+        goal: "≥ 5×",
+        met: ge(r, 5.0),
+    });
+    let r = ratio(cni, p1);
+    t.push(Target {
+        id: "P1 vs cni",
+        what: "cni-bridge ADD / in-process attach+gateways".into(),
+        measured: r,
+        shown: format!("{} ms / {} ms = {}× faster", f(cni), f(p1), f(r)),
+        goal: "≥ 10×",
+        met: ge(r, 10.0),
+    });
+    let r = ratio(cni, cli);
+    t.push(Target {
+        id: "P1 vs cni (CLI)",
+        what: "cni-bridge ADD / nsplumb CLI attach (both one process per attach)".into(),
+        measured: r,
+        shown: format!("{} ms / {} ms = {}× faster", f(cni), f(cli), f(r)),
+        goal: "≥ 10×",
+        met: ge(r, 10.0),
+    });
+    let p2 = hm("P2.create+attach+gw");
+    let r = ratio(p2, move_floor);
+    t.push(Target {
+        id: "P2",
+        what: "veth creation + move-path attach + gateways / ip-batch (move) netlink floor per interface".into(),
+        measured: r,
+        shown: format!("{} ms / {} ms = {}×", f(p2), f(move_floor), f(r)),
+        goal: "≤ 1.1×",
+        met: le(r, 1.1),
+    });
+    let p3 = find_number(&inp.texts, "P3 first ARP on bridge", "median");
+    t.push(Target {
+        id: "P3",
+        what: "first ARP on the bridge after attach start (tests/kernel/benches/first_arp.rs)".into(),
+        measured: p3,
+        shown: format!("{} ms", f(p3)),
+        goal: "≤ 5 ms",
+        met: le(p3, 5.0),
+    });
+    let (d1, db) = (hm("P4.detach"), hm("P4.batch"));
+    let r = ratio(d1, db);
+    t.push(Target {
+        id: "P4",
+        what: "detach one by one / one kernel batch, per interface".into(),
+        measured: r,
+        shown: format!("{} ms / {} ms = {}×", f(d1), f(db), f(r)),
+        goal: "≥ 5×",
+        met: ge(r, 5.0),
+    });
+    let p5 = harness_scalar(&h, "P5.lifecycles_per_s")
+        .or_else(|| find_number(&inp.texts, "P5 sim lifecycles/s", ":"));
+    let p5b = find_number(&inp.texts, "P5 sim lifecycles/s", ":");
+    t.push(Target {
+        id: "P5",
+        what: "simulated attach+detach lifecycles per second, one core (harness; tests/benches/lifecycle.rs in brackets)".into(),
+        measured: p5,
+        shown: format!(
+            "{}/s{}",
+            p5.map_or("n/a".into(), |x| format!("{x:.0}")),
+            p5b.map_or(String::new(), |x| format!(" [{x:.0}/s]"))
+        ),
+        goal: "≥ 100,000/s",
+        met: ge(p5, 100_000.0),
+    });
+    for scope in ["across", "one"] {
+        let (a, b) = (hm(&format!("P6.{scope}.N1000")), hm(&format!("P6.{scope}.N10")));
+        let r = ratio(a, b);
+        let (ta, tb) = (hm(&format!("P6.{scope}.N1000.last10%")), b);
+        let rt = ratio(ta, tb);
+        t.push(Target {
+            id: if scope == "across" { "P6 across" } else { "P6 one ns" },
+            what: format!(
+                "attach cost at N=1000 / N=10 ({}); last tenth at N=1000 in brackets",
+                if scope == "across" { "one interface per namespace" } else { "all in one namespace" }
+            ),
+            measured: r,
+            shown: format!("{} ms / {} ms = {}× [{}×]", f(a), f(b), f(r), f(rt)),
+            goal: "≤ 1.2×",
+            met: le(r, 1.2),
+        });
+    }
+    let p7 = find_number(&inp.texts, "tui frame time", "median");
+    t.push(Target {
+        id: "P7",
+        what: "TUI frame time, 1,000 interfaces (tui/benches/frame.rs)".into(),
+        measured: p7,
+        shown: format!("{} ms", f(p7)),
+        goal: "≤ 5 ms",
+        met: le(p7, 5.0),
+    });
+
+    let _ = writeln!(o, "### Targets (medians from one run)\n");
+    let _ = writeln!(o, "| target | comparison | measured | goal | status |");
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for x in &t {
+        let status = match x.met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None if x.measured.is_none() => "not measured",
+            None => "-",
+        };
+        let _ = writeln!(o, "| {} | {} | {} | {} | {} |", x.id, x.what, x.shown, x.goal, status);
+    }
+    if let Some(a) = p1a {
+        let _ = writeln!(o, "\nP1 attach alone (no gateways): {a:.3} ms median per interface.");
+    }
+    o
+}
