@@ -158,15 +158,7 @@ impl<B: NetBackend> Plumber<B> {
     /// after this returns (S8).
     pub async fn detach(&self, netns: &NetnsRef, name: &str) -> Result<(), DetachError> {
         let plan = lock(&self.inner.registry).begin_detach(netns, name)?;
-        let control = lock(&self.inner.announcers).remove(&(netns.clone(), name.to_string()));
-        if let Some(control) = control {
-            control.cancelled.store(true, Ordering::SeqCst);
-            control.waker.wake();
-            // Taking the lock waits out a send in progress; none starts after it.
-            let mut announcer = control.announcer.lock().await;
-            announcer.cancel(self.inner.backend.now());
-            self.inner.drain_events(&mut *announcer);
-        }
+        self.cancel_announce(netns, name).await;
         let span = tracing::info_span!("detach", iface = %name, netns = %netns);
         let mut machine = Detach::new(plan, self.inner.backend.now());
         self.inner.run(&mut machine).instrument(span).await;
@@ -179,6 +171,20 @@ impl<B: NetBackend> Plumber<B> {
             Err(e) => registry.detach_failed(netns, name, e),
         }
         outcome
+    }
+
+    /// Stop the background announcements of an interface (SPEC S8); true if some were due.
+    /// When this returns, no further frame leaves for it.
+    pub async fn cancel_announce(&self, netns: &NetnsRef, name: &str) -> bool {
+        let control = lock(&self.inner.announcers).remove(&(netns.clone(), name.to_string()));
+        let Some(control) = control else { return false };
+        control.cancelled.store(true, Ordering::SeqCst);
+        control.waker.wake();
+        // Taking the lock waits out a send in progress; none starts after it.
+        let mut announcer = control.announcer.lock().await;
+        announcer.cancel(self.inner.backend.now());
+        self.inner.drain_events(&mut *announcer);
+        true
     }
 
     /// G1: a default route via `gateway` on the link that reaches it. `None` is a no-op.
