@@ -222,6 +222,13 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
         .collect();
     let p1_hosts: Vec<String> = (0..n).map(|i| format!("nbv{i}")).collect();
 
+    if opts.wants("NS") {
+        let NetnsRef::Path(p) = &w.ns[0] else {
+            return Err("namespace 0 has no path".into());
+        };
+        crate::nsswitch::run(std::path::Path::new(p), 200, report).await?;
+    }
+
     if opts.wants("P1") || opts.wants("P4") {
         // ---- P1: veth fast path, cold namespaces (first contact, as at container start)
         w.cold();
@@ -258,9 +265,12 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
             "P4 detach one by one (Plumber::detach)",
             &d,
         ));
-        report
-            .profiles
-            .push(Profile::new("P4 detach one by one", n, wall, w.timed.take()));
+        report.profiles.push(Profile::new(
+            "P4 detach one by one",
+            n,
+            wall,
+            w.timed.take(),
+        ));
 
         // ---- P1 again on warm namespaces (cached sockets), then P4 as one kernel batch
         let (a, ag, _) = w.attach_pass(n, veth_src("nbv")).await?;
@@ -366,9 +376,12 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
             "P2 veth creation + attach + gateways (what ip-batch does per interface)",
             &with_create,
         ));
-        report
-            .profiles
-            .push(Profile::new("P2 attach+gw (move path)", n, wall, w.timed.take()));
+        report.profiles.push(Profile::new(
+            "P2 attach+gw (move path)",
+            n,
+            wall,
+            w.timed.take(),
+        ));
         let mut d = Vec::with_capacity(n);
         for (ns, name) in &ifs {
             let t = Instant::now();
@@ -408,7 +421,13 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
                 a.push(t.elapsed());
             }
             let wall = start.elapsed();
-            push_p6(report, &format!("P6.across.N{size}"), "across namespaces", size, &a);
+            push_p6(
+                report,
+                &format!("P6.across.N{size}"),
+                "across namespaces",
+                size,
+                &a,
+            );
             report.profiles.push(Profile::new(
                 &format!("P6 across namespaces N={size}"),
                 size,
@@ -416,8 +435,9 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
                 w.timed.take(),
             ));
             let hosts: Vec<String> = (0..size).map(|i| format!("nbx{i}")).collect();
-            let forget: Vec<(NetnsRef, String)> =
-                (0..size).map(|i| (w.ns[i].clone(), "eth0".into())).collect();
+            let forget: Vec<(NetnsRef, String)> = (0..size)
+                .map(|i| (w.ns[i].clone(), "eth0".into()))
+                .collect();
             w.batch_cleanup(&hosts, &forget).await;
 
             // One namespace: eth0..eth{N-1} in nb0.
@@ -438,7 +458,13 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
                 a.push(t.elapsed());
             }
             let wall = start.elapsed();
-            push_p6(report, &format!("P6.one.N{size}"), "in one namespace", size, &a);
+            push_p6(
+                report,
+                &format!("P6.one.N{size}"),
+                "in one namespace",
+                size,
+                &a,
+            );
             report.profiles.push(Profile::new(
                 &format!("P6 one namespace N={size}"),
                 size,
@@ -446,8 +472,9 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
                 w.timed.take(),
             ));
             let hosts: Vec<String> = (0..size).map(|i| format!("nby{i}")).collect();
-            let forget: Vec<(NetnsRef, String)> =
-                (0..size).map(|i| (w.ns[0].clone(), format!("eth{i}"))).collect();
+            let forget: Vec<(NetnsRef, String)> = (0..size)
+                .map(|i| (w.ns[0].clone(), format!("eth{i}")))
+                .collect();
             w.batch_cleanup(&hosts, &forget).await;
         }
     }

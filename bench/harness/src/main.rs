@@ -13,6 +13,7 @@
 //! target ratios of one run.
 
 mod linux;
+mod nsswitch;
 mod report;
 mod sim;
 mod stats;
@@ -26,7 +27,10 @@ use std::process::ExitCode;
 const INNER: &str = "NSPLUMB_BENCH_INNER";
 
 #[derive(Parser)]
-#[command(name = "nsplumb-bench", about = "nsplumb benchmarks (figures, not tests)")]
+#[command(
+    name = "nsplumb-bench",
+    about = "nsplumb benchmarks (figures, not tests)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -53,8 +57,8 @@ struct RunArgs {
     /// Also write the JSON results to this file.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Comma list of P1,P2,P4,P5,P6.
-    #[arg(long, default_value = "P1,P2,P4,P5,P6", value_delimiter = ',')]
+    /// Comma list of P1,P2,P4,P5,P6,NS (NS: cost of one operation inside a namespace).
+    #[arg(long, default_value = "P1,P2,P4,P5,P6,NS", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Sizes for P6.
     #[arg(long, default_value = "10,100,1000", value_delimiter = ',')]
@@ -72,9 +76,9 @@ struct RunArgs {
 
 #[derive(Args)]
 struct ReportArgs {
-    /// The harness JSON (`--out` of a run).
+    /// The harness JSON (`--out` of a run); once per repetition.
     #[arg(long)]
-    harness: Option<PathBuf>,
+    harness: Vec<PathBuf>,
     /// attach-bench.sh's raw.csv.
     #[arg(long)]
     raw: Option<PathBuf>,
@@ -96,14 +100,16 @@ fn main() -> ExitCode {
 }
 
 fn report_main(r: &ReportArgs) -> ExitCode {
-    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let read =
+        |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let mut inp = report::Inputs {
         custom_name: r.custom_name.clone(),
         ..Default::default()
     };
     let res: Result<(), String> = (|| {
-        if let Some(p) = &r.harness {
-            inp.harness = Some(serde_json::from_str(&read(p)?).map_err(|e| e.to_string())?);
+        for p in &r.harness {
+            let v = serde_json::from_str(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?;
+            inp.harness.push(v);
         }
         if let Some(p) = &r.raw {
             inp.raw_csv = Some(read(p)?);
@@ -125,9 +131,11 @@ fn report_main(r: &ReportArgs) -> ExitCode {
 }
 
 fn wants_linux(a: &RunArgs) -> bool {
-    a.scenarios
-        .iter()
-        .any(|s| ["P1", "P2", "P4", "P6"].iter().any(|x| s.eq_ignore_ascii_case(x)))
+    a.scenarios.iter().any(|s| {
+        ["P1", "P2", "P4", "P6", "NS"]
+            .iter()
+            .any(|x| s.eq_ignore_ascii_case(x))
+    })
 }
 
 /// Run this binary again inside fresh network and mount namespaces; its exit code.

@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 #[derive(Default)]
 pub struct Inputs {
-    pub harness: Option<Value>,
+    /// One harness JSON per repetition; a figure is the median of its per-rep medians.
+    pub harness: Vec<Value>,
     pub raw_csv: Option<String>,
     pub texts: Vec<String>,
     pub custom_name: String,
@@ -82,34 +83,36 @@ fn peers(csv: &str) -> BTreeMap<String, Peer> {
         p.detach_median = med(pooled(tool, "detach"));
         let at = per_rep(tool, "attach-total");
         p.attach_total_per_if = med(at.values().map(|v| v / n).collect());
-        p.detach_total_per_if = med(per_rep(tool, "detach-total").values().map(|v| v / n).collect());
+        p.detach_total_per_if = med(per_rep(tool, "detach-total")
+            .values()
+            .map(|v| v / n)
+            .collect());
         let noop = per_rep(tool, "noop-ns-total");
         if !noop.is_empty() {
-            p.floor_per_if = med(
-                at.iter()
-                    .filter_map(|(r, t)| noop.get(r).map(|z| (t - z) / n))
-                    .collect(),
-            );
+            p.floor_per_if = med(at
+                .iter()
+                .filter_map(|(r, t)| noop.get(r).map(|z| (t - z) / n))
+                .collect());
         }
         out.insert(tool.clone(), p);
     }
     out
 }
 
-fn harness_median(h: &Value, id: &str) -> Option<f64> {
-    h["figures"]
-        .as_array()?
+fn harness_median(hs: &[Value], id: &str) -> Option<f64> {
+    med(hs
         .iter()
-        .find(|f| f["id"] == id)?["median_ms"]
-        .as_f64()
+        .filter_map(|h| {
+            h["figures"].as_array()?.iter().find(|f| f["id"] == id)?["median_ms"].as_f64()
+        })
+        .collect())
 }
 
-fn harness_scalar(h: &Value, id: &str) -> Option<f64> {
-    h["scalars"]
-        .as_array()?
+fn harness_scalar(hs: &[Value], id: &str) -> Option<f64> {
+    med(hs
         .iter()
-        .find(|s| s[0] == id)?[1]
-        .as_f64()
+        .filter_map(|h| h["scalars"].as_array()?.iter().find(|s| s[0] == id)?[1].as_f64())
+        .collect())
 }
 
 /// The number after `key` in the first line containing `marker`.
@@ -157,12 +160,15 @@ struct Target {
 
 pub fn render(inp: &Inputs) -> String {
     let mut o = String::new();
-    let h = inp.harness.clone().unwrap_or(Value::Null);
+    let h = &inp.harness[..];
     let peers = inp.raw_csv.as_deref().map(peers).unwrap_or_default();
-    let hm = |id: &str| harness_median(&h, id);
+    let hm = |id: &str| harness_median(h, id);
 
     if !peers.is_empty() {
-        let _ = writeln!(o, "### Peer tools (attach-bench.sh, same run), ms per interface\n");
+        let _ = writeln!(
+            o,
+            "### Peer tools (attach-bench.sh, same run), ms per interface\n"
+        );
         let _ = writeln!(o, "| tool | attach median | attach p90 | attach total/N | netlink floor/N (total − exec of the N `ip -n` processes) | detach median | detach total/N |");
         let _ = writeln!(o, "|---|---|---|---|---|---|---|");
         for (t, p) in &peers {
@@ -181,7 +187,9 @@ pub fn render(inp: &Inputs) -> String {
     }
 
     let direct_floor = peers.get("ip-batch-direct").and_then(|p| p.floor_per_if);
-    let direct_total = peers.get("ip-batch-direct").and_then(|p| p.attach_total_per_if);
+    let direct_total = peers
+        .get("ip-batch-direct")
+        .and_then(|p| p.attach_total_per_if);
     let move_floor = peers.get("ip-batch").and_then(|p| p.floor_per_if);
     let nvi = peers.get("netavark-internal").and_then(|p| p.attach_median);
     let cni = peers.get("cni-bridge").and_then(|p| p.attach_median);
@@ -259,7 +267,8 @@ pub fn render(inp: &Inputs) -> String {
     let p3 = find_number(&inp.texts, "P3 first ARP on bridge", "median");
     t.push(Target {
         id: "P3",
-        what: "first ARP on the bridge after attach start (tests/kernel/benches/first_arp.rs)".into(),
+        what: "first ARP on the bridge after attach start (tests/kernel/benches/first_arp.rs)"
+            .into(),
         measured: p3,
         shown: format!("{} ms", f(p3)),
         goal: "≤ 5 ms",
@@ -275,7 +284,7 @@ pub fn render(inp: &Inputs) -> String {
         goal: "≥ 5×",
         met: ge(r, 5.0),
     });
-    let p5 = harness_scalar(&h, "P5.lifecycles_per_s")
+    let p5 = harness_scalar(h, "P5.lifecycles_per_s")
         .or_else(|| find_number(&inp.texts, "P5 sim lifecycles/s", ":"));
     let p5b = find_number(&inp.texts, "P5 sim lifecycles/s", ":");
     t.push(Target {
@@ -291,15 +300,26 @@ pub fn render(inp: &Inputs) -> String {
         met: ge(p5, 100_000.0),
     });
     for scope in ["across", "one"] {
-        let (a, b) = (hm(&format!("P6.{scope}.N1000")), hm(&format!("P6.{scope}.N10")));
+        let (a, b) = (
+            hm(&format!("P6.{scope}.N1000")),
+            hm(&format!("P6.{scope}.N10")),
+        );
         let r = ratio(a, b);
         let (ta, tb) = (hm(&format!("P6.{scope}.N1000.last10%")), b);
         let rt = ratio(ta, tb);
         t.push(Target {
-            id: if scope == "across" { "P6 across" } else { "P6 one ns" },
+            id: if scope == "across" {
+                "P6 across"
+            } else {
+                "P6 one ns"
+            },
             what: format!(
                 "attach cost at N=1000 / N=10 ({}); last tenth at N=1000 in brackets",
-                if scope == "across" { "one interface per namespace" } else { "all in one namespace" }
+                if scope == "across" {
+                    "one interface per namespace"
+                } else {
+                    "all in one namespace"
+                }
             ),
             measured: r,
             shown: format!("{} ms / {} ms = {}× [{}×]", f(a), f(b), f(r), f(rt)),
@@ -327,10 +347,17 @@ pub fn render(inp: &Inputs) -> String {
             None if x.measured.is_none() => "not measured",
             None => "-",
         };
-        let _ = writeln!(o, "| {} | {} | {} | {} | {} |", x.id, x.what, x.shown, x.goal, status);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            x.id, x.what, x.shown, x.goal, status
+        );
     }
     if let Some(a) = p1a {
-        let _ = writeln!(o, "\nP1 attach alone (no gateways): {a:.3} ms median per interface.");
+        let _ = writeln!(
+            o,
+            "\nP1 attach alone (no gateways): {a:.3} ms median per interface."
+        );
     }
     o
 }

@@ -78,7 +78,12 @@ pub fn p5(secs: f64, report: &mut Report) -> Result<(), String> {
     run(&mut rt, &sim, &plumber, &ns, 0.1)?;
     timed.take();
     let (n, el) = run(&mut rt, &sim, &plumber, &ns, (secs / 2.0).max(0.2))?;
-    let mut p = Profile::new("P5 sim lifecycle (attach+detach)", n as usize, el, timed.take());
+    let mut p = Profile::new(
+        "P5 sim lifecycle (attach+detach)",
+        n as usize,
+        el,
+        timed.take(),
+    );
     // Per lifecycle in microseconds reads better than ms here; keep ms for uniformity.
     p.scenario = format!(
         "P5 sim lifecycle (attach+detach; times in ms per lifecycle, {:.2} us each)",

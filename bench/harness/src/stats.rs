@@ -153,8 +153,14 @@ impl Report {
     }
 
     pub fn print_table(&self) {
-        println!("nsplumb-bench: N={}, {} CPUs, kernel {}, {}", self.n, self.cpus, self.kernel, self.cpu_model);
-        println!("load average at start: {}; at end: {}", self.loadavg_start, self.loadavg_end);
+        println!(
+            "nsplumb-bench: N={}, {} CPUs, kernel {}, {}",
+            self.n, self.cpus, self.kernel, self.cpu_model
+        );
+        println!(
+            "load average at start: {}; at end: {}",
+            self.loadavg_start, self.loadavg_end
+        );
         println!();
         println!("| id | figure | samples | median ms/if | p90 ms/if | mean ms/if | min | max |");
         println!("|---|---|---|---|---|---|---|---|");

@@ -3,8 +3,8 @@
 
 use ipnet::IpNet;
 use nsplumb_core::{
-    AddrInfo, BackendError, Family, IfIndex, LinkEvents, LinkInfo, LinkStats, MacAddr,
-    NetBackend, NetnsRef, RouteInfo, RouteSpec, Timestamp, VethPair, VethRequest,
+    AddrInfo, BackendError, Family, IfIndex, LinkEvents, LinkInfo, LinkStats, MacAddr, NetBackend,
+    NetnsRef, RouteInfo, RouteSpec, Timestamp, VethPair, VethRequest,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -88,7 +88,8 @@ impl<B: NetBackend> NetBackend for Timed<B> {
             .await
     }
     async fn set_link_up(&self, netns: &NetnsRef, i: IfIndex) -> Result<(), BackendError> {
-        self.t("set_link_up", self.inner.set_link_up(netns, i)).await
+        self.t("set_link_up", self.inner.set_link_up(netns, i))
+            .await
     }
     async fn set_link_down(&self, netns: &NetnsRef, i: IfIndex) -> Result<(), BackendError> {
         self.t("set_link_down", self.inner.set_link_down(netns, i))
@@ -115,7 +116,8 @@ impl<B: NetBackend> NetBackend for Timed<B> {
         netns: &NetnsRef,
         r: &VethRequest,
     ) -> Result<VethPair, BackendError> {
-        self.t("create_veth", self.inner.create_veth(netns, r)).await
+        self.t("create_veth", self.inner.create_veth(netns, r))
+            .await
     }
     async fn delete_links(&self, netns: &NetnsRef, i: &[IfIndex]) -> Result<(), BackendError> {
         self.t("delete_links", self.inner.delete_links(netns, i))
@@ -159,7 +161,8 @@ impl<B: NetBackend> NetBackend for Timed<B> {
         netns: &NetnsRef,
         f: Family,
     ) -> Result<Vec<RouteInfo>, BackendError> {
-        self.t("list_routes", self.inner.list_routes(netns, f)).await
+        self.t("list_routes", self.inner.list_routes(netns, f))
+            .await
     }
     async fn get_route(
         &self,
@@ -171,7 +174,8 @@ impl<B: NetBackend> NetBackend for Timed<B> {
             .await
     }
     async fn read_sysctl(&self, netns: &NetnsRef, p: &str) -> Result<String, BackendError> {
-        self.t("read_sysctl", self.inner.read_sysctl(netns, p)).await
+        self.t("read_sysctl", self.inner.read_sysctl(netns, p))
+            .await
     }
     async fn write_sysctl(&self, netns: &NetnsRef, p: &str, v: &str) -> Result<(), BackendError> {
         self.t("write_sysctl", self.inner.write_sysctl(netns, p, v))
@@ -188,7 +192,8 @@ impl<B: NetBackend> NetBackend for Timed<B> {
         m: MacAddr,
         a: Ipv4Addr,
     ) -> Result<(), BackendError> {
-        self.t("send_arp", self.inner.send_arp(netns, i, m, a)).await
+        self.t("send_arp", self.inner.send_arp(netns, i, m, a))
+            .await
     }
     async fn send_na(
         &self,
