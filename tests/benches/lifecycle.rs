@@ -314,7 +314,7 @@ fn main() {
         );
         let m = timed.per_op.lock().unwrap();
         let mut ops: Vec<_> = m.iter().collect();
-        ops.sort_by(|a, b| b.1 .1.cmp(&a.1 .1));
+        ops.sort_by_key(|o| std::cmp::Reverse(o.1 .1));
         let calls: u64 = ops.iter().map(|(_, (c, _))| c).sum();
         println!(
             "    {} simulator calls per lifecycle; slowest: {}",

@@ -723,10 +723,13 @@ pub struct NormSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormNetns {
     pub links: std::collections::BTreeMap<String, NormLink>,
-    pub routes: Vec<(IpNet, Option<IpAddr>, String, &'static str, u32, bool)>,
+    pub routes: Vec<NormRoute>,
     pub sysctls: std::collections::BTreeMap<String, String>,
     pub neighbours: Vec<(String, IpAddr, MacAddr, String)>,
 }
+
+/// A route: destination, gateway, output link name, scope, metric, `proto kernel`.
+pub type NormRoute = (IpNet, Option<IpAddr>, String, &'static str, u32, bool);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormLink {
