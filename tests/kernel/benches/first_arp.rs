@@ -30,6 +30,9 @@ const BRIDGE: &str = "br0";
 const WARMUP: usize = 3;
 /// Attaches driven step by step for the per-command profile (not part of the P3 figures).
 const PROFILED: usize = 20;
+/// Pause after each teardown, so the kernel's background namespace cleanup is over before the
+/// next attach is timed.
+const SETTLE: Duration = Duration::from_millis(30);
 
 fn main() {
     if std::env::var_os(CHILD).is_none() {
@@ -142,6 +145,9 @@ async fn run(n: usize) {
         }
         plumber.detach(&ns, "eth0").await.expect("detach");
         fx.backend.delete_netns(&ns).await.expect("delete netns");
+        // The kernel tears the namespace down in the background (under RTNL); let it finish so
+        // it does not land in the next attach.
+        tokio::time::sleep(SETTLE).await;
         if i < WARMUP {
             continue;
         }
@@ -280,6 +286,7 @@ async fn profile(
             backend.delete_links(&NetnsRef::Host, &[h]).await.ok();
         }
         backend.delete_netns(&ns).await.expect("delete netns");
+        tokio::time::sleep(SETTLE).await;
     }
     let mut out: Vec<(String, Duration, usize)> = per_name
         .into_iter()
