@@ -58,14 +58,23 @@ fn hundred(seed: u64, jitter_ms: u64) {
         .map(|i| {
             let p = h.plumber.clone();
             let ns = ns.clone();
-            spawn(&h, async move { p.attach(&ns, eth_spec(i)).await })
+            let b = h.sim.clone();
+            spawn(&h, async move {
+                let r = p.attach(&ns, eth_spec(i)).await;
+                (r, nsplumb_core::NetBackend::now(&b))
+            })
         })
         .collect();
-    let results: Vec<Result<Attached, AttachError>> = h
+    let (results, done): (Vec<Result<Attached, AttachError>>, Vec<Timestamp>) = h
         .block_on(futures::future::join_all(rxs))
         .into_iter()
         .map(|r| r.expect("task finished"))
-        .collect();
+        .unzip();
+    // They really interleaved: completions are not in spawn order.
+    assert!(
+        done.windows(2).any(|w| w[1] < w[0]),
+        "seed {seed}: attaches completed in spawn order"
+    );
     h.backend.set_jitter(None);
     h.faults.clear();
     let names: BTreeSet<String> = results

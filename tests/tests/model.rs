@@ -1458,7 +1458,7 @@ fn model_attach_announce_detach() {
     let cases: u32 = std::env::var("NSPLUMB_MODEL_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(7000);
+        .unwrap_or(8000);
     let seed = std::env::var("NSPLUMB_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
