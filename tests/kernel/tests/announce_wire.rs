@@ -880,11 +880,16 @@ async fn link_deleted_after_attach_stops_the_next_send() {
     let mac = t.mac(9, 0);
     let (a4, a6) = ("192.0.2.80/24", "fd00:1::80/64");
     let spec = t.veth_spec(0, mac, Some(a4), Some(a6), 3, ms(200));
-    t.plumber.attach(&ns, spec).await.expect("attach");
+    let a = t.plumber.attach(&ns, spec).await.expect("attach");
     let returned = Instant::now();
+    let Origin::NewVeth { host_index } = a.origin else {
+        panic!("fast path expected, got {:?}", a.origin)
+    };
     // Behind nsplumb's back: deleting the host end takes the container end with it.
-    let host_end = t.link(0);
-    blocking(|| run_in(&NetnsRef::Host, &["ip", "link", "del", &host_end]));
+    t.fx.backend
+        .delete_links(&NetnsRef::Host, &[host_index])
+        .await
+        .unwrap();
     assert!(
         returned.elapsed() < ms(150),
         "deleted before the second round"
