@@ -10,7 +10,10 @@
 //! Topology: `host` (the backend's host namespace; on the kernel the test's private one) holds
 //! bridge `br0` (up, no STP) and veth pairs `h0`/`h0-p` … `h3`/`h3-p` (plain links to move);
 //! containers `c0` (with veth pair `x0`/`x0-p`, `x0` up, to attach as created-in-namespace and
-//! to carry pre-existing routes) and `c1` (empty).
+//! to carry a pre-existing route in some scenarios) and `c1` (empty).
+//!
+//! Besides agreement, every failed attach is checked on the spot for SPEC A15 (state after ==
+//! state before), on both backends.
 
 use crate::state::{observe, Observe, State};
 use futures::channel::mpsc;
@@ -144,6 +147,9 @@ pub struct Scenario {
 pub struct StepOutcome {
     pub result: String,
     pub state: State,
+    /// SPEC A15 checked on the spot: a failed attach (whose rollback reported no error) must
+    /// leave the state as it found it. The diff when it did not.
+    pub a15_violation: Option<String>,
 }
 
 fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
@@ -244,9 +250,13 @@ fn random_spec(
 ) -> Spec {
     let roll = rng.random_range(0..100);
     let source = if roll < 35 {
-        Source::HostLink(
-            pick(rng, &["h0", "h1", "h2", "h3", "h0", "h1", "h2", "nope0"]).to_string(),
-        )
+        let name = pick(rng, &["h0", "h1", "h2", "h3", "h0", "h1", "h2", "nope0"]).to_string();
+        // CORE-2: host-namespace attaches take a link no other attach takes.
+        if ns == 2 && known_core_bug("CORE-2") {
+            Source::HostLink("h3-p".into())
+        } else {
+            Source::HostLink(name)
+        }
     } else if roll < 65 {
         *veth_n += 1;
         let bridge = pick(rng, &["br0", "br0", "br0", "br0", "h3-p", "nobr"]).to_string();
@@ -420,10 +430,25 @@ pub async fn build<B: NetBackend>(b: &B, tag: &str, sc: &Scenario) -> World {
     };
     let x0 = b.create_veth(&c0, &req).await.expect("x0");
     if sc.c0_route {
+        // CORE-3: a route on a link attached as created-in-namespace is lost (set down), so
+        // the route lives on a link of its own while that bug is known.
+        let oif = if known_core_bug("CORE-3") {
+            let req = VethRequest {
+                host_name: "y0".into(),
+                host_master: None,
+                host_up: true,
+                peer_netns: c0.clone(),
+                peer_name: "y0-p".into(),
+                peer_mac: None,
+            };
+            b.create_veth(&c0, &req).await.expect("y0").host_index
+        } else {
+            x0.host_index
+        };
         let route = RouteSpec {
             dst: "192.0.2.0/26".parse().unwrap(),
             gateway: None,
-            oif: x0.host_index,
+            oif,
             scope: RouteScope::Link,
         };
         b.add_route(&c0, &route).await.expect("c0 route");
@@ -535,6 +560,7 @@ pub async fn run_steps<B: NetBackend>(
 ) -> Vec<StepOutcome> {
     let opts = observe_opts();
     let mut out = Vec::new();
+    let mut before = observe(&*b, &world.roles(), &opts).await;
     for step in &sc.steps {
         let result = match step {
             Step::Attach { ns, spec } => {
@@ -576,7 +602,16 @@ pub async fn run_steps<B: NetBackend>(
             }
         };
         let state = observe(&*b, &world.roles(), &opts).await;
-        out.push(StepOutcome { result, state });
+        let a15_violation = (result.starts_with("failed: ")
+            && result.ends_with("rollback_errors=[]")
+            && state != before)
+            .then(|| before.diff(&state));
+        before = state.clone();
+        out.push(StepOutcome {
+            result,
+            state,
+            a15_violation,
+        });
     }
     out
 }
@@ -645,6 +680,17 @@ pub const KNOWN_SIM_BUGS: &[(&str, Option<(&str, &str)>)] = &[
         None,
     ),
 ];
+
+/// Core bugs found by the A15 check (each has an ignored test in `tests/rollback.rs`) whose
+/// triggers the generator avoids while they are listed.
+pub const KNOWN_CORE_BUGS: &[&str] = &[
+    "CORE-2: a link attached in the host namespace (N1) can be attached again into a container; a failure there moves it back without the addresses the first attach gave it",
+    "CORE-3: a failed attach of a created-in-namespace link loses the link's own routes (set down flushes them; rollback does not re-add them)",
+];
+
+fn known_core_bug(id: &str) -> bool {
+    KNOWN_CORE_BUGS.iter().any(|b| b.starts_with(id))
+}
 
 /// Whether the generator avoids SIM-2's trigger.
 fn avoid_sim2() -> bool {

@@ -97,7 +97,9 @@ fn addr_text(a: &AddrInfo, link: Option<&LinkInfo>, opts: &Observe) -> String {
                     u16::from_be_bytes([m[4], m[5]]),
                 ]
             });
-            net = if eui == Some(v6.addr().segments()) {
+            let bridge = link.is_some_and(|l| l.kind == LinkKind::Bridge);
+            net = if eui == Some(v6.addr().segments()) || (bridge && !a.flags.nodad) {
+                // A bridge's address follows its first MAC, which follows its ports.
                 format!("fe80::auto/{}", v6.prefix_len())
             } else {
                 format!("fe80::other/{}", v6.prefix_len())
@@ -116,11 +118,13 @@ fn addr_text(a: &AddrInfo, link: Option<&LinkInfo>, opts: &Observe) -> String {
     )
 }
 
+/// A bridge's MAC is the kernel's choice (the lowest port MAC, zero once the last port left)
+/// unless set explicitly: always shown as `bridge`.
 fn mac_text(l: &LinkInfo, opts: &Observe) -> String {
     match l.mac {
+        _ if l.kind == LinkKind::Bridge => "bridge".into(),
         None => "none".into(),
         Some(m) if m.is_zero() => "zero".into(),
-        Some(_) if l.kind == LinkKind::Bridge => "bridge".into(),
         Some(m) if opts.known_macs.contains(&m) => m.to_string(),
         Some(_) => "random".into(),
     }

@@ -42,6 +42,7 @@ async fn simulator_agrees_with_the_kernel() {
     let (mut t_kernel, mut t_sim) = (Duration::ZERO, Duration::ZERO);
     let started = Instant::now();
     let mut classes = std::collections::BTreeMap::new();
+    let mut a15 = Vec::new();
     for i in 0..count {
         let seed = base + i;
         let sc = generate(seed);
@@ -69,6 +70,15 @@ async fn simulator_agrees_with_the_kernel() {
                 .join(" ");
             *classes.entry(class).or_insert(0usize) += 1;
         }
+        for (j, o) in kernel.iter().enumerate() {
+            if let Some(diff) = &o.a15_violation {
+                println!(
+                    "A15 VIOLATION on the kernel, seed {seed} step {j}: {}\n  scenario: {:?}\n{diff}",
+                    o.result, sc.steps
+                );
+                a15.push(seed);
+            }
+        }
         if let Some(d) = compare(&sc, &kernel, &sim) {
             println!("{d}");
             disagreements.push(seed);
@@ -80,6 +90,10 @@ async fn simulator_agrees_with_the_kernel() {
         "differential: {count} scenarios, {steps} steps, {}% agreement ({agreed}/{count}); kernel {t_kernel:?}, sim {t_sim:?}, total {:?}",
         if disagreements.is_empty() { "100".to_string() } else { format!("{:.1}", 100.0 * agreed as f64 / count as f64) },
         started.elapsed()
+    );
+    assert!(
+        a15.is_empty(),
+        "failed attaches left state behind on the kernel (SPEC A15), seeds {a15:?}"
     );
     assert!(
         disagreements.is_empty(),

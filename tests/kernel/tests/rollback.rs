@@ -255,3 +255,66 @@ async fn link_deleted_mid_attach_leaves_nothing_behind() {
     }
     eprintln!("{failures} of 5 attaches failed mid-way");
 }
+
+// SPEC: A15
+// SPEC: N1
+/// Found by the differential run's A15 check (seed 30083). A link attached in the host
+/// namespace (N1: it stays there, configured) is still found by a host-link attach into a
+/// container; when that attach fails, the rollback moves it back without the addresses the
+/// first attach gave it (a move drops addresses). Expected: the second attach is refused
+/// (the link is managed already), or the state is as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG CORE-2 (core registry prepare_attach / attach LinkInHost): a link attached in the host namespace can be attached again elsewhere; a failed second attach loses the first one's addresses"]
+async fn a_link_attached_in_the_host_is_not_taken_by_another_attach() {
+    if !enter("a_link_attached_in_the_host_is_not_taken_by_another_attach") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let ns = fx.netns("c").await;
+    let p = fx.plumber();
+    plain_link(&NetnsRef::Host, "h0");
+    let mut first = Spec::new(
+        Source::HostLink("h0".into()),
+        Destination::Prefix("eth".into()),
+    );
+    first.ipv4 = Some("198.51.100.10/25".into());
+    first.ipv6 = Some("fd00::10/64".into());
+    first.announce_count = 0;
+    p.attach(&NetnsRef::Host, first).await.unwrap();
+    let before = snap(&fx.backend, &ns).await;
+    // IPv4 only (so IPv6 is disabled) plus an IPv6 link-local address: fails with EACCES.
+    let mut second = Spec::new(
+        Source::HostLink("h0".into()),
+        Destination::Name("eth5".into()),
+    );
+    second.ipv4 = Some("198.51.100.11/25".into());
+    second.link_local = vec!["fd00:99::1/128".into()];
+    let outcome = p.attach(&ns, second).await;
+    eprintln!("second attach: {outcome:?}");
+    let after = snap(&fx.backend, &ns).await;
+    assert_eq!(before, after, "- before + after:\n{}", before.diff(&after));
+}
+
+// SPEC: A15
+/// Found by the differential run's A15 check (seed 30190). A created-in-namespace link that
+/// carries a route of its own: attach sets it down (the kernel flushes the route), fails
+/// later, and the rollback brings it back up without the route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG CORE-3 (core attach.rs set_down/undo): a failed attach of a created-in-namespace link loses the link's own routes (flushed by set down, not re-added on rollback)"]
+async fn a_created_in_namespace_link_keeps_its_routes_after_a_failed_attach() {
+    if !enter("a_created_in_namespace_link_keeps_its_routes_after_a_failed_attach") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let ns = fx.netns("c").await;
+    plain_link(&ns, "x0");
+    run_in(&ns, &["ip", "link", "set", "x0", "up"]);
+    run_in(&ns, &["ip", "route", "add", "192.0.2.0/26", "dev", "x0"]);
+    let mut spec = Spec::new(
+        Source::CreatedInNamespace("x0".into()),
+        Destination::Name("ctr-a".into()),
+    );
+    spec.ipv4 = Some("192.0.2.110/32".into());
+    spec.routes = vec!["fd00:2::/64".into()]; // IPv6 disabled (IPv4 only): EACCES
+    fails_clean(&fx, &ns, spec, "error setting interface \"ctr-a\" routes").await;
+}
