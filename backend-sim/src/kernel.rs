@@ -933,11 +933,19 @@ impl Kernel {
         }
         let l = self.lk_mut(id, idx);
         let old = std::mem::replace(&mut l.mac, mac);
-        if let Some(b) = l.bridge_mut() {
+        let is_bridge = if let Some(b) = l.bridge_mut() {
             b.mac_set = true;
-        }
+            true
+        } else {
+            false
+        };
         let master = l.master;
         self.notify(id, idx);
+        if is_bridge && old != mac {
+            // Linux 6.x: br_set_mac_address -> br_stp_change_bridge_id -> br_port_state_selection:
+            // carrier on iff some port forwards, so a bridge without ports loses its carrier.
+            self.bridge_select(id, idx);
+        }
         if let Some(m) = master {
             let b = self.lk_mut(id, m).bridge_mut().expect("bridge");
             b.remove_mac(old);

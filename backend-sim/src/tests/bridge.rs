@@ -248,3 +248,25 @@ fn fast_path_scenario_matches_the_kernel() {
         .iter()
         .all(|a| !a.flags.tentative));
 }
+
+#[test]
+fn setting_the_mac_of_a_bridge_without_ports_drops_its_carrier() {
+    // Linux 6.x (checked against 6.18 by nsplumb-kernel-tests sim_fidelity): `ip link set br0
+    // address X` runs br_port_state_selection; with no forwarding port the bridge goes
+    // NO-CARRIER, so IPv6 never configures a link-local address on it.
+    let mut k = Kernel::new(1);
+    let br = k.create_bridge(&H, "br0").unwrap();
+    k.set_mac(&H, br, MacAddr([0x02, 0, 0x5e, 0x10, 0, 1]))
+        .unwrap();
+    k.set_link_up(&H, br).unwrap();
+    let b = k.link_by_index(&H, br).unwrap();
+    assert!(b.flags.up && !b.flags.lower_up, "{:?}", b.flags);
+    assert!(k.list_addresses(&H, Some(br)).unwrap().is_empty());
+    // Up first, then the MAC: the same.
+    let br1 = k.create_bridge(&H, "br1").unwrap();
+    k.set_link_up(&H, br1).unwrap();
+    assert!(k.link_by_index(&H, br1).unwrap().flags.lower_up);
+    k.set_mac(&H, br1, MacAddr([0x02, 0, 0x5e, 0x10, 0, 2]))
+        .unwrap();
+    assert!(!k.link_by_index(&H, br1).unwrap().flags.lower_up);
+}
