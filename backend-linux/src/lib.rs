@@ -39,7 +39,7 @@ use nsplumb_core::{
 };
 use rtnetlink::Handle;
 use socket2::Socket;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
@@ -92,7 +92,8 @@ struct Inner {
     /// Every namespace this backend has opened, by key: to map netns ids back to references.
     known: Mutex<HashMap<NsKey, NetnsRef>>,
     /// Per namespace: netns id (as seen there) → namespace.
-    nsids: Mutex<HashMap<NsKey, HashMap<i32, NetnsRef>>>,
+    /// Per namespace: netns id → (namespace key, reference), filled on demand.
+    nsids: Mutex<HashMap<NsKey, NsidMap>>,
     /// One packet socket per namespace (ARP).
     packet: Mutex<HashMap<NsKey, Sender>>,
     /// One raw ICMPv6 socket per (namespace, ifindex, source address) (NA).
@@ -180,6 +181,9 @@ impl LinuxBackend {
     }
 }
 
+/// Netns id → (namespace key, reference), as seen from one namespace.
+type NsidMap = HashMap<i32, (NsKey, NetnsRef)>;
+
 impl Inner {
     fn resolve(&self, netns: &NetnsRef) -> io::Result<NsFile> {
         match netns {
@@ -200,7 +204,12 @@ impl Inner {
         }
         lock(&self.packet).remove(&key);
         lock(&self.na).retain(|(k, _, _), _| *k != key);
-        lock(&self.nsids).clear();
+        let mut nsids = lock(&self.nsids);
+        nsids.remove(&key);
+        for map in nsids.values_mut() {
+            map.retain(|_, (k, _)| *k != key);
+        }
+        drop(nsids);
         if key != self.host.key {
             lock(&self.known).remove(&key);
         }
@@ -303,43 +312,62 @@ impl Inner {
             .ok_or_else(|| NlError::errno(Errno::ENODEV))
     }
 
-    /// Netns id → namespace, as seen from `ns`: asks the kernel for the id of every namespace
-    /// this backend knows (RTM_GETNSID with NETNSA_FD).
-    async fn nsid_map(&self, ns: &NsFile, refresh: bool) -> HashMap<i32, NetnsRef> {
-        if !refresh {
-            if let Some(m) = lock(&self.nsids).get(&ns.key) {
-                return m.clone();
+    /// The id `ns` gives to `other` (RTM_GETNSID with NETNSA_FD), if one is assigned.
+    async fn nsid_of(&self, ns: &NsFile, other: &NetnsRef) -> Option<i32> {
+        let other = self.resolve(other).ok()?;
+        let mut m = NsidMessage::default();
+        m.attributes
+            .push(NsidAttribute::Fd(other.fd.as_raw_fd() as u32));
+        let replies = self
+            .req(ns, RouteNetlinkMessage::GetNsId(m), nl::GET)
+            .await
+            .ok()?;
+        replies.into_iter().find_map(|reply| match reply {
+            RouteNetlinkMessage::NewNsId(n) => n.attributes.into_iter().find_map(|a| match a {
+                NsidAttribute::Id(id) if id >= 0 => Some(id),
+                _ => None,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The namespace that netns id `id` names, as seen from `ns`. Cached per namespace; on a
+    /// miss it asks about the host first (a container end's peer is nearly always there), then
+    /// only about namespaces not mapped from `ns` yet, so the cost of a link read does not grow
+    /// with the number of namespaces.
+    async fn peer_netns(&self, ns: &NsFile, id: i32) -> Option<NetnsRef> {
+        let mapped: HashSet<NsKey> = {
+            let nsids = lock(&self.nsids);
+            let map = nsids.get(&ns.key);
+            if let Some((_, r)) = map.and_then(|m| m.get(&id)) {
+                return Some(r.clone());
             }
-        }
-        let known: Vec<(NsKey, NetnsRef)> = lock(&self.known)
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        let mut map = HashMap::new();
-        for (_, r) in known {
-            let Ok(other) = self.resolve(&r) else {
+            map.map(|m| m.values().map(|(k, _)| *k).collect())
+                .unwrap_or_default()
+        };
+        let mut candidates = vec![(self.host.key, NetnsRef::Host)];
+        candidates.extend(
+            lock(&self.known)
+                .iter()
+                .filter(|(k, _)| **k != self.host.key)
+                .map(|(k, v)| (*k, v.clone())),
+        );
+        for (key, r) in candidates {
+            if mapped.contains(&key) {
+                continue;
+            }
+            let Some(found) = self.nsid_of(ns, &r).await else {
                 continue;
             };
-            let mut m = NsidMessage::default();
-            m.attributes
-                .push(NsidAttribute::Fd(other.fd.as_raw_fd() as u32));
-            let Ok(replies) = self.req(ns, RouteNetlinkMessage::GetNsId(m), nl::GET).await else {
-                continue;
-            };
-            for reply in replies {
-                if let RouteNetlinkMessage::NewNsId(n) = reply {
-                    for a in n.attributes {
-                        if let NsidAttribute::Id(id) = a {
-                            if id >= 0 {
-                                map.insert(id, r.clone());
-                            }
-                        }
-                    }
-                }
+            lock(&self.nsids)
+                .entry(ns.key)
+                .or_default()
+                .insert(found, (key, r.clone()));
+            if found == id {
+                return Some(r);
             }
         }
-        lock(&self.nsids).insert(ns.key, map.clone());
-        map
+        None
     }
 
     /// Fill `peer` of links read from `ns` (named `ns_ref`).
@@ -349,24 +377,13 @@ impl Inner {
         ns_ref: &NetnsRef,
         raws: Vec<RawLink>,
     ) -> Vec<LinkInfo> {
-        let mut map: Option<HashMap<i32, NetnsRef>> = None;
-        let mut refreshed = false;
         let mut out = Vec::with_capacity(raws.len());
         for raw in raws {
             let mut info = raw.info;
             if let Some(index) = raw.peer_index {
                 let netns = match raw.peer_nsid {
                     None => Some(ns_ref.clone()),
-                    Some(id) => {
-                        if map.is_none() {
-                            map = Some(self.nsid_map(ns, false).await);
-                        }
-                        if !map.as_ref().is_some_and(|m| m.contains_key(&id)) && !refreshed {
-                            refreshed = true;
-                            map = Some(self.nsid_map(ns, true).await);
-                        }
-                        map.as_ref().and_then(|m| m.get(&id).cloned())
-                    }
+                    Some(id) => self.peer_netns(ns, id).await,
                 };
                 info.peer = Some(PeerRef { netns, index });
             }
@@ -666,7 +683,6 @@ impl NetBackend for LinuxBackend {
             Ok(_) => {
                 tracing::debug!(netns = %netns, "namespace created");
                 let _ = self.inner.resolve(&netns);
-                lock(&self.inner.nsids).clear();
                 Ok(netns)
             }
             Err(e) => Err(BackendError::new(
