@@ -99,6 +99,12 @@ enum AfterUnsubscribe {
     PortDone,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KnownBridge {
+    index: IfIndex,
+    bridge: Option<crate::types::BridgeInfo>,
+}
+
 /// Timer-driven waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
@@ -134,6 +140,8 @@ pub struct Attach {
     up_failures: u32,
     peer: Option<IfIndex>,
     peer_state: Option<PortState>,
+    /// The host bridge as read on the veth fast path (A2), so A12 need not read it again.
+    known_bridge: Option<KnownBridge>,
     mcast_route_ok: bool,
     mcast_give_up: Option<Timestamp>,
     announcer: Option<Announcer>,
@@ -169,6 +177,7 @@ impl Attach {
             up_failures: 0,
             peer: None,
             peer_state: None,
+            known_bridge: None,
             mcast_route_ok: true,
             mcast_give_up: None,
             announcer: None,
@@ -356,6 +365,10 @@ impl Attach {
                 else {
                     unreachable!("awaiting a bridge only on the veth path")
                 };
+                self.known_bridge = Some(KnownBridge {
+                    index: bridge.index,
+                    bridge: bridge.bridge,
+                });
                 if bridge.kind != LinkKind::Bridge {
                     let ctx = format!(
                         "veth_on_bridge {bname:?} is a {}, not a bridge",
@@ -854,27 +867,23 @@ impl Attach {
             }
             (Await::PeerRead, Ok(Reply::Link(peer))) => {
                 self.peer_state = self.peer_state.or(peer.port_state);
-                match peer.master {
-                    Some(master) => self.issue(
+                match (peer.master, self.known_bridge) {
+                    // Fast path: the bridge was read before the veth was created on it.
+                    (Some(master), Some(bridge)) if bridge.index == master => {
+                        self.port_wait_decision(now, bridge.bridge)
+                    }
+                    (Some(master), _) => self.issue(
                         Command::LinkByIndex {
                             netns: NetnsRef::Host,
                             index: master,
                         },
                         Await::BridgeRead,
                     ),
-                    None => self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone),
+                    (None, _) => self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone),
                 }
             }
             (Await::BridgeRead, Ok(Reply::Link(bridge))) => {
-                let stp = bridge.bridge.map(|b| b.stp_enabled);
-                match stp {
-                    // Not a bridge (e.g. a bond), or STP decides: no wait (SPEC A12).
-                    None | Some(true) => self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone),
-                    Some(false) if self.peer_state == Some(PortState::Forwarding) => {
-                        self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone)
-                    }
-                    Some(false) => self.wait = Some(Wait::Port(now + BRIDGE_PORT_WAIT)),
-                }
+                self.port_wait_decision(now, bridge.bridge)
             }
             (Await::HostSubscribed | Await::PeerRead | Await::BridgeRead, Err(e)) => {
                 self.warn(
@@ -1134,6 +1143,17 @@ impl Attach {
             );
         } else {
             self.set_up(now);
+        }
+    }
+
+    /// A12: no wait without a bridge or with STP (STP decides); else until forwarding.
+    fn port_wait_decision(&mut self, now: Timestamp, bridge: Option<crate::types::BridgeInfo>) {
+        match bridge.map(|b| b.stp_enabled) {
+            None | Some(true) => self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone),
+            Some(false) if self.peer_state == Some(PortState::Forwarding) => {
+                self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone)
+            }
+            Some(false) => self.wait = Some(Wait::Port(now + BRIDGE_PORT_WAIT)),
         }
     }
 

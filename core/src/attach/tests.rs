@@ -1017,3 +1017,62 @@ fn bridge_created_in_namespace_is_renamed_and_deleted_on_failure() {
     );
     s.idle();
 }
+
+// SPEC: A12
+#[test]
+fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
+    let mut spec = dual_stack();
+    spec.source = Source::VethOnBridge {
+        bridge: "br0".into(),
+        host_name: "vp1".into(),
+    };
+    spec.ipv6 = None;
+    let mut s = start(spec);
+    s.step(
+        "bridge",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(bridge(3, false))),
+    );
+    s.step(
+        "veth",
+        |c| matches!(c, C::CreateVeth { .. }),
+        Ok(R::Veth(crate::VethPair {
+            host_index: 9,
+            peer_index: 5,
+        })),
+    );
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.step(
+        "sysctl",
+        |c| matches!(c, C::ReadSysctl { .. }),
+        Ok(R::Value("1".into())),
+    );
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("sub", |c| matches!(c, C::Subscribe { id: 1, .. }));
+    s.step(
+        "read",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.ok("unsub", |c| matches!(c, C::Unsubscribe { id: 1 }));
+    s.ok("sub host", |c| matches!(c, C::Subscribe { id: 2, .. }));
+    s.step(
+        "host end",
+        |c| matches!(c, C::LinkByIndex { index: 9, .. }),
+        Ok(R::Link(port(9, 3, PortState::Forwarding))),
+    );
+    // No second read of the bridge.
+    s.ok("unsub host", |c| matches!(c, C::Unsubscribe { id: 2 }));
+    s.step(
+        "S6",
+        |c| matches!(c, C::LinkByIndex { .. }),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
+    assert!(s.m.outcome().unwrap().is_ok());
+}
