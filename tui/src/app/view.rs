@@ -167,7 +167,7 @@ fn draw_interfaces(m: &Model, f: &mut Frame, area: Rect) {
         .collect();
     let widths = [
         Constraint::Length(10),
-        Constraint::Length(11),
+        Constraint::Length(15),
         Constraint::Length(8),
         Constraint::Length(5),
         Constraint::Length(17),
@@ -258,7 +258,7 @@ fn draw_stats(m: &Model, f: &mut Frame, area: Rect) {
         .collect();
     let widths = [
         Constraint::Length(10),
-        Constraint::Length(11),
+        Constraint::Length(15),
         Constraint::Length(10),
         Constraint::Length(10),
         Constraint::Length(12),
@@ -323,7 +323,7 @@ fn draw_announce(m: &Model, f: &mut Frame, area: Rect) {
         .collect();
     let widths = [
         Constraint::Length(10),
-        Constraint::Length(12),
+        Constraint::Length(15),
         Constraint::Length(10),
         Constraint::Length(8),
         Constraint::Length(14),
