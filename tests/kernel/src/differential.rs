@@ -289,9 +289,8 @@ fn random_spec(
             .to_string(),
         )
     };
-    let new_bridge = matches!(source, Source::NewBridge(_));
     let mut spec = Spec::new(source, destination);
-    if rng.random_bool(0.4) && !(new_bridge && avoid_sim2()) {
+    if rng.random_bool(0.4) {
         spec.mac = Some(pick(rng, &MACS).to_string());
     }
     let k = rng.random_range(10..20);
@@ -671,15 +670,10 @@ pub async fn run_on_kernel<B: NetBackend>(
 }
 
 /// Simulator disagreements already found and reported (each has an ignored probe test in
-/// `tests/sim_fidelity.rs`), with the text rewrite that hides it on both sides so that the run
-/// keeps finding new ones; `None` when it is avoided by the generator instead. Empty once the
-/// simulator is fixed.
-pub const KNOWN_SIM_BUGS: &[(&str, Option<(&str, &str)>)] = &[
-    (
-        "SIM-2: a bridge without ports keeps its carrier after its MAC is set (kernel: NO-CARRIER, so no fe80:: address, no fe80::/64 and ff02::1 routes); the generator sets no MAC on new bridges",
-        None,
-    ),
-];
+/// `tests/sim_fidelity.rs`), with the text rewrite (kernel text, sim text) that hides it on both
+/// sides so that the run keeps finding new ones. Empty when the simulator has no known bug
+/// (SIM-1 and SIM-2 were fixed).
+pub const KNOWN_SIM_BUGS: &[(&str, Option<(&str, &str)>)] = &[];
 
 /// Core bugs found by the A15 check (each has an ignored test in `tests/rollback.rs`) whose
 /// triggers the generator avoids while they are listed.
@@ -690,11 +684,6 @@ pub const KNOWN_CORE_BUGS: &[&str] = &[
 
 fn known_core_bug(id: &str) -> bool {
     KNOWN_CORE_BUGS.iter().any(|b| b.starts_with(id))
-}
-
-/// Whether the generator avoids SIM-2's trigger.
-fn avoid_sim2() -> bool {
-    KNOWN_SIM_BUGS.iter().any(|(id, _)| id.starts_with("SIM-2"))
 }
 
 fn known(o: &StepOutcome) -> StepOutcome {

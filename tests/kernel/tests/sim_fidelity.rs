@@ -1,7 +1,7 @@
 //! Probes: short, deterministic sequences of backend calls run on the kernel and on the
 //! simulator, whose observed states must be equal. Each one pins a disagreement the
 //! differential run found (see `KNOWN_SIM_BUGS` in `nsplumb_kernel_tests::differential`);
-//! ignored while the simulator is not fixed, so that CI stays green.
+//! a probe is ignored while its simulator bug is not fixed, so that CI stays green.
 
 use nsplumb_core::{NetBackend, NetnsRef, RouteScope, RouteSpec, VethRequest};
 use nsplumb_kernel_tests::fixture::Fixture;
@@ -47,7 +47,7 @@ async fn bridge_with_mac<B: NetBackend>(b: &B, ns: &NetnsRef) {
 
 // SPEC: T2
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG SIM-2 (backend-sim kernel.rs Kernel::set_mac): a bridge without ports keeps its carrier after its MAC is set; Linux turns it off (br_stp_change_bridge_id -> no forwarding port -> NO-CARRIER), so no fe80:: address or routes"]
+/// SIM-2, fixed in the simulator (`Kernel::set_mac` on a bridge reselects port states).
 async fn bridge_without_ports_loses_carrier_when_its_mac_is_set() {
     if !enter("bridge_without_ports_loses_carrier_when_its_mac_is_set") {
         return;
