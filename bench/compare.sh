@@ -58,7 +58,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     || { tail -20 "$OUTDIR/attach-bench-rep$rep.log" >&2; die "attach-bench failed (log: $OUTDIR/attach-bench-rep$rep.log)"; }
   awk -F, -v OFS=, -v r="$rep" 'NR > 1 { $3 = r; print }' "$OUTDIR/attach-bench-rep$rep/raw.csv" >>"$OUTDIR/raw.csv"
   log "rep $rep/$REPS: nsplumb-bench (in-process) N=$N P1,P2,P4"
-  "$HARNESS" --n "$N" --scenarios P1,P2,P4 --out "$OUTDIR/harness-rep$rep.json" \
+  "$HARNESS" --n "$N" --scenarios P1,P2,P4,NS --out "$OUTDIR/harness-rep$rep.json" \
     >"$OUTDIR/harness-rep$rep.txt" 2>"$OUTDIR/harness-rep$rep.err" \
     || { cat "$OUTDIR/harness-rep$rep.err" >&2; die "nsplumb-bench failed"; }
   harness_args+=(--harness "$OUTDIR/harness-rep$rep.json")

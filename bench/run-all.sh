@@ -32,6 +32,7 @@ if [[ ${NO_BUILD:-0} != 1 ]]; then
     || log "some bench targets did not build (see $RUN_DIR/build.log); their figures will be missing"
 fi
 
+t_measure=$SECONDS
 texts=()
 other_bench() {  # id package bench [env...]
   local id=$1 pkg=$2 bench=$3; shift 3
@@ -66,7 +67,7 @@ for f in "$RUN_DIR"/compare/harness-rep*.json "$RUN_DIR/p5p6.json"; do [[ -f $f 
   echo "## nsplumb benchmarks: $(date -u +%FT%TZ)"
   echo
   echo "machine: $(nproc) CPUs, kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "command: sudo bash bench/run-all.sh $N; run time $((SECONDS - t_start)) s"
+  echo "command: sudo bash bench/run-all.sh $N; run time $((SECONDS - t_start)) s (of which measuring $((SECONDS - t_measure)) s, the rest building)"
   echo
   "$HARNESS" report "${args[@]}" "${texts[@]}" --custom-name nsplumb-cli
   echo
