@@ -59,6 +59,9 @@ enum Await {
     LinkInNamespace,
     LinkInHost,
     Moved,
+    /// Before setting an up link down: its routes and IPv6 addresses, to restore on failure.
+    OwnRoutes(Family),
+    OwnAddresses,
     Down,
     Renamed,
     MacSet,
@@ -521,6 +524,51 @@ impl Attach {
             (Await::MoveFailedNamespaceCheck(error), _) => self.fail(now, error),
 
             // A3
+            (Await::OwnRoutes(Family::V4), Ok(Reply::Routes(routes))) => {
+                self.remember_own_routes(&routes);
+                self.issue(
+                    Command::ListRoutes {
+                        netns: self.ns(),
+                        family: Family::V6,
+                    },
+                    Await::OwnRoutes(Family::V6),
+                );
+            }
+            (Await::OwnRoutes(Family::V6), Ok(Reply::Routes(routes))) => {
+                self.remember_own_routes(&routes);
+                self.issue(
+                    Command::ListAddresses {
+                        netns: self.ns(),
+                        index: Some(self.index),
+                    },
+                    Await::OwnAddresses,
+                );
+            }
+            (Await::OwnAddresses, Ok(Reply::Addresses(addrs))) => {
+                for a in addrs
+                    .iter()
+                    .filter(|a| a.index == self.index && matches!(a.net, IpNet::V6(_)))
+                {
+                    self.undo.record(Command::AddAddress {
+                        netns: self.ns(),
+                        index: self.index,
+                        net: a.net,
+                        nodad: a.flags.nodad,
+                    });
+                }
+                self.undo.record(Command::SetLinkUp {
+                    netns: self.ns(),
+                    index: self.index,
+                });
+                self.issue_down();
+            }
+            (Await::OwnRoutes(_) | Await::OwnAddresses, Err(e)) => {
+                let ctx = format!(
+                    "failed to read the state of interface {:?}",
+                    self.source_name()
+                );
+                self.fail(now, StepError::new(ctx, Some(e)))
+            }
             (Await::Down, Ok(_)) => self.rename(now),
             (Await::Down, Err(e)) => {
                 let ctx = format!("failed to set interface {:?} down", self.source_name());
@@ -974,11 +1022,20 @@ impl Attach {
     fn set_down(&mut self, now: Timestamp) {
         self.phase(now, Phase::Renaming);
         if self.original.as_ref().is_some_and(|l| l.flags.up) {
-            self.undo.record(Command::SetLinkUp {
-                netns: self.ns(),
-                index: self.index,
-            });
+            // Setting an up link down flushes its routes and IPv6 addresses: note them first,
+            // so that a rollback can put them back (A15).
+            return self.issue(
+                Command::ListRoutes {
+                    netns: self.ns(),
+                    family: Family::V4,
+                },
+                Await::OwnRoutes(Family::V4),
+            );
         }
+        self.issue_down();
+    }
+
+    fn issue_down(&mut self) {
         self.issue(
             Command::SetLinkDown {
                 netns: self.ns(),
@@ -986,6 +1043,21 @@ impl Attach {
             },
             Await::Down,
         );
+    }
+
+    /// Undo entries that restore what the down flushes, run after the link is up again.
+    fn remember_own_routes(&mut self, routes: &[RouteInfo]) {
+        for r in routes.iter().filter(|r| r.oif == Some(self.index)) {
+            self.undo.record(Command::AddRoute {
+                netns: self.ns(),
+                route: RouteSpec {
+                    dst: r.dst,
+                    gateway: r.gateway,
+                    oif: self.index,
+                    scope: r.scope,
+                },
+            });
+        }
     }
 
     fn rename(&mut self, now: Timestamp) {
@@ -1442,6 +1514,10 @@ fn already_undone(command: &Command, e: &BackendError) -> bool {
     match command {
         Command::DelAddress { .. } => e.is(Errno::EADDRNOTAVAIL),
         Command::DelRoute { .. } => e.is(Errno::ESRCH),
+        // Brought back by the kernel when the link came up (connected and link-local ones).
+        Command::AddRoute { .. } | Command::AddAddress { .. } => e.is(Errno::EEXIST),
+        // A link that was to be deleted and is gone already.
+        Command::DeleteLinks { .. } => e.is(Errno::ENODEV),
         _ => false,
     }
 }

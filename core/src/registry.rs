@@ -111,6 +111,24 @@ impl Registry {
                     })?,
             }
         };
+        // A link attached in the host namespace itself (N1) stays there, managed: it is not
+        // free to be moved into another namespace.
+        if let (Source::HostLink(src), false) = (&spec.source, netns.is_host()) {
+            let held = self
+                .namespaces
+                .get(&NetnsRef::Host)
+                .is_some_and(|h| h.ifaces.contains_key(src));
+            if held {
+                return Err(AttachError::Failed {
+                    error: StepError::new(
+                        format!("link {src:?} is attached in namespace host by nsplumb; detach it there first"),
+                        None,
+                    ),
+                    rollback_errors: Vec::new(),
+                });
+            }
+        }
+        let entry = self.namespaces.entry(netns.clone()).or_default();
         if entry.ifaces.contains_key(&name) {
             // N4, without a kernel call: the name is ours already.
             return Err(AttachError::Failed {

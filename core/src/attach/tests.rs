@@ -530,6 +530,58 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
         |c| matches!(c, C::LinkByName { netns, .. } if *netns == ns()),
         Ok(R::Link(link(7, "dummy0", true))),
     );
+    // The link is up: what the down will flush is noted first.
+    let own = RouteInfo {
+        dst: "192.0.2.0/26".parse().unwrap(),
+        gateway: None,
+        oif: Some(7),
+        scope: RouteScope::Link,
+    };
+    let other = RouteInfo {
+        dst: "198.51.100.0/24".parse().unwrap(),
+        gateway: None,
+        oif: Some(2),
+        scope: RouteScope::Link,
+    };
+    s.step(
+        "own v4 routes",
+        |c| {
+            matches!(
+                c,
+                C::ListRoutes {
+                    family: Family::V4,
+                    ..
+                }
+            )
+        },
+        Ok(R::Routes(vec![own, other])),
+    );
+    s.step(
+        "own v6 routes",
+        |c| {
+            matches!(
+                c,
+                C::ListRoutes {
+                    family: Family::V6,
+                    ..
+                }
+            )
+        },
+        Ok(R::Routes(vec![])),
+    );
+    let v6 = AddrInfo {
+        index: 7,
+        net: "fd00:5::7/64".parse().unwrap(),
+        flags: AddrFlags {
+            nodad: true,
+            ..AddrFlags::default()
+        },
+    };
+    s.step(
+        "own addresses",
+        |c| matches!(c, C::ListAddresses { index: Some(7), .. }),
+        Ok(R::Addresses(vec![v6])),
+    );
     s.ok("down", |c| matches!(c, C::SetLinkDown { index: 7, .. }));
     s.ok(
         "rename",
@@ -566,8 +618,15 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
     s.ok("up as it was", |c| {
         matches!(c, C::SetLinkUp { index: 7, .. })
     });
+    s.step("its IPv6 address back", |c| matches!(c, C::AddAddress { index: 7, nodad: true, net, .. } if net.to_string() == "fd00:5::7/64"), err(Op::AddAddress, Errno::EEXIST));
+    s.ok("its own route back", |c| matches!(c, C::AddRoute { route, .. } if route.dst.to_string() == "192.0.2.0/26" && route.oif == 7));
     s.idle();
-    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err();
+    assert!(
+        matches!(e, AttachError::Failed { rollback_errors, .. } if rollback_errors.is_empty()),
+        "EEXIST on restore is fine"
+    );
+    let e = e.to_string();
     assert!(
         e.contains("error setting interface \"eth0\" routes to [198.51.100.0/24]"),
         "{e}"

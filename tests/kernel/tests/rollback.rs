@@ -264,7 +264,6 @@ async fn link_deleted_mid_attach_leaves_nothing_behind() {
 /// first attach gave it (a move drops addresses). Expected: the second attach is refused
 /// (the link is managed already), or the state is as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG CORE-2 (core registry prepare_attach / attach LinkInHost): a link attached in the host namespace can be attached again elsewhere; a failed second attach loses the first one's addresses"]
 async fn a_link_attached_in_the_host_is_not_taken_by_another_attach() {
     if !enter("a_link_attached_in_the_host_is_not_taken_by_another_attach") {
         return;
@@ -300,7 +299,6 @@ async fn a_link_attached_in_the_host_is_not_taken_by_another_attach() {
 /// carries a route of its own: attach sets it down (the kernel flushes the route), fails
 /// later, and the rollback brings it back up without the route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG CORE-3 (core attach.rs set_down/undo): a failed attach of a created-in-namespace link loses the link's own routes (flushed by set down, not re-added on rollback)"]
 async fn a_created_in_namespace_link_keeps_its_routes_after_a_failed_attach() {
     if !enter("a_created_in_namespace_link_keeps_its_routes_after_a_failed_attach") {
         return;
