@@ -52,12 +52,14 @@ export CUSTOM_DETACH="$NSPLUMB --backend linux detach --netns {nspath} --name et
 echo "tool,N,rep,phase,index,usec" >"$OUTDIR/raw.csv"
 harness_args=()
 for ((rep = 1; rep <= REPS; rep++)); do
+  settle
   log "rep $rep/$REPS: attach-bench.sh N=$N ($TOOLS)"
   OUT=$OUTDIR/attach-bench-rep$rep OBSERVE=${OBSERVE:-0} ANCHORS=${ANCHORS:-1} \
     bash "$ATTACH_BENCH" "$N" 1 "$TOOLS" >"$OUTDIR/attach-bench-rep$rep.log" 2>&1 \
     || { tail -20 "$OUTDIR/attach-bench-rep$rep.log" >&2; die "attach-bench failed (log: $OUTDIR/attach-bench-rep$rep.log)"; }
   awk -F, -v OFS=, -v r="$rep" 'NR > 1 { $3 = r; print }' "$OUTDIR/attach-bench-rep$rep/raw.csv" >>"$OUTDIR/raw.csv"
-  log "rep $rep/$REPS: nsplumb-bench (in-process) N=$N P1,P2,P4"
+  settle
+  log "rep $rep/$REPS: nsplumb-bench (in-process) N=$N P1,P2,P4,NS"
   "$HARNESS" --n "$N" --scenarios P1,P2,P4,NS --out "$OUTDIR/harness-rep$rep.json" \
     >"$OUTDIR/harness-rep$rep.txt" 2>"$OUTDIR/harness-rep$rep.err" \
     || { cat "$OUTDIR/harness-rep$rep.err" >&2; die "nsplumb-bench failed"; }

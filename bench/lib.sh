@@ -24,3 +24,18 @@ build_release() {
   log "building release binaries (nsplumb, nsplumb-bench)"
   (cd "$ROOT" && cargo build --release -q -p nsplumb -p nsplumb-bench) || die "build failed"
 }
+
+# Wait until the kernel has finished tearing down the namespaces of the previous step:
+# `ip netns del` returns at once, the kernel's cleanup_net then unregisters the devices in the
+# background holding RTNL, which would be charged to whatever runs next. Probe: creating a
+# veth pair in a throwaway namespace (exec included) takes < SETTLE_MS (default 8) ms three times in a row.
+settle() {
+  local ok=0 t0 t1 i
+  for ((i = 0; i < ${SETTLE_MAX:-60} * 4 && ok < 3; i++)); do
+    t0=${EPOCHREALTIME/./}
+    unshare -n ip link add nbsettle0 type veth peer name nbsettle1 2>/dev/null || true
+    t1=${EPOCHREALTIME/./}
+    if (((t1 - t0) / 1000 < ${SETTLE_MS:-8})); then ok=$((ok + 1)); else ok=0; sleep 0.25; fi
+  done
+  log "settled after $i probes (last $(((t1 - t0) / 1000)) ms)"
+}

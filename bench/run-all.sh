@@ -37,6 +37,7 @@ texts=()
 other_bench() {  # id package bench [env...]
   local id=$1 pkg=$2 bench=$3; shift 3
   skip "$id" && return 0
+  settle
   log "$id: cargo bench -p $pkg --bench $bench"
   if (cd "$ROOT" && env "$@" cargo bench -q -p "$pkg" --bench "$bench") >"$RUN_DIR/$id.txt" 2>"$RUN_DIR/$id.err"; then
     grep -E 'P3 first ARP|P5 sim lifecycles|tui frame time|target' "$RUN_DIR/$id.txt" | sed "s/^/  [$id] /" >&2 || true
@@ -51,6 +52,7 @@ if ! skip P1; then
 fi
 if ! skip P6 || ! skip P5; then
   sc=(); skip P5 || sc+=(P5); skip P6 || sc+=(P6)
+  settle
   log "nsplumb-bench ${sc[*]} (P6 sizes ${P6_SIZES:-10,100,1000})"
   "$HARNESS" --n "$N" --scenarios "$(IFS=,; echo "${sc[*]}")" --p6-sizes "${P6_SIZES:-10,100,1000}" \
     --out "$RUN_DIR/p5p6.json" >"$RUN_DIR/p5p6.txt" 2>"$RUN_DIR/p5p6.err" \

@@ -273,7 +273,11 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
         ));
 
         // ---- P1 again on warm namespaces (cached sockets), then P4 as one kernel batch
-        let (a, ag, _) = w.attach_pass(n, veth_src("nbv")).await?;
+        w.timed.take();
+        let (a, ag, wall) = w.attach_pass(n, veth_src("nbv")).await?;
+        report
+            .profiles
+            .push(Profile::new("P1 attach+gw (warm)", n, wall, w.timed.take()));
         report.push(Figure::from_durations(
             "P1.attach.warm",
             "P1 attach, namespaces already known (cached netlink sockets)",
