@@ -1147,6 +1147,9 @@ impl Kernel {
             b.forward_delay_cs = b.forward_delay_cs.clamp(200, 3000);
         }
         self.notify(id, br);
+        // Linux 6.x: br_stp_set_enabled (either way) reselects port states, and the carrier
+        // follows: off when no port forwards (a bridge without ports goes NO-CARRIER).
+        self.bridge_select(id, br);
         Ok(())
     }
 

@@ -270,3 +270,21 @@ fn setting_the_mac_of_a_bridge_without_ports_drops_its_carrier() {
         .unwrap();
     assert!(!k.link_by_index(&H, br1).unwrap().flags.lower_up);
 }
+
+#[test]
+fn switching_stp_on_a_bridge_without_ports_drops_its_carrier() {
+    // Linux 6.x (checked against 6.18 by the nsplumb-kernel-tests differential run):
+    // `ip link set br0 type bridge stp_state 1` (or 0) before or after up: NO-CARRIER.
+    let mut k = Kernel::new(1);
+    let br = k.create_bridge(&H, "br0").unwrap();
+    k.set_stp(&H, br, true).unwrap();
+    k.set_link_up(&H, br).unwrap();
+    assert!(!k.link_by_index(&H, br).unwrap().flags.lower_up);
+    assert!(k.list_addresses(&H, Some(br)).unwrap().is_empty());
+    let br1 = k.create_bridge(&H, "br1").unwrap();
+    k.set_link_up(&H, br1).unwrap();
+    k.set_stp(&H, br1, true).unwrap();
+    assert!(!k.link_by_index(&H, br1).unwrap().flags.lower_up);
+    k.set_stp(&H, br1, false).unwrap();
+    assert!(!k.link_by_index(&H, br1).unwrap().flags.lower_up);
+}
