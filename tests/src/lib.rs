@@ -762,6 +762,12 @@ pub fn normalize(s: &Snapshot) -> NormSnapshot {
                 link.flags.running = false;
                 link.mac = None;
             }
+            // And its IPv6 link-local address: addrconf gives it one the first time the bridge
+            // has carrier (say while a port of a failed attach was up) and keeps it: kernel
+            // history too, not something nsplumb configured or could take back.
+            if link.bridge.is_some() {
+                link.addrs.retain(|a| !is_ipv6_link_local(&a.net));
+            }
             let master = link.master.take().map(|m| name_of(r, m));
             let peer = link.peer.take().map(|p| {
                 let name = p
@@ -773,9 +779,11 @@ pub fn normalize(s: &Snapshot) -> NormSnapshot {
             });
             links.insert(l.name.clone(), NormLink { link, master, peer });
         }
+        let is_bridge = |idx: IfIndex| n.links.get(&idx).is_some_and(|l| l.bridge.is_some());
         let mut routes: Vec<_> = n
             .routes
             .iter()
+            .filter(|rt| !(rt.kernel && is_bridge(rt.oif) && is_ipv6_link_local(&rt.dst)))
             .map(|rt| {
                 (
                     rt.dst,
@@ -812,6 +820,10 @@ impl Harness {
     pub fn norm(&self) -> NormSnapshot {
         normalize(&self.snapshot())
     }
+}
+
+fn is_ipv6_link_local(net: &ipnet::IpNet) -> bool {
+    matches!(net, ipnet::IpNet::V6(v6) if (v6.addr().segments()[0] & 0xffc0) == 0xfe80)
 }
 
 /// A short description of what differs between two normalized snapshots (for messages).
