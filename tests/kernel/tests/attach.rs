@@ -757,8 +757,9 @@ async fn detach_each_origin_and_a_vanished_link() {
 }
 
 // SPEC: A15
-/// A host link that was up, whose ifindex is taken inside the namespace (so the move gives it
-/// a new one, and the move back keeps that new one): after a failed attach it must be back up.
+/// CORE-1 (found here, fixed in core): a host link that was up, whose ifindex is taken inside
+/// the namespace (so the move gives it a new one, and the move back keeps that new one): after
+/// a failed attach it must be back up; the undo once used the stale index (ENODEV).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_link_comes_back_up_when_its_index_changed() {
     if !enter("host_link_comes_back_up_when_its_index_changed") {

@@ -5,8 +5,9 @@
 //! `NSPLUMB_DIFF_SEED=N` replays from base seed N, `NSPLUMB_DIFF_SCENARIOS=K` sets the count
 //! (default 200). A disagreement prints the seed, the scenario and the diff.
 
+use nsplumb_core::NetnsRef;
 use nsplumb_kernel_tests::differential::{compare, generate, run_on_kernel, run_on_sim};
-use nsplumb_kernel_tests::fixture::{tokio_spawner, Fixture};
+use nsplumb_kernel_tests::fixture::{run_in, tokio_spawner, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,22 @@ async fn simulator_agrees_with_the_kernel() {
     let count = env_u64("NSPLUMB_DIFF_SCENARIOS").unwrap_or(200);
     println!("differential: base seed {base} (replay with NSPLUMB_DIFF_SEED={base})");
     let backend = Arc::new(fx.backend.clone());
+    // The bridge is `brs` (see the harness); its index is not needed for `ip`.
+    let stp = |_: u32| {
+        run_in(
+            &NetnsRef::Host,
+            &[
+                "ip",
+                "link",
+                "set",
+                "brs",
+                "type",
+                "bridge",
+                "stp_state",
+                "1",
+            ],
+        );
+    };
     let (mut steps, mut disagreements) = (0usize, Vec::new());
     let (mut t_kernel, mut t_sim) = (Duration::ZERO, Duration::ZERO);
     let started = Instant::now();
@@ -48,7 +65,7 @@ async fn simulator_agrees_with_the_kernel() {
         let sc = generate(seed);
         let tag = format!("{}-{i}", fx.tag);
         let t = Instant::now();
-        let kernel = run_on_kernel(backend.clone(), tokio_spawner(), &sc, &tag).await;
+        let kernel = run_on_kernel(backend.clone(), tokio_spawner(), &sc, &tag, &stp).await;
         t_kernel += t.elapsed();
         let t = Instant::now();
         let (sc2, tag2) = (sc.clone(), tag.clone());

@@ -58,9 +58,8 @@ async fn configure_failures_leave_nothing_behind() {
     }
     let mut fx = Fixture::new();
     let ns = fx.netns("c").await;
-    // d0 stays down: an up host link whose index is taken in the namespace comes back down
-    // (core bug, see attach.rs `host_link_comes_back_up_when_its_index_changed`).
     plain_link(&NetnsRef::Host, "d0");
+    run_in(&NetnsRef::Host, &["ip", "link", "set", "d0", "up"]);
     plain_link(&ns, "x0");
     run_in(&ns, &["ip", "link", "set", "x0", "up"]);
     run_in(&ns, &["ip", "-6", "route", "add", "fd00::/48", "dev", "x0"]);
@@ -108,7 +107,13 @@ async fn configure_failures_leave_nothing_behind() {
     spec.routes = vec!["198.51.100.0/24".into()];
     let e = fails_clean(&fx, &ns, spec, "error setting interface \"eth0\" routes").await;
     assert!(e.to_string().contains("file exists"), "{e}");
-    assert!(fx.backend.link_by_name(&NetnsRef::Host, "d0").await.is_ok());
+    // Back under its name, up as it was (its index changed on the way: x0 took it).
+    let d0 = fx
+        .backend
+        .link_by_name(&NetnsRef::Host, "d0")
+        .await
+        .unwrap();
+    assert!(d0.flags.up);
 }
 
 // SPEC: A15
@@ -258,7 +263,7 @@ async fn link_deleted_mid_attach_leaves_nothing_behind() {
 
 // SPEC: A15
 // SPEC: N1
-/// Found by the differential run's A15 check (seed 30083). A link attached in the host
+/// CORE-2, found by the differential run's A15 check (seed 30083), fixed in core. A link attached in the host
 /// namespace (N1: it stays there, configured) is still found by a host-link attach into a
 /// container; when that attach fails, the rollback moves it back without the addresses the
 /// first attach gave it (a move drops addresses). Expected: the second attach is refused
@@ -295,7 +300,7 @@ async fn a_link_attached_in_the_host_is_not_taken_by_another_attach() {
 }
 
 // SPEC: A15
-/// Found by the differential run's A15 check (seed 30190). A created-in-namespace link that
+/// CORE-3, found by the differential run's A15 check (seed 30190), fixed in core. A created-in-namespace link that
 /// carries a route of its own: attach sets it down (the kernel flushes the route), fails
 /// later, and the rollback brings it back up without the route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
