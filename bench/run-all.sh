@@ -75,7 +75,7 @@ for f in "$RUN_DIR"/compare/harness-rep*.json "$RUN_DIR/p5p6.json"; do [[ -f $f 
   echo
   echo "### In-process figures (nsplumb-bench), ms per interface"
   echo
-  for f in "$RUN_DIR"/compare/harness-rep*.txt "$RUN_DIR/p5p6.txt"; do [[ -f $f ]] && grep '^| [P]' "$f"; done \
+  for f in "$RUN_DIR"/compare/harness-rep*.txt "$RUN_DIR/p5p6.txt"; do [[ -f $f ]] && grep '^| [PN][0-9S]' "$f"; done \
     | awk 'BEGIN { print "| id | figure | samples | median | p90 | mean | min | max |"; print "|---|---|---|---|---|---|---|---|" } { print }'
   echo
   echo "### Profiles (backend calls per interface, from the timing layer)"
