@@ -321,3 +321,53 @@ async fn a_created_in_namespace_link_keeps_its_routes_after_a_failed_attach() {
     spec.routes = vec!["fd00:2::/64".into()]; // IPv6 disabled (IPv4 only): EACCES
     fails_clean(&fx, &ns, spec, "error setting interface \"ctr-a\" routes").await;
 }
+
+// SPEC: A15
+/// CORE-4: a created-in-namespace bridge that got its IPv6 link-local address while it had a
+/// forwarding port, and has no carrier since the port left: attach sets it down (the kernel
+/// drops its IPv6 addresses), fails, and the rollback's set-up cannot bring the link-local
+/// address back (no carrier, no addrconf). Only re-adding it restores the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_without_carrier_keeps_its_link_local_address_after_a_failed_attach() {
+    if !enter("a_bridge_without_carrier_keeps_its_link_local_address_after_a_failed_attach") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let ns = fx.netns("c").await;
+    for cmd in [
+        "ip link add x0 type bridge",
+        "ip link set x0 address 02:00:5e:10:00:01",
+        "ip link set x0 up",
+        "ip link add v0 type veth peer name v1",
+        "ip link set v0 master x0 up",
+        "ip link set v1 up",
+    ] {
+        run_in(&ns, &cmd.split(' ').collect::<Vec<_>>());
+    }
+    // Wait for the port to forward and the bridge to get its fe80:: address.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let out = run_in(&ns, &["ip", "-6", "-br", "addr", "show", "dev", "x0"]);
+        if out.contains("fe80::") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no link-local address"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    run_in(&ns, &["ip", "link", "set", "v0", "nomaster"]);
+    let mut spec = Spec::new(
+        Source::CreatedInNamespace("x0".into()),
+        Destination::Name("br9".into()),
+    );
+    spec.ipv4 = Some("192.0.2.110/32".into());
+    spec.sysctls = vec!["net.ipv4.conf.IFNAME.no_such_knob=1".into()];
+    fails_clean(&fx, &ns, spec.clone(), "is not a sysctl file").await;
+    // With a MAC of its own, failing after set-up (an IPv6 route on an IPv4-only link).
+    spec.sysctls.clear();
+    spec.mac = Some("02:00:5e:10:00:02".into());
+    spec.routes = vec!["fd00:2::/64".into()];
+    fails_clean(&fx, &ns, spec, "routes to [fd00:2::/64]").await;
+}

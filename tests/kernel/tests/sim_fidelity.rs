@@ -110,3 +110,90 @@ async fn bridge_after_its_last_port_left() {
     eprintln!("kernel:\n{kernel}\n- kernel + sim:\n{k}");
     assert_eq!(kernel, sim, "- kernel + sim:\n{k}");
 }
+
+/// A bridge with its own MAC that had a forwarding port (so it got its fe80:: address) and
+/// lost it (no carrier since), then a failed attach of it as a created-in-namespace link.
+async fn failed_attach_of_a_bridge_without_carrier<B: NetBackend>(
+    b: std::sync::Arc<B>,
+    p: nsplumb_core::Plumber<B>,
+    ns: NetnsRef,
+) -> String {
+    let br = b.create_bridge(&ns, "x0").await.unwrap();
+    b.set_mac(&ns, br, "02:00:5e:10:00:01".parse().unwrap())
+        .await
+        .unwrap();
+    b.set_link_up(&ns, br).await.unwrap();
+    let req = VethRequest {
+        host_name: "v0".into(),
+        host_master: Some(br),
+        host_up: true,
+        peer_netns: ns.clone(),
+        peer_name: "v1".into(),
+        peer_mac: None,
+    };
+    let pair = b.create_veth(&ns, &req).await.unwrap();
+    b.set_link_up(&ns, pair.peer_index).await.unwrap();
+    // Until the bridge has its link-local address (the kernel: a few ms after forwarding).
+    for _ in 0..150 {
+        let addrs = b.list_addresses(&ns, Some(br)).await.unwrap();
+        if addrs.iter().any(|a| a.net.to_string().starts_with("fe80")) {
+            break;
+        }
+        b.sleep_until(b.now() + std::time::Duration::from_millis(20))
+            .await;
+    }
+    b.set_master(&ns, pair.host_index, None).await.unwrap();
+    let mut spec = nsplumb_core::Spec::new(
+        nsplumb_core::Source::CreatedInNamespace("x0".into()),
+        nsplumb_core::Destination::Name("br9".into()),
+    );
+    spec.ipv4 = Some("192.0.2.110/32".into());
+    spec.mac = Some("02:00:5e:10:00:02".into());
+    spec.routes = vec!["fd00:2::/64".into()];
+    match p.attach(&ns, spec).await {
+        Ok(a) => format!("attached {}", a.name),
+        Err(nsplumb_core::AttachError::Failed {
+            error,
+            rollback_errors,
+        }) => format!(
+            "failed: {} cause={:?} rollback_errors={}",
+            error.context,
+            error.cause.map(|c| c.errno),
+            rollback_errors.len()
+        ),
+        Err(e) => format!("invalid: {e}"),
+    }
+}
+
+// SPEC: A15
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attach_of_a_bridge_without_carrier_agrees() {
+    if !enter("failed_attach_of_a_bridge_without_carrier_agrees") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let ns = fx.netns("p").await;
+    let kb = std::sync::Arc::new(fx.backend.clone());
+    let kr = failed_attach_of_a_bridge_without_carrier(kb.clone(), fx.plumber(), ns.clone()).await;
+    let kernel = observe(&fx.backend, &[("p", &ns)], &opts()).await;
+    let (sr, sim) = tokio::task::spawn_blocking(|| {
+        let sim = SimBackend::new(1);
+        let mut rt = nsplumb_sim::SimRuntime::new(sim.clone());
+        let b = std::sync::Arc::new(sim.clone());
+        let p = nsplumb_core::Plumber::new(
+            b.clone(),
+            nsplumb_kernel_tests::differential::sim_spawner(&rt),
+        );
+        let ns = sim.kernel().create_netns("p").unwrap();
+        let ns2 = ns.clone();
+        let r =
+            rt.block_on(async move { failed_attach_of_a_bridge_without_carrier(b, p, ns2).await });
+        let s = futures::executor::block_on(observe(&sim, &[("p", &ns)], &opts()));
+        (r, s)
+    })
+    .await
+    .unwrap();
+    eprintln!("kernel: {kr}\nsim:    {sr}\nkernel state:\n{kernel}");
+    assert_eq!(kr, sr);
+    assert_eq!(kernel, sim, "- kernel + sim:\n{}", kernel.diff(&sim));
+}
