@@ -7,15 +7,17 @@
 #   1. ../shared/bench/attach-bench.sh N 1 with every peer tool (ip-batch, ip-batch-direct,
 #      cni-bridge, netavark, netavark-internal) plus the nsplumb CLI as its `custom` tool
 #      (one `nsplumb --backend linux attach ... --json` process per interface);
-#   2. the in-process harness (target/release/nsplumb-bench: P1, P2, P4) on the same N.
+#   2. the in-process harness (target/release/nsplumb-bench: P1, P2, P4, NS, and P6 at
+#      N = 10, 100, 1000 unless P6_IN_COMPARE=0) on the same N.
 # Then `nsplumb-bench report` prints the ratios (P1 vs ip-batch-direct / netavark-internal /
-# cni-bridge, P2 vs ip-batch, P4 batch vs one by one).
+# cni-bridge, P2 vs ip-batch, P4 batch vs one by one, P6 N=1000 vs N=10).
 #
 # Everything runs in namespaces created for the run: attach-bench uses its own private host
 # namespace `abhost` + `abnsI`; the harness re-executes itself under `unshare -nm`. The CLI's
 # state directory is a temporary directory. All of it is removed on exit, also on failure.
 # Environment: OUTDIR (results), ATTACH_BENCH (path of attach-bench.sh), NO_BUILD=1,
-#   TOOLS (attach-bench tool list), ANCHORS=0|1 (hyperfine exec anchors, default 1).
+#   TOOLS (attach-bench tool list), ANCHORS=0|1 (hyperfine exec anchors, default 1),
+#   P6_IN_COMPARE=0|1 (default 1), P6_SIZES (default 10,100,1000).
 set -Eeuo pipefail
 export LC_ALL=C
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -59,8 +61,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
     || { tail -20 "$OUTDIR/attach-bench-rep$rep.log" >&2; die "attach-bench failed (log: $OUTDIR/attach-bench-rep$rep.log)"; }
   awk -F, -v OFS=, -v r="$rep" 'NR > 1 { $3 = r; print }' "$OUTDIR/attach-bench-rep$rep/raw.csv" >>"$OUTDIR/raw.csv"
   settle
-  log "rep $rep/$REPS: nsplumb-bench (in-process) N=$N P1,P2,P4,NS"
-  "$HARNESS" --n "$N" --scenarios P1,P2,P4,NS --out "$OUTDIR/harness-rep$rep.json" \
+  scen=P1,P2,P4,NS; [[ ${P6_IN_COMPARE:-1} == 1 ]] && scen+=,P6
+  log "rep $rep/$REPS: nsplumb-bench (in-process) N=$N $scen"
+  "$HARNESS" --n "$N" --scenarios "$scen" --p6-sizes "${P6_SIZES:-10,100,1000}" --out "$OUTDIR/harness-rep$rep.json" \
     >"$OUTDIR/harness-rep$rep.txt" 2>"$OUTDIR/harness-rep$rep.err" \
     || { cat "$OUTDIR/harness-rep$rep.err" >&2; die "nsplumb-bench failed"; }
   harness_args+=(--harness "$OUTDIR/harness-rep$rep.json")

@@ -48,7 +48,7 @@ other_bench() {  # id package bench [env...]
 }
 
 if ! skip P1; then
-  OUTDIR=$RUN_DIR/compare NO_BUILD=1 bash "$ROOT/bench/compare.sh" "$N" "${REPS:-1}" >/dev/null
+  OUTDIR=$RUN_DIR/compare NO_BUILD=1 P6_IN_COMPARE=0 bash "$ROOT/bench/compare.sh" "$N" "${REPS:-1}" >/dev/null
 fi
 if ! skip P6 || ! skip P5; then
   sc=(); skip P5 || sc+=(P5); skip P6 || sc+=(P6)
