@@ -18,6 +18,9 @@ const GW6: &str = "fd00:bec:1::1";
 
 pub struct Opts {
     pub n: usize,
+    /// Experiment: no IPv6 link-local addresses on new links (`addr_gen_mode=1` as the default
+    /// of the host and every container namespace), so new ports send no DAD/RS for fe80::.
+    pub no_ll6: bool,
     pub p6_sizes: Vec<usize>,
     pub scenarios: Vec<String>,
 }
@@ -216,6 +219,20 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
         max_ns = max_ns.max(opts.p6_sizes.iter().copied().max().unwrap_or(0));
     }
     w.ensure_ns(max_ns).await?;
+    if opts.no_ll6 {
+        let key = "net/ipv6/conf/default/addr_gen_mode";
+        let mut all = vec![NetnsRef::Host];
+        all.extend(w.ns.iter().cloned());
+        for ns in &all {
+            w.backend
+                .write_sysctl(ns, key, "1")
+                .await
+                .map_err(e("addr_gen_mode"))?;
+        }
+        report
+            .notes
+            .push("experiment --no-ll6: addr_gen_mode=1 by default in every namespace".into());
+    }
     let ifs: Vec<(NetnsRef, String)> = w.ns[..n]
         .iter()
         .map(|ns| (ns.clone(), "eth0".to_string()))

@@ -69,6 +69,10 @@ struct RunArgs {
     /// Tokio worker threads; 0 = a current-thread runtime.
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Experiment: new links get no IPv6 link-local address (addr_gen_mode=1 by default in
+    /// the host and every container namespace).
+    #[arg(long)]
+    no_ll6: bool,
     /// Do not re-execute under `unshare -nm` (already in a private namespace).
     #[arg(long)]
     no_unshare: bool,
@@ -230,6 +234,7 @@ fn run_main(a: &RunArgs) -> ExitCode {
         let opts = linux::Opts {
             n: a.n,
             p6_sizes: a.p6_sizes.clone(),
+            no_ll6: a.no_ll6,
             scenarios: a.scenarios.clone(),
         };
         if let Err(e) = rt.block_on(linux::run(&opts, &mut report)) {
