@@ -101,7 +101,7 @@ async fn simulator_agrees_with_the_kernel() {
             disagreements.push(seed);
         }
     }
-    println!("differential: outcomes by kind: {classes:#?}");
+    println!("outcomes by kind (kernel): {classes:#?}");
     let agreed = count as usize - disagreements.len();
     println!(
         "differential: {count} scenarios, {steps} steps, {}% agreement ({agreed}/{count}); kernel {t_kernel:?}, sim {t_sim:?}, total {:?}",
