@@ -1,10 +1,9 @@
 //! Unsolicited ARP / NA scheduling (SPEC S1–S9) as a sans-IO machine.
 
 use crate::command::{Command, Input, Reply};
-use crate::event::{Event, EventKind, StopReason};
+use crate::event::{Event, EventKind, EventQueue, StopReason};
 use crate::types::{IfIndex, MacAddr, NetnsRef, Timestamp};
 use crate::Errno;
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -46,7 +45,7 @@ pub struct Announcer {
     round_started: Timestamp,
     round_errors: Vec<String>,
     pending: Option<Command>,
-    events: VecDeque<Event>,
+    events: EventQueue,
 }
 
 impl Announcer {
@@ -58,7 +57,7 @@ impl Announcer {
             round_started: now,
             round_errors: Vec::new(),
             pending: None,
-            events: VecDeque::new(),
+            events: EventQueue::default(),
         };
         if a.target.count == 0 {
             a.stop(
@@ -125,7 +124,7 @@ impl Announcer {
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// S8: stop now. A command already handed out may still complete; nothing follows it.
@@ -245,12 +244,13 @@ impl Announcer {
     }
 
     fn push(&mut self, now: Timestamp, kind: EventKind) {
-        self.events.push_back(Event {
-            netns: self.target.netns.clone(),
-            iface: self.target.iface.clone(),
-            at: now,
-            kind,
-        });
+        self.events
+            .push(&self.target.netns, &self.target.iface, now, kind);
+    }
+
+    /// Build no events: nobody listens.
+    pub fn set_events(&mut self, enabled: bool) {
+        self.events.set_enabled(enabled);
     }
 }
 

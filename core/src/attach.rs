@@ -4,7 +4,7 @@ use crate::announce::{AnnounceTarget, Announcer};
 use crate::attached::{Attached, Origin};
 use crate::command::{Command, Input, Reply, SubscriptionId};
 use crate::error::{AttachError, StepError};
-use crate::event::{Event, EventKind, Phase, StopReason};
+use crate::event::{Event, EventKind, EventQueue, Phase, StopReason};
 use crate::types::{
     Family, IfIndex, LinkEvent, LinkInfo, LinkKind, NetnsRef, PortState, RouteInfo, RouteScope,
     RouteSpec, Timestamp,
@@ -129,7 +129,7 @@ pub struct Attach {
     awaiting: Await,
     wait: Option<Wait>,
     pending: Option<Command>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     undo: UndoLog,
     origin: Origin,
     index: IfIndex,
@@ -169,7 +169,7 @@ impl Attach {
             awaiting: Await::Nothing,
             wait: None,
             pending: None,
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             undo: UndoLog::default(),
             origin,
             index: 0,
@@ -207,7 +207,7 @@ impl Attach {
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     pub fn poll_timeout(&self) -> Option<Timestamp> {
@@ -303,12 +303,13 @@ impl Attach {
     }
 
     fn push(&mut self, now: Timestamp, kind: EventKind) {
-        self.events.push_back(Event {
-            netns: self.plan.netns.clone(),
-            iface: self.plan.name.clone(),
-            at: now,
-            kind,
-        });
+        self.events
+            .push(&self.plan.netns, &self.plan.name, now, kind);
+    }
+
+    /// Build no events: nobody listens.
+    pub fn set_events(&mut self, enabled: bool) {
+        self.events.set_enabled(enabled);
     }
 
     fn phase(&mut self, now: Timestamp, phase: Phase) {
@@ -1391,6 +1392,7 @@ impl Attach {
         target.mcast_route_ok = self.mcast_route_ok;
         self.phase(now, Phase::Announcing);
         let mut announcer = Announcer::new(target, now);
+        announcer.set_events(self.events.enabled());
         announcer.handle_timeout(now);
         self.announcer = Some(announcer);
         self.pump_announcer(now);
@@ -1407,7 +1409,7 @@ impl Attach {
         let first_round_over = announcer.sent() >= 1 || announcer.is_finished();
         let stop = announcer.stop_reason().cloned();
         for e in events {
-            self.events.push_back(e);
+            self.events.push_event(e);
         }
         if let Some(command) = command {
             return self.issue(command, Await::Announcing);

@@ -3,10 +3,9 @@
 use crate::attached::Origin;
 use crate::command::{Command, Input, Reply};
 use crate::error::{DetachError, StepError};
-use crate::event::{Event, EventKind, Phase};
+use crate::event::{Event, EventKind, EventQueue, Phase};
 use crate::types::{IfIndex, NetnsRef, Timestamp};
 use crate::{BackendError, Errno};
-use std::collections::VecDeque;
 
 /// What detach needs to know about an attached interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +32,7 @@ pub struct Detach {
     plan: DetachPlan,
     awaiting: Await,
     pending: Option<Command>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     outcome: Option<Result<(), DetachError>>,
 }
 
@@ -46,7 +45,7 @@ impl Detach {
             }),
             plan,
             awaiting: Await::Lookup,
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             outcome: None,
         };
         d.push(now, EventKind::Phase(Phase::Detaching));
@@ -58,7 +57,7 @@ impl Detach {
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     pub fn poll_timeout(&self) -> Option<Timestamp> {
@@ -161,12 +160,13 @@ impl Detach {
     }
 
     fn push(&mut self, now: Timestamp, kind: EventKind) {
-        self.events.push_back(Event {
-            netns: self.plan.netns.clone(),
-            iface: self.plan.name.clone(),
-            at: now,
-            kind,
-        });
+        self.events
+            .push(&self.plan.netns, &self.plan.name, now, kind);
+    }
+
+    /// Build no events: nobody listens.
+    pub fn set_events(&mut self, enabled: bool) {
+        self.events.set_enabled(enabled);
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::attached::Attached;
 use crate::types::{MacAddr, NetnsRef, Timestamp};
 use ipnet::Ipv6Net;
+use std::collections::VecDeque;
 use std::fmt;
 
 /// The attach and detach phases, in order (SPEC A1–A14, D1).
@@ -121,4 +122,55 @@ pub enum EventKind {
     Detached,
     /// D3 and other detach failures.
     DetachFailed(String),
+}
+
+/// The events a machine has ready. Switched off when nobody listens, so that a lifecycle nobody
+/// watches builds no event at all.
+#[derive(Debug)]
+pub(crate) struct EventQueue {
+    queue: VecDeque<Event>,
+    enabled: bool,
+}
+
+impl Default for EventQueue {
+    fn default() -> Self {
+        EventQueue {
+            queue: VecDeque::new(),
+            enabled: true,
+        }
+    }
+}
+
+impl EventQueue {
+    pub(crate) fn push(&mut self, netns: &NetnsRef, iface: &str, at: Timestamp, kind: EventKind) {
+        if self.enabled {
+            self.queue.push_back(Event {
+                netns: netns.clone(),
+                iface: iface.to_string(),
+                at,
+                kind,
+            });
+        }
+    }
+
+    pub(crate) fn push_event(&mut self, event: Event) {
+        if self.enabled {
+            self.queue.push_back(event);
+        }
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    pub(crate) fn set_enabled(&mut self, enabled: bool) {
+        self.enabled = enabled;
+        if !enabled {
+            self.queue.clear();
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
 }

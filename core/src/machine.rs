@@ -13,6 +13,8 @@ pub trait Machine {
     fn poll_event(&mut self) -> Option<Event>;
     /// No more commands will come: the outcome is ready.
     fn is_done(&self) -> bool;
+    /// Whether to build events at all (off when nobody listens).
+    fn set_events(&mut self, enabled: bool);
 }
 
 macro_rules! impl_machine {
@@ -36,6 +38,9 @@ macro_rules! impl_machine {
             }
             fn poll_event(&mut self) -> Option<$crate::event::Event> {
                 <$ty>::poll_event(self)
+            }
+            fn set_events(&mut self, enabled: bool) {
+                <$ty>::set_events(self, enabled)
             }
             fn is_done(&self) -> bool {
                 let done: fn(&$ty) -> bool = $done;

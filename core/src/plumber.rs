@@ -325,6 +325,7 @@ impl<B: NetBackend> Inner<B> {
     /// Run a machine to its end: commands one at a time, then link events or its deadline.
     async fn run<M: Machine>(&self, machine: &mut M) {
         let backend = &*self.backend;
+        machine.set_events(!lock(&self.listeners).is_empty());
         let mut subscriptions: Vec<(SubscriptionId, LinkEvents)> = Vec::new();
         loop {
             self.drain_events(machine);

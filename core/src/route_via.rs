@@ -67,6 +67,9 @@ impl RouteVia {
 
     pub fn handle_timeout(&mut self, _now: Timestamp) {}
 
+    /// Route machines report no events.
+    pub fn set_events(&mut self, _enabled: bool) {}
+
     pub fn outcome(&self) -> Option<&Result<RouteSpec, RouteError>> {
         self.outcome.as_ref()
     }
