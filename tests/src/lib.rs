@@ -1,6 +1,8 @@
 //! Cross-crate test support: a recording (call-counting, jittering) backend layer, a harness
 //! that runs a [`Plumber`] on the simulator in virtual time, and frame-log helpers.
 
+pub mod timed;
+
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;

@@ -2,10 +2,10 @@
 //! private "host" network namespace (see `main.rs`), with container namespaces created here.
 
 use crate::stats::{Figure, Profile, Report};
-use crate::timed::Timed;
 use ipnet::IpNet;
 use nsplumb_core::{Destination, IfIndex, NetBackend, NetnsRef, Plumber, Source, Spec};
 use nsplumb_linux::LinuxBackend;
+use nsplumb_tests::timed::Timed;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -17,7 +17,6 @@ mod nsswitch;
 mod report;
 mod sim;
 mod stats;
-mod timed;
 
 use clap::{Args, Parser, Subcommand};
 use stats::Report;

@@ -2,9 +2,9 @@
 //! `SimRuntime`, announce count 0), and the share of the time spent inside simulator calls.
 
 use crate::stats::{Profile, Report};
-use crate::timed::Timed;
 use nsplumb_core::{Destination, NetBackend, NetnsRef, Plumber, Source, Spec};
 use nsplumb_sim::{SimBackend, SimRuntime};
+use nsplumb_tests::timed::Timed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

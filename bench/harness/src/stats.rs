@@ -1,6 +1,6 @@
 //! Figures: median / p90 per interface, and the report they make up (table and JSON).
 
-use crate::timed::OpStats;
+use nsplumb_tests::timed::OpStats;
 use serde::Serialize;
 use std::time::Duration;
 
