@@ -5,11 +5,11 @@
 
 use futures::StreamExt;
 use ipnet::IpNet;
-use local_capture::Capture;
 use nsplumb_core::{
     Errno, Family, LinkEvent, LinkKind, MacAddr, NetBackend, NetnsRef, PeerRef, PortState,
     RouteScope, RouteSpec, VethRequest,
 };
+use nsplumb_kernel_tests::capture::Capture;
 use nsplumb_kernel_tests::fixture::{run_in, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use nsplumb_wire::{parse_frame, Announcement};
@@ -883,90 +883,5 @@ async fn per_operation_timings() {
             total / ds.len() as u32,
             max
         );
-    }
-}
-
-/// A minimal `AF_PACKET` receiver for the two frame checks above (the full capture support
-/// lives in `nsplumb_kernel_tests::capture`).
-mod local_capture {
-    use nsplumb_core::NetnsRef;
-    use nsplumb_kernel_tests::fixture::in_ns;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::time::{Duration, Instant};
-
-    /// An `AF_PACKET`/`ETH_P_ALL` capture socket bound to `ifindex` inside `ns`.
-    pub struct Capture(OwnedFd);
-
-    impl Capture {
-        pub fn open(ns: &NetnsRef, ifindex: u32) -> Capture {
-            let fd = in_ns(ns, move || {
-                let proto = (libc::ETH_P_ALL as u16).to_be();
-                // SAFETY: plain socket(2) call.
-                let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-                assert!(
-                    fd >= 0,
-                    "capture socket: {}",
-                    std::io::Error::last_os_error()
-                );
-                // SAFETY: fd was just created and is owned here.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                // SAFETY: sockaddr_ll is plain old data.
-                let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-                sll.sll_family = libc::AF_PACKET as u16;
-                sll.sll_protocol = proto;
-                sll.sll_ifindex = ifindex as i32;
-                // SAFETY: valid pointer/length pair.
-                let rc = unsafe {
-                    libc::bind(
-                        fd.as_raw_fd(),
-                        (&sll as *const libc::sockaddr_ll).cast(),
-                        std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                    )
-                };
-                assert_eq!(rc, 0, "bind capture: {}", std::io::Error::last_os_error());
-                fd
-            });
-            Capture(fd)
-        }
-
-        /// Frames received (not sent) on the interface until `pred` accepts one or `timeout`.
-        pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
-            let deadline = Instant::now() + timeout;
-            let mut buf = vec![0u8; 65536];
-            while Instant::now() < deadline {
-                let mut pfd = libc::pollfd {
-                    fd: self.0.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut pfd, 1, 50) };
-                if pfd.revents & libc::POLLIN == 0 {
-                    continue;
-                }
-                // SAFETY: sockaddr_ll is plain old data.
-                let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-                let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-                // SAFETY: valid buffers.
-                let n = unsafe {
-                    libc::recvfrom(
-                        self.0.as_raw_fd(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                        libc::MSG_DONTWAIT,
-                        (&mut from as *mut libc::sockaddr_ll).cast(),
-                        &mut len,
-                    )
-                };
-                if n <= 0 || from.sll_pkttype == libc::PACKET_OUTGOING {
-                    continue;
-                }
-                let frame = &buf[..n as usize];
-                if pred(frame) {
-                    return Some(frame.to_vec());
-                }
-            }
-            None
-        }
     }
 }
