@@ -189,7 +189,7 @@ impl Inner {
         match netns {
             NetnsRef::Host => Ok(self.host.clone()),
             NetnsRef::Path(p) => {
-                let ns = NsFile::open(Path::new(p))?;
+                let ns = NsFile::open(Path::new(&**p))?;
                 lock(&self.known)
                     .entry(ns.key)
                     .or_insert_with(|| netns.clone());
@@ -678,7 +678,7 @@ impl NetBackend for LinuxBackend {
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
         let path = self.inner.dir.join(name);
-        let netns = NetnsRef::Path(path.to_string_lossy().into_owned());
+        let netns = NetnsRef::path(path.to_string_lossy().into_owned());
         match res {
             Ok(_) => {
                 tracing::debug!(netns = %netns, "namespace created");
@@ -702,14 +702,14 @@ impl NetBackend for LinuxBackend {
             );
         };
         tracing::debug!(netns = %netns, "delete namespace");
-        if let Ok(ns) = NsFile::open(Path::new(p)) {
+        if let Ok(ns) = NsFile::open(Path::new(&**p)) {
             self.inner.forget(ns.key);
         }
-        let path = PathBuf::from(p);
+        let path = PathBuf::from(&**p);
         tokio::task::spawn_blocking(move || netns::delete_path(&path))
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
-            .map_err(|e| BackendError::new(Op::DeleteNetns, io_errno(&e), netns, p.as_str()))
+            .map_err(|e| BackendError::new(Op::DeleteNetns, io_errno(&e), netns, &**p))
     }
 
     async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
@@ -731,7 +731,7 @@ impl NetBackend for LinuxBackend {
         out.extend(
             names
                 .into_iter()
-                .map(|p| NetnsRef::Path(p.to_string_lossy().into_owned())),
+                .map(|p| NetnsRef::path(p.to_string_lossy().into_owned())),
         );
         Ok(out)
     }

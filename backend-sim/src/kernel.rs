@@ -423,7 +423,7 @@ impl Kernel {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(Errno::EINVAL);
         }
-        let r = NetnsRef::Path(format!("/run/netns/{name}"));
+        let r = NetnsRef::path(format!("/run/netns/{name}"));
         if self.ns_by_ref.contains_key(&r) {
             return Err(Errno::EEXIST);
         }
@@ -437,7 +437,7 @@ impl Kernel {
         if !path.starts_with('/') || path.len() < 2 {
             return Err(Errno::EINVAL);
         }
-        let r = NetnsRef::Path(path.to_string());
+        let r = NetnsRef::path(path);
         if self.ns_by_ref.contains_key(&r) {
             return Err(Errno::EEXIST);
         }

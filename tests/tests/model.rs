@@ -63,7 +63,7 @@ const FAULT_OPS: [Op; 17] = [
 ];
 
 fn ns_ref(i: usize) -> NetnsRef {
-    NetnsRef::Path(format!("/run/netns/ns{i}"))
+    NetnsRef::path(format!("/run/netns/ns{i}"))
 }
 
 // ------------------------------------------------------------------------------------ model

@@ -27,8 +27,8 @@ pub fn resolve_in(dir: &Path, s: &str) -> NetnsRef {
     if s == "host" || s.is_empty() {
         NetnsRef::Host
     } else if s.contains('/') {
-        NetnsRef::Path(s.to_string())
+        NetnsRef::path(s)
     } else {
-        NetnsRef::Path(PathBuf::from(dir).join(s).to_string_lossy().into_owned())
+        NetnsRef::path(PathBuf::from(dir).join(s).to_string_lossy().into_owned())
     }
 }

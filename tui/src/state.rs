@@ -244,7 +244,7 @@ pub fn ns_key(netns: &NetnsRef) -> String {
     use std::os::unix::fs::MetadataExt;
     let path = match netns {
         NetnsRef::Host => "/proc/self/ns/net".to_string(),
-        NetnsRef::Path(p) => p.clone(),
+        NetnsRef::Path(p) => p.to_string(),
     };
     match std::fs::metadata(&path) {
         Ok(m) => format!("ns-{}-{}", m.dev(), m.ino()),

@@ -243,7 +243,7 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
         let NetnsRef::Path(p) = &w.ns[0] else {
             return Err("namespace 0 has no path".into());
         };
-        crate::nsswitch::run(std::path::Path::new(p), 200, report).await?;
+        crate::nsswitch::run(std::path::Path::new(&**p), 200, report).await?;
     }
 
     if opts.wants("P1") || opts.wants("P4") {

@@ -1,6 +1,7 @@
 //! Naming network namespaces.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Which network namespace an operation acts in.
 ///
@@ -10,7 +11,8 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NetnsRef {
     Host,
-    Path(String),
+    /// Shared, so that the copy every command and event carries is a reference count.
+    Path(Arc<str>),
 }
 
 impl NetnsRef {
@@ -19,10 +21,15 @@ impl NetnsRef {
         if s == "host" || s.is_empty() {
             NetnsRef::Host
         } else if s.contains('/') {
-            NetnsRef::Path(s.to_string())
+            NetnsRef::Path(s.into())
         } else {
-            NetnsRef::Path(format!("/run/netns/{s}"))
+            NetnsRef::Path(format!("/run/netns/{s}").into())
         }
+    }
+
+    /// A namespace file by its path.
+    pub fn path(p: impl Into<Arc<str>>) -> NetnsRef {
+        NetnsRef::Path(p.into())
     }
 
     pub fn is_host(&self) -> bool {

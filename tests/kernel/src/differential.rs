@@ -380,7 +380,7 @@ impl World {
         let mut t = text.to_string();
         for (role, ns) in self.roles() {
             if let NetnsRef::Path(p) = ns {
-                t = t.replace(p.as_str(), role);
+                t = t.replace(&**p, role);
             }
         }
         hide_numbers_after(&hide_numbers_after(&t, "ifindex "), "dev ")

@@ -61,8 +61,8 @@ impl Drop for Fixture {
         for ns in &self.created {
             self.backend.forget_netns(ns);
             if let NetnsRef::Path(p) = ns {
-                let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
-                let _ = std::fs::remove_file(p);
+                let _ = nix::mount::umount2(&**p, nix::mount::MntFlags::MNT_DETACH);
+                let _ = std::fs::remove_file(&**p);
             }
         }
     }
@@ -78,8 +78,8 @@ pub fn tokio_spawner() -> Spawner {
 /// Run `f` on a std thread that has joined `ns` (for sockets and commands of that namespace).
 pub fn in_ns<T: Send + 'static>(ns: &NetnsRef, f: impl FnOnce() -> T + Send + 'static) -> T {
     let path = match ns {
-        NetnsRef::Path(p) => p.clone(),
-        NetnsRef::Host => "/proc/self/ns/net".into(),
+        NetnsRef::Path(p) => p.to_string(),
+        NetnsRef::Host => "/proc/self/ns/net".to_string(),
     };
     std::thread::spawn(move || {
         let file = File::open(&path).expect("open namespace");

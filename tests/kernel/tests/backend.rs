@@ -741,7 +741,7 @@ async fn proc_pid_paths_and_bind_mounts_name_the_same_namespace() {
         .args(["sleep", "30"])
         .spawn()
         .expect("nsenter");
-    let proc_path = NetnsRef::Path(format!("/proc/{}/ns/net", child.id()));
+    let proc_path = NetnsRef::path(format!("/proc/{}/ns/net", child.id()));
     // Wait until nsenter has joined the namespace.
     let ino = |p: &str| {
         use std::os::unix::fs::MetadataExt;

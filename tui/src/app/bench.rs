@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub fn big_model(n: usize) -> Model {
     let mut m = Model::new("simulator", true);
     m.namespaces = (0..10)
-        .map(|i| NetnsRef::Path(format!("/run/netns/ctr{i}")))
+        .map(|i| NetnsRef::path(format!("/run/netns/ctr{i}")))
         .collect();
     for i in 0..n {
         let ns = m.namespaces[i % 10].clone();

@@ -28,7 +28,7 @@ pub fn ns_label(n: &NetnsRef) -> String {
             {
                 format!("docker:{d}")
             } else {
-                p.clone()
+                p.to_string()
             }
         }
     }

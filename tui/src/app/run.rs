@@ -138,7 +138,7 @@ pub fn discover_namespaces(listed: Vec<NetnsRef>) -> Vec<NetnsRef> {
     let mut add = |r: NetnsRef| {
         let path = match &r {
             NetnsRef::Host => "/proc/self/ns/net".to_string(),
-            NetnsRef::Path(p) => p.clone(),
+            NetnsRef::Path(p) => p.to_string(),
         };
         let Ok(md) = std::fs::metadata(&path) else {
             return;
@@ -156,7 +156,7 @@ pub fn discover_namespaces(listed: Vec<NetnsRef>) -> Vec<NetnsRef> {
             let mut v: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
             v.sort();
             for p in v {
-                add(NetnsRef::Path(p.to_string_lossy().into_owned()));
+                add(NetnsRef::path(p.to_string_lossy().into_owned()));
             }
         }
     }
@@ -166,7 +166,7 @@ pub fn discover_namespaces(listed: Vec<NetnsRef>) -> Vec<NetnsRef> {
             .collect();
         pids.sort();
         for pid in pids {
-            add(NetnsRef::Path(format!("/proc/{pid}/ns/net")));
+            add(NetnsRef::path(format!("/proc/{pid}/ns/net")));
         }
     }
     out
