@@ -3,12 +3,18 @@
 //! style). A future that is pending with no deadline left is a deadlock and panics.
 
 use crate::backend::SimBackend;
+use futures::channel::mpsc;
 use futures::executor::LocalPool;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use futures::task::LocalSpawnExt;
-use nsplumb_core::Timestamp;
+use futures::StreamExt;
+use nsplumb_core::{Spawner, Timestamp};
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 pub struct SimRuntime {
@@ -34,6 +40,33 @@ impl SimRuntime {
             .spawner()
             .spawn_local(fut)
             .expect("the pool lives as long as the runtime");
+    }
+
+    /// A [`Spawner`] for a `Plumber` on this runtime: spawned futures travel over a channel to
+    /// one pump task here, which drives them all (the pool's own spawner is not `Send`).
+    pub fn spawner(&self) -> Spawner {
+        let (tx, mut rx) = mpsc::unbounded::<BoxFuture<'static, ()>>();
+        let mut tasks: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
+        self.spawn(futures::future::poll_fn(move |cx| loop {
+            let mut progressed = false;
+            while let Poll::Ready(Some(f)) = rx.poll_next_unpin(cx) {
+                tasks.push(f);
+                progressed = true;
+            }
+            while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {
+                progressed = true;
+            }
+            if !progressed {
+                return Poll::<()>::Pending;
+            }
+        }));
+        let tx = Mutex::new(tx);
+        Arc::new(move |f| {
+            let _ = tx
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unbounded_send(f);
+        })
     }
 
     /// Runs every task as far as it goes without moving time.

@@ -3,10 +3,6 @@
 
 pub mod timed;
 
-use futures::channel::mpsc;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
-use futures::StreamExt;
 use ipnet::IpNet;
 use nsplumb_core::{
     AddrInfo, AttachError, Attached, BackendError, DetachError, Family, IfIndex, LinkEvents,
@@ -18,7 +14,6 @@ use nsplumb_sim::{FaultHandle, Faulty, SimBackend, SimRuntime, Snapshot};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
 use std::time::Duration;
 
 /// A tiny seeded xorshift64* generator for jitter and test data (no external crate).
@@ -508,31 +503,9 @@ impl<B: NetBackend> NetBackend for Recording<B> {
     }
 }
 
-/// A [`Spawner`] for the [`SimRuntime`]: spawned futures travel over a channel to one pump task
-/// on the runtime, which drives them all (the runtime's own spawner is not `Send`).
+/// The runtime's own `Send` spawner (kept under this name for the tests).
 pub fn pump_spawner(rt: &SimRuntime) -> Spawner {
-    let (tx, mut rx) = mpsc::unbounded::<BoxFuture<'static, ()>>();
-    let mut tasks: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
-    rt.spawn(futures::future::poll_fn(move |cx| loop {
-        let mut progressed = false;
-        while let Poll::Ready(Some(f)) = rx.poll_next_unpin(cx) {
-            tasks.push(f);
-            progressed = true;
-        }
-        while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {
-            progressed = true;
-        }
-        if !progressed {
-            return Poll::<()>::Pending;
-        }
-    }));
-    let tx = Mutex::new(tx);
-    Arc::new(move |f| {
-        let _ = tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unbounded_send(f);
-    })
+    rt.spawner()
 }
 
 /// The backend stack the tests drive: recording over fault injection over the simulator.

@@ -18,10 +18,6 @@
 //! state before), on both backends.
 
 use crate::state::{observe, Observe, State};
-use futures::channel::mpsc;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
-use futures::StreamExt;
 use ipnet::IpNet;
 use nsplumb_core::{
     AttachError, BackendError, Destination, DetachError, Errno, Family, MacAddr, NetBackend,
@@ -33,8 +29,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// MACs a scenario may set; every other MAC is random and observed as `random`.
@@ -679,31 +674,9 @@ pub async fn run_steps<B: NetBackend>(
     out
 }
 
-/// A [`Spawner`] for the [`SimRuntime`]: futures travel over a channel to one pump task on the
-/// runtime (its own spawner is not `Send`).
+/// The runtime's own `Send` spawner (kept under this name for the tests).
 pub fn sim_spawner(rt: &SimRuntime) -> Spawner {
-    let (tx, mut rx) = mpsc::unbounded::<BoxFuture<'static, ()>>();
-    let mut tasks: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
-    rt.spawn(futures::future::poll_fn(move |cx| loop {
-        let mut progressed = false;
-        while let Poll::Ready(Some(f)) = rx.poll_next_unpin(cx) {
-            tasks.push(f);
-            progressed = true;
-        }
-        while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {
-            progressed = true;
-        }
-        if !progressed {
-            return Poll::<()>::Pending;
-        }
-    }));
-    let tx = Mutex::new(tx);
-    Arc::new(move |f| {
-        let _ = tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unbounded_send(f);
-    })
+    rt.spawner()
 }
 
 /// The scenario on a fresh simulator, in virtual time.
