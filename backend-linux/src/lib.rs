@@ -569,6 +569,28 @@ impl LinuxBackend {
     }
 
     /// Error about link `index`, named by its current name when it can still be read.
+    /// Send an address request; an error names the address and the link.
+    #[allow(clippy::too_many_arguments)]
+    async fn address_request(
+        &self,
+        op: Op,
+        ns: &NsFile,
+        netns: &NetnsRef,
+        index: IfIndex,
+        net: IpNet,
+        req: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<(), BackendError> {
+        match self.inner.req(ns, req, flags).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let mut be = self.link_err(op, ns, netns, index, e).await;
+                be.object = format!("{net} on {}", be.object);
+                Err(be)
+            }
+        }
+    }
+
     async fn link_err(
         &self,
         op: Op,
@@ -1072,19 +1094,10 @@ impl NetBackend for LinuxBackend {
                 .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
         let span = tracing::debug_span!("add_address", ifindex = index, addr = %net, nodad, netns = %netns);
-        match self
-            .inner
-            .req(&ns, RouteNetlinkMessage::NewAddress(m), nl::CREATE)
+        let req = RouteNetlinkMessage::NewAddress(m);
+        self.address_request(op, &ns, netns, index, net, req, nl::CREATE)
             .instrument(span)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let mut be = self.link_err(op, &ns, netns, index, e).await;
-                be.object = format!("{net} on {}", be.object);
-                Err(be)
-            }
-        }
     }
 
     async fn del_address(
@@ -1098,19 +1111,10 @@ impl NetBackend for LinuxBackend {
         let m = addr_msg(index, &net);
         let span =
             tracing::debug_span!("del_address", ifindex = index, addr = %net, netns = %netns);
-        match self
-            .inner
-            .req(&ns, RouteNetlinkMessage::DelAddress(m), nl::ACK)
+        let req = RouteNetlinkMessage::DelAddress(m);
+        self.address_request(op, &ns, netns, index, net, req, nl::ACK)
             .instrument(span)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let mut be = self.link_err(op, &ns, netns, index, e).await;
-                be.object = format!("{net} on {}", be.object);
-                Err(be)
-            }
-        }
     }
 
     async fn list_addresses(
