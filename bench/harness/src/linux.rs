@@ -10,11 +10,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-type Tb = Timed<LinuxBackend>;
+pub(crate) type Tb = Timed<LinuxBackend>;
 
 pub const BRIDGE: &str = "br-nb";
-const GW4: &str = "192.0.2.1";
-const GW6: &str = "fd00:bec:1::1";
+pub(crate) const GW4: &str = "192.0.2.1";
+pub(crate) const GW6: &str = "fd00:bec:1::1";
 
 pub struct Opts {
     pub n: usize,
@@ -22,6 +22,8 @@ pub struct Opts {
     /// of the host and every container namespace), so new ports send no DAD/RS for fe80::.
     pub no_ll6: bool,
     pub p6_sizes: Vec<usize>,
+    /// Operations in flight for P1B/P2B (0 = all N at once).
+    pub batch_concurrency: Vec<usize>,
     pub scenarios: Vec<String>,
 }
 
@@ -31,25 +33,25 @@ impl Opts {
     }
 }
 
-struct World {
-    backend: LinuxBackend,
-    timed: Arc<Tb>,
+pub(crate) struct World {
+    pub(crate) backend: LinuxBackend,
+    pub(crate) timed: Arc<Tb>,
     plumber: Plumber<Tb>,
-    ns: Vec<NetnsRef>,
-    bridge: IfIndex,
+    pub(crate) ns: Vec<NetnsRef>,
+    pub(crate) bridge: IfIndex,
 }
 
-fn e<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+pub(crate) fn e<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |err| format!("{what}: {err}")
 }
 
-fn mac(i: usize) -> String {
+pub(crate) fn mac(i: usize) -> String {
     let x = i + 2;
     format!("02:42:c0:00:{:02x}:{:02x}", (x >> 8) & 0xff, x & 0xff)
 }
 
 /// The attach-bench `ipb` address plan: eth0, MAC, 192.0.2.x/24, fd00:bec:1::x/64, no announce.
-fn p1_spec(i: usize, source: Source) -> Spec {
+pub(crate) fn p1_spec(i: usize, source: Source) -> Spec {
     let mut s = Spec::new(source, Destination::Name("eth0".into()));
     s.mac = Some(mac(i));
     s.ipv4 = Some(format!("192.0.2.{}/24", 2 + i % 250));
@@ -134,7 +136,7 @@ impl World {
 
     /// Close every cached socket: the next attach into each namespace is a first contact, as
     /// at container start (a new namespace per container).
-    fn cold(&self) {
+    pub(crate) fn cold(&self) {
         for ns in &self.ns {
             self.backend.forget_netns(ns);
         }
@@ -186,7 +188,7 @@ impl World {
     }
 
     /// Delete host ends as one batch (untimed cleanup) and forget the interfaces.
-    async fn batch_cleanup(&self, host_names: &[String], forget: &[(NetnsRef, String)]) {
+    pub(crate) async fn batch_cleanup(&self, host_names: &[String], forget: &[(NetnsRef, String)]) {
         let mut idx = Vec::new();
         for h in host_names {
             if let Ok(i) = self.host_index(h).await {
@@ -204,7 +206,7 @@ impl World {
     }
 }
 
-fn veth_src(prefix: &'static str) -> impl Fn(usize) -> Source {
+pub(crate) fn veth_src(prefix: &'static str) -> impl Fn(usize) -> Source {
     move |i| Source::VethOnBridge {
         bridge: BRIDGE.into(),
         host_name: format!("{prefix}{i}"),
@@ -420,6 +422,14 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
         let hosts: Vec<String> = (0..n).map(|i| format!("nbh{i}")).collect();
         w.batch_cleanup(&hosts, &[]).await;
         w.timed.take();
+    }
+
+    let levels = crate::batch::levels(&opts.batch_concurrency, n);
+    if opts.wants("P1B") {
+        crate::batch::p1(&w, n, &levels, report).await?;
+    }
+    if opts.wants("P2B") {
+        crate::batch::p2(&w, n, &levels, report).await?;
     }
 
     if opts.wants("P6") {

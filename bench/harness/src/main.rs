@@ -1,9 +1,11 @@
 //! nsplumb-bench: in-process benchmarks of nsplumb (see `bench/README.md`).
 //!
 //! `nsplumb-bench [run] [--n 200] [--json]` measures P1 (veth fast-path attach), P2 (move-path
-//! attach), P4 (detach one by one vs one kernel batch), P6 (attach cost at N = 10/100/1000 in one
-//! namespace and across namespaces) on the real kernel with `Plumber<LinuxBackend>`, and P5
-//! (simulator lifecycles per second). Figures are printed, never asserted.
+//! attach), P4 (detach one by one vs one kernel batch), P1B/P2B (the same attaches issued
+//! concurrently through one Plumber: throughput, wall time / N), P6 (attach cost at
+//! N = 10/100/1000 in one namespace and across namespaces) on the real kernel with
+//! `Plumber<LinuxBackend>`, and P5 (simulator lifecycles per second). Figures are printed,
+//! never asserted.
 //!
 //! The Linux scenarios run in a private network + mount namespace: the binary re-executes
 //! itself under `unshare -nm` with a tmpfs for its named namespaces, so the bridge, the veths
@@ -12,6 +14,7 @@
 //! `nsplumb-bench report --harness H.json --raw raw.csv --text other-bench.txt ...` prints the
 //! target ratios of one run.
 
+mod batch;
 mod linux;
 mod nsswitch;
 mod report;
@@ -56,9 +59,17 @@ struct RunArgs {
     /// Also write the JSON results to this file.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Comma list of P1,P2,P4,P5,P6,NS (NS: cost of one operation inside a namespace).
-    #[arg(long, default_value = "P1,P2,P4,P5,P6,NS", value_delimiter = ',')]
+    /// Comma list of P1,P2,P4,P1B,P2B,P5,P6,NS (P1B/P2B: N attaches issued concurrently
+    /// through one Plumber, wall time / N; NS: cost of one operation inside a namespace).
+    #[arg(
+        long,
+        default_value = "P1,P2,P4,P1B,P2B,P5,P6,NS",
+        value_delimiter = ','
+    )]
     scenarios: Vec<String>,
+    /// Attaches in flight for P1B/P2B, one batch per value; 0 = all N at once.
+    #[arg(long, default_value = "8,32,0", value_delimiter = ',')]
+    batch_concurrency: Vec<usize>,
     /// Sizes for P6.
     #[arg(long, default_value = "10,100,1000", value_delimiter = ',')]
     p6_sizes: Vec<usize>,
@@ -135,7 +146,7 @@ fn report_main(r: &ReportArgs) -> ExitCode {
 
 fn wants_linux(a: &RunArgs) -> bool {
     a.scenarios.iter().any(|s| {
-        ["P1", "P2", "P4", "P6", "NS"]
+        ["P1", "P2", "P4", "P1B", "P2B", "P6", "NS"]
             .iter()
             .any(|x| s.eq_ignore_ascii_case(x))
     })
@@ -233,6 +244,7 @@ fn run_main(a: &RunArgs) -> ExitCode {
         let opts = linux::Opts {
             n: a.n,
             p6_sizes: a.p6_sizes.clone(),
+            batch_concurrency: a.batch_concurrency.clone(),
             no_ll6: a.no_ll6,
             scenarios: a.scenarios.clone(),
         };
