@@ -7,17 +7,22 @@
 #   1. ../shared/bench/attach-bench.sh N 1 with every peer tool (ip-batch, ip-batch-direct,
 #      cni-bridge, netavark, netavark-internal) plus the nsplumb CLI as its `custom` tool
 #      (one `nsplumb --backend linux attach ... --json` process per interface);
-#   2. the in-process harness (target/release/nsplumb-bench: P1, P2, P4, NS, and P6 at
-#      N = 10, 100, 1000 unless P6_IN_COMPARE=0) on the same N.
+#   2. the in-process harness (target/release/nsplumb-bench: P1, P2, P4, NS, the throughput
+#      scenarios P1B and P2B (N attaches issued concurrently through one Plumber, BATCH_LEVELS
+#      in flight), and P6 at N = 10, 100, 1000 unless P6_IN_COMPARE=0) on the same N.
 # Then `nsplumb-bench report` prints the ratios (P1 vs ip-batch-direct / netavark-internal /
-# cni-bridge, P2 vs ip-batch, P4 batch vs one by one, P6 N=1000 vs N=10).
+# cni-bridge, P2 vs ip-batch, P4 batch vs one by one, P6 N=1000 vs N=10), each P1/P2 ratio
+# twice: from the one-at-a-time latency and from the concurrent throughput (wall time / N),
+# since the ip-batch floors are throughput figures.
 #
 # Everything runs in namespaces created for the run: attach-bench uses its own private host
 # namespace `abhost` + `abnsI`; the harness re-executes itself under `unshare -nm`. The CLI's
 # state directory is a temporary directory. All of it is removed on exit, also on failure.
 # Environment: OUTDIR (results), ATTACH_BENCH (path of attach-bench.sh), NO_BUILD=1,
 #   TOOLS (attach-bench tool list), ANCHORS=0|1 (hyperfine exec anchors, default 1),
-#   P6_IN_COMPARE=0|1 (default 1), P6_SIZES (default 10,100,1000).
+#   P6_IN_COMPARE=0|1 (default 1), P6_SIZES (default 10,100,1000),
+#   BATCH_LEVELS (attaches in flight for P1B/P2B, 0 = all N; default 8,32,0),
+#   HARNESS_WORKERS (tokio worker threads of the harness; default 0 = current-thread runtime).
 set -Eeuo pipefail
 export LC_ALL=C
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -61,9 +66,10 @@ for ((rep = 1; rep <= REPS; rep++)); do
     || { tail -20 "$OUTDIR/attach-bench-rep$rep.log" >&2; die "attach-bench failed (log: $OUTDIR/attach-bench-rep$rep.log)"; }
   awk -F, -v OFS=, -v r="$rep" 'NR > 1 { $3 = r; print }' "$OUTDIR/attach-bench-rep$rep/raw.csv" >>"$OUTDIR/raw.csv"
   settle
-  scen=P1,P2,P4,NS; [[ ${P6_IN_COMPARE:-1} == 1 ]] && scen+=,P6
+  scen=P1,P2,P4,P1B,P2B,NS; [[ ${P6_IN_COMPARE:-1} == 1 ]] && scen+=,P6
   log "rep $rep/$REPS: nsplumb-bench (in-process) N=$N $scen"
-  "$HARNESS" --n "$N" --scenarios "$scen" --p6-sizes "${P6_SIZES:-10,100,1000}" --out "$OUTDIR/harness-rep$rep.json" \
+  "$HARNESS" --n "$N" --scenarios "$scen" --p6-sizes "${P6_SIZES:-10,100,1000}" \
+    --batch-concurrency "${BATCH_LEVELS:-8,32,0}" --workers "${HARNESS_WORKERS:-0}" --out "$OUTDIR/harness-rep$rep.json" \
     >"$OUTDIR/harness-rep$rep.txt" 2>"$OUTDIR/harness-rep$rep.err" \
     || { cat "$OUTDIR/harness-rep$rep.err" >&2; die "nsplumb-bench failed"; }
   harness_args+=(--harness "$OUTDIR/harness-rep$rep.json")

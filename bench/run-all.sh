@@ -3,7 +3,8 @@
 #
 # Usage: sudo bash bench/run-all.sh [N]     (N default 200: interfaces for P1, P2, P4 and the
 #                                            peer comparison; P6 uses 10, 100, 1000)
-#   P1, P2, P4  bench/compare.sh N (attach-bench.sh peer tools + nsplumb CLI + in-process harness)
+#   P1, P2, P4  bench/compare.sh N (attach-bench.sh peer tools + nsplumb CLI + in-process harness,
+#               one-at-a-time latency and concurrent throughput P1B/P2B; BATCH_LEVELS, HARNESS_WORKERS)
 #   P5, P6      target/release/nsplumb-bench --scenarios P5,P6
 #   P3          cargo bench -p nsplumb-kernel-tests --bench first_arp   (tests/kernel/benches)
 #   P5 (ref)    cargo bench -p nsplumb-tests --bench lifecycle          (tests/benches)
