@@ -166,6 +166,17 @@ fn reexec() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Ctrl-C reaches the whole process group: the inner run dies with it (its namespaces
+    // vanish with it); this process catches it and lives on to remove `dir`. A caught signal,
+    // unlike an ignored one, is back to its default in the exec'd child.
+    extern "C" fn outlive_interrupt(_: libc::c_int) {}
+    // SAFETY: the handler is async-signal-safe (it does nothing).
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            outlive_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
     let status = std::process::Command::new("unshare")
         .args(["-nm", "--propagation", "private", "sh", "-c"])
         .arg(r#"mount -t tmpfs nsplumb-bench "$NSPLUMB_NETNS_DIR" && exec "$@""#)
