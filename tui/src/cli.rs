@@ -41,6 +41,8 @@ pub enum Command {
     Attach(Box<AttachArgs>),
     /// Detach an interface from a namespace and restore it.
     Detach(DetachArgs),
+    /// Drop the record of an interface whose link vanished (SPEC D3), freeing its name.
+    Forget(DetachArgs),
     /// List the links of one namespace or of every namespace.
     List(ListArgs),
     /// Show the 64-bit counters of the links of a namespace.

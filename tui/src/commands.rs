@@ -1,6 +1,7 @@
 //! The subcommands, generic over the backend.
 
 use crate::cli::{AttachArgs, Command, DetachArgs, ListArgs, NetnsAction, StatsArgs};
+use crate::intent;
 use crate::journal::{Entry, SpecRecord};
 use crate::output;
 use crate::state::Announcer;
@@ -150,6 +151,7 @@ pub async fn run<B: NetBackend>(ctx: &Ctx<B>, command: &Command) -> Result<(), F
         Command::Netns { action } => netns(ctx, action).await,
         Command::Attach(args) => attach(ctx, args).await,
         Command::Detach(args) => detach(ctx, args).await,
+        Command::Forget(args) => forget(ctx, args).await,
         Command::List(args) => list(ctx, args).await,
         Command::Stats(args) => stats(ctx, args).await,
         Command::Tui | Command::BenchTui { .. } => Ok(()),
@@ -176,15 +178,7 @@ async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), 
                 .await
                 .map_err(|e| Failure::failed(format!("failed to create namespace {name}: {e}")))?;
             ctx.store
-                .commit(
-                    &ctx.plumber,
-                    ctx.store
-                        .begin(&ctx.plumber, &NetnsRef::Host)
-                        .await
-                        .map_err(Failure::failed)?,
-                    Some(Entry::NetnsAdd { name: name.clone() }),
-                    None,
-                )
+                .journal(Entry::NetnsAdd { name: name.clone() })
                 .map_err(Failure::failed)?;
             output::print_netns_added(ctx.json, &ns);
             Ok(())
@@ -201,17 +195,9 @@ async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), 
                 .await
                 .map_err(|e| Failure::failed(format!("failed to delete namespace {ns}: {e}")))?;
             ctx.store
-                .commit(
-                    &ctx.plumber,
-                    ctx.store
-                        .begin(&ctx.plumber, &NetnsRef::Host)
-                        .await
-                        .map_err(Failure::failed)?,
-                    Some(Entry::NetnsDel {
-                        netns: ns.to_string(),
-                    }),
-                    None,
-                )
+                .journal(Entry::NetnsDel {
+                    netns: ns.to_string(),
+                })
                 .map_err(Failure::failed)?;
             output::print_ok(ctx.json, &format!("deleted namespace {ns}"));
             Ok(())
@@ -231,14 +217,23 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
     check_ns_name("namespace", &args.netns)?;
     let (spec, gateways) = build_spec(args)?;
     let netns = (ctx.resolve)(&args.netns);
-    let guard = ctx
+    let mut guard = ctx
         .store
         .begin(&ctx.plumber, &netns)
         .await
         .map_err(Failure::failed)?;
+    let source_name = spec.source.name().to_string();
+    // Written down before the kernel is touched: a crash from here on is recoverable.
+    ctx.store
+        .intend_attach(&ctx.plumber, &mut guard, &spec)
+        .map_err(|e| {
+            Failure::failed(format!(
+                "attach of {source_name} in namespace {netns}: cannot save its intent: {e}"
+            ))
+        })?;
+    intent::test_abort_point("before-kernel-attach");
     let mut events = ctx.plumber.subscribe();
     let record = SpecRecord::from_spec(&spec);
-    let source_name = spec.source.name().to_string();
     let (dest_name, dest_prefix) = match &spec.destination {
         Destination::Name(n) => (Some(n.clone()), None),
         Destination::Prefix(p) => (None, Some(p.clone())),
@@ -246,65 +241,49 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
     let attached = match ctx.plumber.attach(&netns, spec).await {
         Ok(a) => a,
         Err(e @ AttachError::Invalid(_)) => {
+            let _ = ctx.store.commit(&ctx.plumber, guard, None);
             return Err(Failure::invalid(format!(
                 "attach of {source_name} in namespace {netns}: {e}"
-            )))
+            )));
         }
         Err(e) => {
-            let failed = Entry::AttachFailed {
+            let _ = ctx.store.journal(Entry::AttachFailed {
                 netns: netns.to_string(),
                 name: dest_name,
                 prefix: dest_prefix,
                 spec: Box::new(record),
-            };
-            let _ = ctx.store.commit(&ctx.plumber, guard, Some(failed), None);
+            });
+            let _ = ctx.store.commit(&ctx.plumber, guard, None);
             return Err(Failure::failed(format!(
                 "attach of {source_name} in namespace {netns} failed: {e}"
             )));
         }
     };
     let name = attached.name.clone();
-    let mut gateway_entries = Vec::new();
+    ctx.store
+        .journal(Entry::Attach {
+            netns: netns.to_string(),
+            name: name.clone(),
+            spec: Box::new(record),
+            announcer: None,
+        })
+        .map_err(Failure::failed)?;
+    intent::test_abort_point("after-kernel-attach");
     for gw in &gateways {
-        if let Err(e) = ctx.plumber.set_gateway(&netns, Some(*gw)).await {
+        if let Err(e) = ctx.store.set_gateway(&ctx.plumber, &mut guard, *gw).await {
             // Roll the attach back: the command as a whole failed.
             let undo = ctx.plumber.detach(&netns, &name).await;
+            let _ = ctx.store.journal(Entry::Detach {
+                netns: netns.to_string(),
+                name: name.clone(),
+            });
             let mut msg = format!("set gateway {gw} for {name} in namespace {netns} failed: {e}");
             if let Err(u) = &undo {
                 msg.push_str(&format!("; rollback (detach) also failed: {u}"));
             }
-            // The simulator replays exactly what happened: attach, gateways, detach.
-            let mut entries = vec![Entry::Attach {
-                netns: netns.to_string(),
-                name: name.clone(),
-                spec: Box::new(record),
-                announcer: None,
-            }];
-            entries.append(&mut gateway_entries);
-            entries.push(Entry::Gateway {
-                netns: netns.to_string(),
-                gateway: gw.to_string(),
-            });
-            if undo.is_ok() {
-                entries.push(Entry::Detach {
-                    netns: netns.to_string(),
-                    name: name.clone(),
-                });
-            }
-            let _ = ctx.store.commit(&ctx.plumber, guard, None, None);
-            if let Store::Sim { .. } = ctx.store {
-                for entry in entries {
-                    if let Ok(g) = ctx.store.begin(&ctx.plumber, &netns).await {
-                        let _ = ctx.store.commit(&ctx.plumber, g, Some(entry), None);
-                    }
-                }
-            }
+            let _ = ctx.store.commit(&ctx.plumber, guard, None);
             return Err(Failure::failed(msg));
         }
-        gateway_entries.push(Entry::Gateway {
-            netns: netns.to_string(),
-            gateway: gw.to_string(),
-        });
     }
     // Still announcing? Only if no AnnounceStopped for it was seen during attach.
     let mut pending = Vec::new();
@@ -316,40 +295,21 @@ async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Fa
         stopped = true;
     }
     let me = if stopped { None } else { Announcer::me() };
-    let entry = Entry::Attach {
-        netns: netns.to_string(),
-        name: name.clone(),
-        spec: Box::new(record),
-        announcer: me,
-    };
-    if let Err(e) = ctx.store.commit(
-        &ctx.plumber,
-        guard,
-        Some(entry),
-        me.map(|a| (name.as_str(), a)),
-    ) {
+    if let Err(e) = ctx
+        .store
+        .commit(&ctx.plumber, guard, me.map(|a| (name.as_str(), a)))
+    {
         // Without its record no later process could detach it: undo.
         let undo = ctx.plumber.detach(&netns, &name).await;
+        let _ = ctx.store.journal(Entry::Detach {
+            netns: netns.to_string(),
+            name: name.clone(),
+        });
         let mut msg = format!("attach of {name} in namespace {netns}: {e}; the attach was undone");
         if let Err(u) = undo {
             msg.push_str(&format!(" (detach failed: {u})"));
         }
         return Err(Failure::failed(msg));
-    }
-    for e in gateway_entries {
-        if let Store::Sim { .. } = ctx.store {
-            ctx.store
-                .commit(
-                    &ctx.plumber,
-                    ctx.store
-                        .begin(&ctx.plumber, &netns)
-                        .await
-                        .map_err(Failure::failed)?,
-                    Some(e),
-                    None,
-                )
-                .map_err(Failure::failed)?;
-        }
     }
     ctx.store.release_journal();
     output::print_attached(ctx.json, &attached, &gateways);
@@ -391,18 +351,54 @@ async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Fa
         .begin(&ctx.plumber, &netns)
         .await
         .map_err(Failure::failed)?;
+    let ifindex = ctx
+        .plumber
+        .interfaces(&netns)
+        .into_iter()
+        .find(|i| i.name == args.name)
+        .and_then(|i| i.attached.map(|a| a.ifindex));
+    if ifindex.is_some() {
+        // Marked before the kernel is touched: a crash from here on is recoverable.
+        ctx.store
+            .intend_detach(&ctx.plumber, &mut guard, &args.name)
+            .map_err(|e| {
+                Failure::failed(format!(
+                    "detach of {} from namespace {netns}: cannot save its state: {e}",
+                    args.name
+                ))
+            })?;
+    }
+    intent::test_abort_point("before-kernel-detach");
     ctx.store.stop_announcer(&mut guard, &args.name).await;
     let result = ctx.plumber.detach(&netns, &args.name).await;
     // Journaled even when it failed: the simulator replays exactly what happened.
-    let entry = Some(Entry::Detach {
-        netns: netns.to_string(),
-        name: args.name.clone(),
-    });
     ctx.store
-        .commit(&ctx.plumber, guard, entry, None)
+        .journal(Entry::Detach {
+            netns: netns.to_string(),
+            name: args.name.clone(),
+        })
+        .map_err(Failure::failed)?;
+    intent::test_abort_point("after-kernel-detach");
+    let mut gateway_error = None;
+    if let (Ok(()), Some(index)) = (&result, ifindex) {
+        // G4: the gateway routes on this link go with it.
+        gateway_error = ctx
+            .store
+            .drop_gateways_on(&ctx.plumber, &mut guard, index)
+            .await
+            .err();
+    }
+    ctx.store
+        .commit(&ctx.plumber, guard, None)
         .map_err(Failure::failed)?;
     match result {
         Ok(()) => {
+            if let Some(e) = gateway_error {
+                return Err(Failure::failed(format!(
+                    "detached {} from namespace {netns}, but {e}",
+                    args.name
+                )));
+            }
             output::print_ok(
                 ctx.json,
                 &format!("detached {} from namespace {netns}", args.name),
@@ -415,6 +411,69 @@ async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Fa
             args.name
         ))),
     }
+}
+
+/// SPEC D3: drop the record of an interface whose link vanished, freeing its name. A link
+/// that is still there is refused: detach restores it, forgetting would strand it.
+async fn forget<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
+    check_ns_name("namespace", &args.netns)?;
+    if let Err(r) = nsplumb_core::check_ifname(&args.name) {
+        return Err(Failure::invalid(format!(
+            "invalid interface spec: name {:?}: {r}",
+            args.name
+        )));
+    }
+    let netns = (ctx.resolve)(&args.netns);
+    let mut guard = ctx
+        .store
+        .begin(&ctx.plumber, &netns)
+        .await
+        .map_err(Failure::failed)?;
+    let iface = ctx
+        .plumber
+        .interfaces(&netns)
+        .into_iter()
+        .find(|i| i.name == args.name);
+    let Some(attached) = iface.and_then(|i| i.attached) else {
+        return Err(Failure::failed(format!(
+            "forget: interface {:?} is not attached in namespace {netns}",
+            args.name
+        )));
+    };
+    let still_there = ctx
+        .plumber
+        .backend()
+        .link_by_index(&netns, attached.ifindex)
+        .await
+        .is_ok_and(|l| l.name == args.name);
+    if still_there {
+        return Err(Failure::failed(format!(
+            "forget: interface {:?} is still in namespace {netns} (ifindex {}); detach it instead",
+            args.name, attached.ifindex
+        )));
+    }
+    ctx.plumber.forget(&netns, &args.name);
+    ctx.store
+        .journal(Entry::Forget {
+            netns: netns.to_string(),
+            name: args.name.clone(),
+        })
+        .map_err(Failure::failed)?;
+    ctx.store
+        .drop_gateways_on(&ctx.plumber, &mut guard, attached.ifindex)
+        .await
+        .map_err(Failure::failed)?;
+    ctx.store
+        .commit(&ctx.plumber, guard, None)
+        .map_err(Failure::failed)?;
+    output::print_ok(
+        ctx.json,
+        &format!(
+            "forgot vanished interface {} in namespace {netns}",
+            args.name
+        ),
+    );
+    Ok(())
 }
 
 async fn list<B: NetBackend>(ctx: &Ctx<B>, args: &ListArgs) -> Result<(), Failure> {

@@ -104,7 +104,7 @@ pub enum Entry {
         netns: String,
         name: String,
         spec: Box<SpecRecord>,
-        /// The process still announcing it (a detach from another process stops it, S8).
+        /// Unused since the announcer is kept in the namespace state; read for old journals.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         announcer: Option<crate::state::Announcer>,
     },
@@ -124,6 +124,16 @@ pub enum Entry {
     Gateway {
         netns: String,
         gateway: String,
+    },
+    /// A gateway route removed by a later process than the one that set it (G1, G4).
+    DelRoute {
+        netns: String,
+        route: crate::state::StoredRoute,
+    },
+    /// SPEC D3: a vanished interface forgotten (registry only; replayed for naming).
+    Forget {
+        netns: String,
+        name: String,
     },
 }
 

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod intent;
 pub mod journal;
 pub mod output;
 pub mod simworld;

@@ -88,21 +88,26 @@ async fn run_command(backend: BackendKind, json: bool, command: &Command) -> Res
     match backend {
         BackendKind::Sim => {
             let dir = state::sim_state_dir();
-            let journal = tokio::task::spawn_blocking(move || Journal::open(&dir))
+            let journal_dir = dir.clone();
+            let journal = tokio::task::spawn_blocking(move || Journal::open(&journal_dir))
                 .await
                 .map_err(|e| Failure::failed(e.to_string()))?
                 .map_err(|e| Failure::failed(format!("cannot open the sim journal: {e}")))?;
             let world = SimWorld::new(1).await.map_err(Failure::failed)?;
             world.spawn_pacer();
-            let plumber = Plumber::new(world.backend.clone(), tokio_spawner());
             let entries = journal
                 .entries()
                 .map_err(|e| Failure::failed(format!("cannot read the sim journal: {e}")))?;
-            world.replay(&plumber, &entries).await;
+            // The replay rebuilds the simulated kernel on a plumber of its own; this process's
+            // plumber learns nsplumb's records from the state files, as on Linux.
+            let replayer = Plumber::new(world.backend.clone(), tokio_spawner());
+            world.replay(&replayer, &entries).await;
+            let plumber = Plumber::new(world.backend.clone(), tokio_spawner());
             let ctx = Ctx {
                 plumber,
                 store: Store::Sim {
                     journal: Mutex::new(journal),
+                    dir,
                 },
                 json,
                 resolve: Box::new(NetnsRef::from_name_or_path),

@@ -92,8 +92,10 @@ impl SimWorld {
         });
     }
 
-    /// Replay the journal: every earlier successful mutating command, in order. Failures are
-    /// logged and skipped (the same input gives the same result every time).
+    /// Replay the journal: every earlier mutating command, in order, on `plumber` (one used
+    /// for nothing else: the replay rebuilds the simulated kernel, while nsplumb's own records
+    /// come from the state files as on Linux). Failures are logged and skipped (the same
+    /// input gives the same result every time).
     pub async fn replay(&self, plumber: &Plumber<SimNet>, entries: &[Entry]) {
         self.fast.store(true, Ordering::Relaxed);
         for e in entries {
@@ -150,6 +152,18 @@ impl SimWorld {
                         .map_err(|e| e.to_string()),
                     Err(_) => Err(format!("bad gateway {gateway}")),
                 },
+                Entry::DelRoute { netns, route } => match route.to_route() {
+                    Some(r) => self
+                        .backend
+                        .del_route(&NetnsRef::from_name_or_path(netns), &r)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    None => Err(format!("bad route {route:?}")),
+                },
+                Entry::Forget { netns, name } => {
+                    plumber.forget(&NetnsRef::from_name_or_path(netns), name);
+                    Ok(())
+                }
             };
             if let Err(err) = r {
                 tracing::warn!(entry = ?e, "journal replay step failed: {err}");

@@ -6,8 +6,11 @@
 //! `flock` held from loading the state until it is saved, so name allocation is atomic per
 //! namespace across processes (SPEC N3) while different namespaces never wait for each other.
 
+use crate::intent::PendingAttach;
 use ipnet::{Ipv4Net, Ipv6Net};
-use nsplumb_core::{AnnounceSettings, Attached, MacAddr, NetnsRef, Origin};
+use nsplumb_core::{
+    AnnounceSettings, Attached, Family, MacAddr, NetnsRef, Origin, RouteScope, RouteSpec,
+};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -165,6 +168,81 @@ pub struct StoredIface {
     /// The process still announcing this interface, if any.
     #[serde(default)]
     pub announcer: Option<Announcer>,
+    /// `detaching` while a process is detaching it, so that a crash mid-detach is recognised
+    /// by the next process (see [`crate::intent`]); `vanished` after a detach found the link
+    /// gone (SPEC D3).
+    #[serde(default, skip_serializing_if = "RecordPhase::is_attached")]
+    pub phase: RecordPhase,
+    /// The process that set `phase` to `detaching`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Announcer>,
+}
+
+/// Where a stored interface is in its life, as far as other processes need to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordPhase {
+    #[default]
+    Attached,
+    /// A process is detaching it: the kernel may be half done if that process died.
+    Detaching,
+    /// SPEC D3: the link disappeared behind nsplumb's back; the name stays reserved.
+    Vanished,
+}
+
+impl RecordPhase {
+    fn is_attached(&self) -> bool {
+        *self == RecordPhase::Attached
+    }
+}
+
+/// A gateway (default) route set with `--gateway` (SPEC G1), kept so that a later process
+/// can replace it (G1: one per family) and drop it with its interface (G4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRoute {
+    pub dst: String,
+    pub gateway: Option<String>,
+    pub oif: u32,
+    /// `universe`, `link` or `host`.
+    pub scope: String,
+}
+
+impl StoredRoute {
+    pub fn from_route(r: &RouteSpec) -> StoredRoute {
+        StoredRoute {
+            dst: r.dst.to_string(),
+            gateway: r.gateway.map(|g| g.to_string()),
+            oif: r.oif,
+            scope: match r.scope {
+                RouteScope::Universe => "universe",
+                RouteScope::Link => "link",
+                RouteScope::Host => "host",
+            }
+            .to_string(),
+        }
+    }
+
+    /// `None` for a record that does not parse (it is then dropped, not acted on).
+    pub fn to_route(&self) -> Option<RouteSpec> {
+        Some(RouteSpec {
+            dst: self.dst.parse().ok()?,
+            gateway: match &self.gateway {
+                Some(g) => Some(g.parse().ok()?),
+                None => None,
+            },
+            oif: self.oif,
+            scope: match self.scope.as_str() {
+                "link" => RouteScope::Link,
+                "host" => RouteScope::Host,
+                _ => RouteScope::Universe,
+            },
+        })
+    }
+
+    pub fn family(&self) -> Option<Family> {
+        let dst: ipnet::IpNet = self.dst.parse().ok()?;
+        Some(Family::of(&dst))
+    }
 }
 
 impl StoredIface {
@@ -189,6 +267,8 @@ impl StoredIface {
             announce_interval_ms: a.announce.interval.as_millis() as u64,
             warnings: a.warnings.clone(),
             announcer,
+            phase: RecordPhase::Attached,
+            actor: None,
         }
     }
 
@@ -230,6 +310,12 @@ pub struct NsState {
     /// The namespace as last named by a caller (informational).
     pub netns: String,
     pub interfaces: Vec<StoredIface>,
+    /// Attaches under way (or cut short by a crash): written before the kernel is touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingAttach>,
+    /// Gateway routes nsplumb set in this namespace (G1), at most one per family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<StoredRoute>,
 }
 
 /// Where the files of one namespace live.
@@ -248,24 +334,37 @@ pub fn ns_key(netns: &NetnsRef) -> String {
     };
     match std::fs::metadata(&path) {
         Ok(m) => format!("ns-{}-{}", m.dev(), m.ino()),
-        Err(_) => {
-            let s: String = path
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            format!("path-{s}")
-        }
+        Err(_) => format!("path-{}", sanitize(&path)),
     }
 }
 
+fn sanitize(path: &str) -> String {
+    path.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 pub fn ns_files(dir: &Path, netns: &NetnsRef) -> NsFiles {
-    let key = ns_key(netns);
+    files_for_key(dir, ns_key(netns))
+}
+
+/// The simulator's namespaces exist only in memory: keyed by their path, never by a file of
+/// the real machine that happens to have the same path.
+pub fn sim_ns_files(dir: &Path, netns: &NetnsRef) -> NsFiles {
+    let path = match netns {
+        NetnsRef::Host => "host".to_string(),
+        NetnsRef::Path(p) => p.to_string(),
+    };
+    files_for_key(dir, format!("sim-{}", sanitize(&path)))
+}
+
+fn files_for_key(dir: &Path, key: String) -> NsFiles {
     NsFiles {
         state: dir.join(format!("{key}.json")),
         lock: dir.join(format!("{key}.lock")),

@@ -1,10 +1,14 @@
-//! What each backend keeps between processes: the Linux state directory or the sim journal.
+//! What each backend keeps between processes: the namespace state files (both backends) and,
+//! for the simulator, the journal that rebuilds its kernel in every process.
 
+use crate::intent::{self, PendingAttach};
 use crate::journal::{Entry, Journal};
-use crate::state::{self, Announcer, FileLock, NsFiles, NsState, StoredIface};
-use nsplumb_core::{IfaceState, NetBackend, NetnsRef, Plumber};
+use crate::state::{
+    self, Announcer, FileLock, NsFiles, NsState, RecordPhase, StoredIface, StoredRoute,
+};
+use nsplumb_core::{Errno, Family, IfaceState, NetBackend, NetnsRef, Plumber, Spec};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,8 +22,11 @@ pub enum Store {
     Linux {
         dir: PathBuf,
     },
+    /// The simulated kernel lives in the process and is rebuilt from the journal; nsplumb's
+    /// own state (records, intents, gateways) is kept in state files as on Linux.
     Sim {
         journal: Mutex<Journal>,
+        dir: PathBuf,
     },
 }
 
@@ -33,6 +40,14 @@ pub struct NsGuard {
     _lock: Option<FileLock>,
     /// Announcers of interfaces as loaded.
     announcers: HashMap<String, Announcer>,
+    /// This process's attach, saved before the kernel is touched.
+    pending: Option<PendingAttach>,
+    /// Intents of other processes still alive (kept as they are).
+    others_pending: Vec<PendingAttach>,
+    /// The interface this process is detaching (saved as `detaching` before acting).
+    detaching: Option<String>,
+    /// Gateway routes of this namespace, as loaded and as changed by this process.
+    gateways: Vec<StoredRoute>,
 }
 
 impl Drop for NsGuard {
@@ -42,95 +57,222 @@ impl Drop for NsGuard {
 }
 
 impl NsGuard {
-    fn new(
-        netns: &NetnsRef,
-        files: Option<NsFiles>,
-        lock: Option<FileLock>,
-        announcers: HashMap<String, Announcer>,
-    ) -> NsGuard {
+    fn new(netns: &NetnsRef, files: Option<NsFiles>, lock: Option<FileLock>) -> NsGuard {
         IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
         NsGuard {
             netns: netns.clone(),
             files,
             _lock: lock,
-            announcers,
+            announcers: HashMap::new(),
+            pending: None,
+            others_pending: Vec::new(),
+            detaching: None,
+            gateways: Vec::new(),
         }
     }
 
     pub fn announcer_of(&self, name: &str) -> Option<Announcer> {
         self.announcers.get(name).copied()
     }
+
+    /// The gateway routes recorded for this namespace (G1).
+    pub fn gateways(&self) -> &[StoredRoute] {
+        &self.gateways
+    }
 }
 
 impl Store {
-    /// Lock the namespace, load its state into the plumber (adopt). For Linux only; the sim
-    /// journal was replayed when the process started.
+    /// The state directory and how namespaces are keyed in it; `None` keeps nothing.
+    fn files(&self, netns: &NetnsRef) -> Option<NsFiles> {
+        match self {
+            Store::None => None,
+            Store::Linux { dir } => Some(state::ns_files(dir, netns)),
+            Store::Sim { dir, .. } => Some(state::sim_ns_files(dir, netns)),
+        }
+    }
+
+    /// Lock the namespace, load its state, reconcile what dead processes left (see
+    /// [`crate::intent`]) and bring the plumber's registry in line with it.
     pub async fn begin<B: NetBackend>(
         &self,
         plumber: &Plumber<B>,
         netns: &NetnsRef,
     ) -> Result<NsGuard, String> {
-        let dir = match self {
-            Store::Linux { dir } => dir,
-            Store::None => return Ok(NsGuard::new(netns, None, None, HashMap::new())),
-            Store::Sim { journal } => {
-                // The journal is locked for the whole process; find who still announces.
-                let entries = journal
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entries()
-                    .unwrap_or_default();
-                let key = netns.to_string();
-                let mut announcers = HashMap::new();
-                for e in entries {
-                    match e {
-                        Entry::Attach {
-                            netns,
-                            name,
-                            announcer,
-                            ..
-                        } if netns == key => match announcer {
-                            Some(a) => {
-                                announcers.insert(name, a);
-                            }
-                            None => {
-                                announcers.remove(&name);
-                            }
-                        },
-                        Entry::Detach { netns, name } if netns == key => {
-                            announcers.remove(&name);
-                        }
-                        _ => {}
-                    }
-                }
-                announcers.retain(|_, a: &mut Announcer| a.is_alive());
-                return Ok(NsGuard::new(netns, None, None, announcers));
-            }
+        let Some(files) = self.files(netns) else {
+            return Ok(NsGuard::new(netns, None, None));
         };
-        let files = state::ns_files(dir, netns);
         let lock_path = files.lock.clone();
         let lock = tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot lock {}: {e}", files.lock.display()))?;
-        let loaded = state::load(&files.state)
+        let mut loaded = state::load(&files.state)
             .map_err(|e| format!("cannot read state {}: {e}", files.state.display()))?;
-        let announcers = sync_registry(plumber, netns, loaded).await;
-        Ok(NsGuard::new(netns, Some(files), Some(lock), announcers))
+        if intent::reconcile(&**plumber.backend(), netns, &mut loaded).await {
+            loaded.netns = netns.to_string();
+            state::save(&files.state, &loaded)
+                .map_err(|e| format!("cannot write state {}: {e}", files.state.display()))?;
+        }
+        let announcers = sync_registry(plumber, netns, &loaded).await;
+        let mut guard = NsGuard::new(netns, Some(files), Some(lock));
+        guard.announcers = announcers;
+        guard.others_pending = loaded.pending;
+        guard.gateways = loaded.gateways;
+        Ok(guard)
     }
 
-    /// Linux, for a long-lived process (the TUI): bring the registry of `netns` in line with its
-    /// state file without taking the lock (the file is replaced atomically).
+    /// For a long-lived process (the TUI) and `list`: bring the registry of `netns` in line
+    /// with its state file without taking the lock (the file is replaced atomically).
     pub async fn refresh<B: NetBackend>(&self, plumber: &Plumber<B>, netns: &NetnsRef) {
-        let Store::Linux { dir } = self else { return };
+        let Some(files) = self.files(netns) else {
+            return;
+        };
         if IN_FLIGHT.load(Ordering::SeqCst) > 0 {
             return;
         }
-        let files = state::ns_files(dir, netns);
         if let Ok(loaded) = state::load(&files.state) {
             if !loaded.interfaces.is_empty() || !plumber.interfaces(netns).is_empty() {
-                sync_registry(plumber, netns, loaded).await;
+                sync_registry(plumber, netns, &loaded).await;
             }
+        }
+    }
+
+    /// Before an attach touches the kernel: save what it intends, so that a later process can
+    /// finish or undo it if this one dies. The name is chosen now, under the namespace lock,
+    /// exactly as the attach will choose it. A spec the registry rejects is not recorded (the
+    /// attach then fails before any kernel call).
+    pub fn intend_attach<B: NetBackend>(
+        &self,
+        plumber: &Plumber<B>,
+        guard: &mut NsGuard,
+        spec: &Spec,
+    ) -> Result<(), String> {
+        if guard.files.is_none() {
+            return Ok(());
+        }
+        let Ok(plan) = plumber.registry().prepare_attach(&guard.netns, spec) else {
+            return Ok(());
+        };
+        let Some(me) = Announcer::me() else {
+            return Err("cannot read this process's start time from /proc".into());
+        };
+        guard.pending = Some(PendingAttach::new(&plan.name, spec, me));
+        save_ns(plumber, guard)
+    }
+
+    /// Before a detach touches the kernel: mark the record `detaching` (see [`crate::intent`]).
+    pub fn intend_detach<B: NetBackend>(
+        &self,
+        plumber: &Plumber<B>,
+        guard: &mut NsGuard,
+        name: &str,
+    ) -> Result<(), String> {
+        if guard.files.is_none() {
+            return Ok(());
+        }
+        guard.detaching = Some(name.to_string());
+        save_ns(plumber, guard)
+    }
+
+    /// Simulator: record a change of its kernel, at once, as the kernel itself would keep it.
+    /// Nothing to do on Linux.
+    pub fn journal(&self, entry: Entry) -> Result<(), String> {
+        match self {
+            Store::Sim { journal, .. } => journal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append(&entry)
+                .map_err(|e| format!("cannot append to the sim journal: {e}")),
+            _ => Ok(()),
+        }
+    }
+
+    /// G1 across processes: set the gateway of `gateway`'s family, replacing the one an earlier
+    /// process set (the registry of this process does not know it), and record it.
+    pub async fn set_gateway<B: NetBackend>(
+        &self,
+        plumber: &Plumber<B>,
+        guard: &mut NsGuard,
+        gateway: std::net::IpAddr,
+    ) -> Result<(), String> {
+        let netns = guard.netns.clone();
+        let family = if gateway.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        if plumber.registry().gateway(&netns, family).is_none() {
+            let earlier: Vec<StoredRoute> = guard
+                .gateways
+                .iter()
+                .filter(|g| g.family() == Some(family))
+                .cloned()
+                .collect();
+            for g in earlier {
+                self.delete_route(plumber, &netns, &g).await?;
+                guard.gateways.retain(|x| *x != g);
+            }
+        }
+        let result = plumber.set_gateway(&netns, Some(gateway)).await;
+        // Journaled even when it failed: the simulator replays exactly what happened.
+        self.journal(Entry::Gateway {
+            netns: netns.to_string(),
+            gateway: gateway.to_string(),
+        })?;
+        result.map_err(|e| e.to_string())?;
+        guard.gateways.retain(|g| g.family() != Some(family));
+        if let Some(r) = plumber.registry().gateway(&netns, family) {
+            guard.gateways.push(StoredRoute::from_route(r));
+        }
+        Ok(())
+    }
+
+    /// G4 across processes: the interface `ifindex` was detached; remove the gateway routes
+    /// recorded on it (the kernel normally dropped them with the link; a link that stays in
+    /// the namespace keeps them otherwise) and their records.
+    pub async fn drop_gateways_on<B: NetBackend>(
+        &self,
+        plumber: &Plumber<B>,
+        guard: &mut NsGuard,
+        ifindex: u32,
+    ) -> Result<(), String> {
+        let netns = guard.netns.clone();
+        let on_link: Vec<StoredRoute> = guard
+            .gateways
+            .iter()
+            .filter(|g| g.oif == ifindex)
+            .cloned()
+            .collect();
+        for g in on_link {
+            self.delete_route(plumber, &netns, &g).await?;
+            guard.gateways.retain(|x| *x != g);
+        }
+        Ok(())
+    }
+
+    async fn delete_route<B: NetBackend>(
+        &self,
+        plumber: &Plumber<B>,
+        netns: &NetnsRef,
+        g: &StoredRoute,
+    ) -> Result<(), String> {
+        let Some(route) = g.to_route() else {
+            return Ok(());
+        };
+        let r = plumber.backend().del_route(netns, &route).await;
+        self.journal(Entry::DelRoute {
+            netns: netns.to_string(),
+            route: g.clone(),
+        })?;
+        match r {
+            Ok(()) => Ok(()),
+            // Gone with its link already (G4).
+            Err(e) if e.is(Errno::ESRCH) || e.is(Errno::ENODEV) || e.is(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(format!(
+                "failed to delete gateway route {} via {} in namespace {netns}: {e}",
+                g.dst,
+                g.gateway.as_deref().unwrap_or("-")
+            )),
         }
     }
 
@@ -146,43 +288,33 @@ impl Store {
         }
     }
 
-    /// Save the namespace state (Linux) and/or append the journal entry (sim); unlock.
+    /// Save the final namespace state (the intent or `detaching` mark of this process gone)
+    /// and unlock. `announcing`: this process still announces that interface.
     pub fn commit<B: NetBackend>(
         &self,
         plumber: &Plumber<B>,
         mut guard: NsGuard,
-        entry: Option<Entry>,
         announcing: Option<(&str, Announcer)>,
     ) -> Result<(), String> {
-        match self {
-            Store::None => Ok(()),
-            Store::Sim { journal } => match entry {
-                Some(e) => journal
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .append(&e)
-                    .map_err(|e| format!("cannot append to the sim journal: {e}")),
-                None => Ok(()),
-            },
-            Store::Linux { .. } => {
-                if let Some((name, a)) = announcing {
-                    guard.announcers.insert(name.to_string(), a);
-                }
-                save_ns(plumber, &guard)
-            }
+        guard.pending = None;
+        guard.detaching = None;
+        if let Some((name, a)) = announcing {
+            guard.announcers.insert(name.to_string(), a);
         }
+        save_ns(plumber, &guard)
     }
 
     pub fn release_journal(&self) {
-        if let Store::Sim { journal } = self {
+        if let Store::Sim { journal, .. } = self {
             journal.lock().unwrap_or_else(|p| p.into_inner()).release();
         }
     }
 
-    /// The announcing process is done: clear its pid from the state (Linux).
+    /// The announcing process is done: clear its pid from the state.
     pub async fn clear_announcer(&self, netns: &NetnsRef, name: &str) {
-        let Store::Linux { dir } = self else { return };
-        let files = state::ns_files(dir, netns);
+        let Some(files) = self.files(netns) else {
+            return;
+        };
         let lock_path = files.lock.clone();
         let Ok(Ok(_lock)) =
             tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path)).await
@@ -207,21 +339,29 @@ impl Store {
 
     /// `netns del`: forget the state of a namespace that is gone.
     pub fn forget_ns(&self, netns: &NetnsRef) {
-        if let Store::Linux { dir } = self {
-            let files = state::ns_files(dir, netns);
+        if let Some(files) = self.files(netns) {
             let _ = std::fs::remove_file(&files.state);
             let _ = std::fs::remove_file(&files.lock);
         }
     }
+
+    /// The state directory, when state is kept.
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            Store::None => None,
+            Store::Linux { dir } | Store::Sim { dir, .. } => Some(dir),
+        }
+    }
 }
 
-/// The state file is the truth between processes: adopt its records (unless stale), forget
-/// attached interfaces it no longer has (detached by another process). Returns the live
-/// announcers by interface name.
+/// The state file is the truth between processes: adopt its records, forget attached
+/// interfaces it no longer has (detached by another process). A record whose link is gone is
+/// kept (SPEC D3: its name stays reserved; detach reports it, `forget` drops it). Returns the
+/// live announcers by interface name.
 async fn sync_registry<B: NetBackend>(
     plumber: &Plumber<B>,
     netns: &NetnsRef,
-    loaded: NsState,
+    loaded: &NsState,
 ) -> HashMap<String, Announcer> {
     let mut announcers = HashMap::new();
     let in_file: Vec<&str> = loaded.interfaces.iter().map(|i| i.name.as_str()).collect();
@@ -239,22 +379,12 @@ async fn sync_registry<B: NetBackend>(
             .iter()
             .any(|i| i.name == stored.name && i.state != IfaceState::Attached)
         {
-            continue; // attaching or detaching in this process
+            continue; // attaching, detaching or vanished in this process
         }
         if current.iter().any(|i| {
             i.name == stored.name && i.attached.as_ref().map(|a| a.ifindex) == Some(stored.ifindex)
         }) {
             continue; // known already
-        }
-        // A record whose link is gone or renamed is stale (e.g. the namespace was deleted and
-        // its inode reused): drop it rather than reserve a name for nothing.
-        match plumber.backend().link_by_index(netns, stored.ifindex).await {
-            Ok(link) if link.name == stored.name => {}
-            _ => {
-                tracing::info!(iface = %stored.name, %netns, "dropping stale state record");
-                announcers.remove(&stored.name);
-                continue;
-            }
         }
         plumber.forget(netns, &stored.name);
         plumber.adopt(stored.to_attached(netns));
@@ -266,19 +396,39 @@ fn save_ns<B: NetBackend>(plumber: &Plumber<B>, guard: &NsGuard) -> Result<(), S
     let Some(files) = &guard.files else {
         return Ok(());
     };
+    let me = Announcer::me();
     let interfaces: Vec<StoredIface> = plumber
         .interfaces(&guard.netns)
         .into_iter()
         .filter_map(|i| {
             let a = i.attached?;
             let announcer = guard.announcers.get(&i.name).copied();
-            Some(StoredIface::from_attached(&a, announcer))
+            let mut stored = StoredIface::from_attached(&a, announcer);
+            if guard.detaching.as_deref() == Some(i.name.as_str()) {
+                stored.phase = RecordPhase::Detaching;
+                stored.actor = me;
+            } else if i.state == IfaceState::Vanished {
+                stored.phase = RecordPhase::Vanished;
+            }
+            Some(stored)
         })
         .collect();
+    let mut gateways = guard.gateways.clone();
+    let registry = plumber.registry();
+    for family in [Family::V4, Family::V6] {
+        if let Some(r) = registry.gateway(&guard.netns, family) {
+            gateways.retain(|g| g.family() != Some(family));
+            gateways.push(StoredRoute::from_route(r));
+        }
+    }
+    let mut pending = guard.others_pending.clone();
+    pending.extend(guard.pending.clone());
     let st = NsState {
         version: state::STATE_VERSION,
         netns: guard.netns.to_string(),
         interfaces,
+        pending,
+        gateways,
     };
     state::save(&files.state, &st)
         .map_err(|e| format!("cannot write state {}: {e}", files.state.display()))

@@ -31,12 +31,30 @@ impl Sim {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let out: Output = Command::new(env!("CARGO_BIN_EXE_nsplumb"))
-            .args(args)
+        self.run_env(args, None)
+    }
+
+    /// Runs with the test-only crash hook `NSPLUMB_TEST_ABORT_AT=point` when given.
+    fn run_env(&self, args: &[&str], abort_at: Option<&str>) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nsplumb"));
+        cmd.args(args)
             .env("NSPLUMB_STATE_DIR", self.dir.path())
             .env_remove("RUST_LOG")
-            .output()
-            .expect("run nsplumb");
+            .env_remove("NSPLUMB_TEST_ABORT_AT");
+        if let Some(point) = abort_at {
+            cmd.env("NSPLUMB_TEST_ABORT_AT", point);
+        }
+        let out: Output = cmd.output().expect("run nsplumb");
+        if abort_at.is_some() {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                out.status.signal(),
+                Some(libc::SIGABRT),
+                "{args:?} should have crashed at {abort_at:?}: {:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -52,6 +70,34 @@ impl Sim {
             r.stdout, r.stderr
         );
         r
+    }
+
+    /// The state file of a simulated namespace (`ctr1`, `host`), `{}` when there is none.
+    fn state_of(&self, ns: &str) -> Value {
+        let key = if ns == "host" {
+            "host".to_string()
+        } else {
+            format!("_run_netns_{ns}")
+        };
+        match std::fs::read(self.dir.path().join(format!("sim-{key}.json"))) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap(),
+            Err(_) => serde_json::json!({}),
+        }
+    }
+
+    /// Names of the interface records and of the pending intents in a namespace's state.
+    fn records_of(&self, ns: &str) -> (Vec<String>, usize) {
+        let st = self.state_of(ns);
+        let names = st["interfaces"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| i["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pending = st["pending"].as_array().map(|a| a.len()).unwrap_or(0);
+        (names, pending)
     }
 
     fn list(&self) -> Value {
@@ -837,4 +883,366 @@ fn twenty_concurrent_attach_processes_get_eth0_to_eth19_on_the_sim() {
         .filter(|n| n.starts_with("eth"))
         .collect();
     assert_eq!(listed, want);
+}
+
+fn has(names: &[String], name: &str) -> bool {
+    names.iter().any(|n| n == name)
+}
+
+/// A process that dies between changing the kernel and saving its state leaves an intent
+/// record; the next process finds the link attached and detach restores it exactly.
+// SPEC: A15
+// SPEC: D1
+#[test]
+fn a_crash_after_the_kernel_attach_is_undone_by_a_detach_from_a_new_process() {
+    let s = Sim::new();
+    let host_before = s.names_in("host");
+    // A host link moved in and renamed.
+    s.run_env(
+        &[
+            "attach",
+            "--netns",
+            "ctr1",
+            "--link",
+            "dummy0",
+            "--name",
+            "eth0",
+            "--ipv4",
+            "192.0.2.30/24",
+        ],
+        Some("after-kernel-attach"),
+    );
+    assert_eq!(
+        s.records_of("ctr1"),
+        (vec![], 1),
+        "only the intent was saved"
+    );
+    // A veth pair created on the bridge.
+    s.run_env(
+        &[
+            "attach",
+            "--netns",
+            "ctr1",
+            "--veth-on-bridge",
+            "br0",
+            "--name",
+            "eth1",
+        ],
+        Some("after-kernel-attach"),
+    );
+    // The second process found eth0 attached by the dead first one and recorded it; its own
+    // intent is all that is left of it.
+    assert_eq!(s.records_of("ctr1"), (vec!["eth0".to_string()], 1));
+    let ctr1 = s.names_in("ctr1");
+    assert!(has(&ctr1, "eth0") && has(&ctr1, "eth1"), "{ctr1:?}");
+    let host = s.names_in("host");
+    assert!(!has(&host, "dummy0"), "{host:?}");
+    assert_eq!(
+        host.len(),
+        host_before.len(),
+        "dummy0 left, a veth host end came"
+    );
+
+    let r = s.run(&["detach", "--netns", "ctr1", "--name", "eth0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = s.run(&["detach", "--netns", "ctr1", "--name", "eth1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Exactly as before: dummy0 back under its name, the veth pair gone, nothing recorded.
+    assert_eq!(s.names_in("host"), host_before);
+    assert_eq!(s.names_in("ctr1"), vec!["lo".to_string()]);
+    assert_eq!(s.records_of("ctr1"), (vec![], 0));
+}
+
+/// A process that dies after writing its intent but before touching the kernel leaves a
+/// record that the next process drops: the same name attaches again and nothing is listed.
+#[test]
+fn a_crash_before_the_kernel_attach_leaves_the_name_free() {
+    let s = Sim::new();
+    let before = s.list();
+    s.run_env(
+        &[
+            "attach", "--netns", "ctr2", "--link", "dummy1", "--name", "eth0",
+        ],
+        Some("before-kernel-attach"),
+    );
+    assert_eq!(s.records_of("ctr2"), (vec![], 1), "the intent was saved");
+    assert_eq!(s.list(), before, "the kernel was not touched");
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr2",
+        "--link",
+        "dummy1",
+        "--name",
+        "eth0",
+        "--announce-count",
+        "0",
+    ]);
+    assert_eq!(r.json()["name"], "eth0");
+    assert_eq!(s.records_of("ctr2"), (vec!["eth0".to_string()], 0));
+    // A prefix attach after a crashed one gets the lowest free name, not one after it.
+    s.run_env(
+        &[
+            "attach", "--netns", "ctr3", "--link", "dummy2", "--prefix", "eth",
+        ],
+        Some("before-kernel-attach"),
+    );
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr3",
+        "--link",
+        "dummy2",
+        "--prefix",
+        "eth",
+        "--announce-count",
+        "0",
+    ]);
+    assert_eq!(r.json()["name"], "eth0");
+    s.ok(&["detach", "--netns", "ctr2", "--name", "eth0"]);
+    s.ok(&["detach", "--netns", "ctr3", "--name", "eth0"]);
+    assert_eq!(s.list(), before);
+}
+
+/// A detach cut short before the kernel keeps the record (retry works); one cut short after
+/// the kernel leaves nothing behind.
+// SPEC: D2
+#[test]
+fn a_crashed_detach_can_be_retried_or_is_complete() {
+    let s = Sim::new();
+    let before = s.list();
+    s.ok(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy0",
+        "--name",
+        "eth0",
+        "--announce-count",
+        "0",
+    ]);
+    s.run_env(
+        &["detach", "--netns", "ctr1", "--name", "eth0"],
+        Some("before-kernel-detach"),
+    );
+    let st = s.state_of("ctr1");
+    assert_eq!(st["interfaces"][0]["phase"], "detaching", "{st}");
+    assert!(has(&s.names_in("ctr1"), "eth0"));
+    // The retry finds it attached and detaches it.
+    s.ok(&["detach", "--netns", "ctr1", "--name", "eth0"]);
+    assert_eq!(s.list(), before);
+    assert_eq!(s.records_of("ctr1"), (vec![], 0));
+
+    s.ok(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy0",
+        "--name",
+        "eth0",
+        "--announce-count",
+        "0",
+    ]);
+    s.run_env(
+        &["detach", "--netns", "ctr1", "--name", "eth0"],
+        Some("after-kernel-detach"),
+    );
+    assert_eq!(s.list(), before, "the kernel detach was done");
+    // The record of the dead detacher is dropped: a later detach is a clear error (D2) and
+    // the name attaches again.
+    let r = s.run(&["detach", "--netns", "ctr1", "--name", "eth0"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("eth0"), "{}", r.stderr);
+    assert_eq!(s.records_of("ctr1"), (vec![], 0));
+    s.ok(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy0",
+        "--name",
+        "eth0",
+        "--announce-count",
+        "0",
+    ]);
+}
+
+/// Gateways set by one process are known to the next: a second `--gateway` of the same
+/// family replaces the first (one per family), and detaching the interface that carries the
+/// gateway drops its record (G4).
+// SPEC: G1
+// SPEC: G4
+#[test]
+fn gateways_are_kept_between_processes() {
+    let s = Sim::new();
+    let gateways = |s: &Sim| -> Vec<(String, u64)> {
+        s.state_of("ctr1")["gateways"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|g| {
+                        (
+                            g["gateway"].as_str().unwrap().to_string(),
+                            g["oif"].as_u64().unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let eth0 = s
+        .ok(&[
+            "--json",
+            "attach",
+            "--netns",
+            "ctr1",
+            "--veth-on-bridge",
+            "br0",
+            "--name",
+            "eth0",
+            "--ipv4",
+            "192.0.2.31/24",
+            "--gateway",
+            "192.0.2.1",
+            "--announce-count",
+            "0",
+        ])
+        .json();
+    let eth0_index = eth0["ifindex"].as_u64().unwrap();
+    assert_eq!(gateways(&s), vec![("192.0.2.1".to_string(), eth0_index)]);
+    // Another process, another interface, the same family: replaces the default route (an
+    // unknown earlier one would make the kernel answer EEXIST).
+    let eth1 = s
+        .ok(&[
+            "--json",
+            "attach",
+            "--netns",
+            "ctr1",
+            "--veth-on-bridge",
+            "br0",
+            "--name",
+            "eth1",
+            "--ipv4",
+            "198.51.100.2/24",
+            "--gateway",
+            "198.51.100.1",
+            "--announce-count",
+            "0",
+        ])
+        .json();
+    let eth1_index = eth1["ifindex"].as_u64().unwrap();
+    assert_eq!(gateways(&s), vec![("198.51.100.1".to_string(), eth1_index)]);
+    // G4 from a new process: the gateway goes with its interface.
+    s.ok(&["detach", "--netns", "ctr1", "--name", "eth1"]);
+    assert_eq!(gateways(&s), vec![]);
+    // And a new gateway can be set again (the kernel has no default route left).
+    s.ok(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--veth-on-bridge",
+        "br0",
+        "--name",
+        "eth2",
+        "--ipv4",
+        "198.51.100.3/24",
+        "--gateway",
+        "198.51.100.1",
+        "--announce-count",
+        "0",
+    ]);
+    assert_eq!(gateways(&s).len(), 1);
+    // Detaching the interface that does not carry it keeps it.
+    s.ok(&["detach", "--netns", "ctr1", "--name", "eth0"]);
+    assert_eq!(gateways(&s).len(), 1);
+    s.ok(&["detach", "--netns", "ctr1", "--name", "eth2"]);
+    assert_eq!(gateways(&s), vec![]);
+}
+
+/// A link that vanishes behind nsplumb's back (here renamed by another attach that takes it
+/// as a link of the namespace): a detach from a new process reports it, the name stays
+/// reserved across processes until `forget`.
+// SPEC: D3
+#[test]
+fn a_vanished_interface_stays_reserved_across_processes_until_forgotten() {
+    let s = Sim::new();
+    s.ok(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy0",
+        "--prefix",
+        "eth",
+        "--announce-count",
+        "0",
+    ]);
+    s.ok(&[
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "eth0",
+        "--created-in-netns",
+        "--name",
+        "wan9",
+        "--announce-count",
+        "0",
+    ]);
+    let r = s.run(&["detach", "--netns", "ctr1", "--name", "eth0"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("vanished") && r.stderr.contains("eth0") && r.stderr.contains("ctr1"),
+        "{}",
+        r.stderr
+    );
+    let st = s.state_of("ctr1");
+    let eth0 = st["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "eth0")
+        .unwrap_or_else(|| panic!("eth0 still recorded: {st}"));
+    assert_eq!(eth0["phase"], "vanished");
+    // Reported again by the next process, and its name is not handed out.
+    let r = s.run(&["detach", "--netns", "ctr1", "--name", "eth0"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("vanished"), "{}", r.stderr);
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy1",
+        "--prefix",
+        "eth",
+        "--announce-count",
+        "0",
+    ]);
+    assert_eq!(r.json()["name"], "eth1");
+    // A link that is still there cannot be forgotten.
+    let r = s.run(&["forget", "--netns", "ctr1", "--name", "eth1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("detach it instead"), "{}", r.stderr);
+    // Forgetting the vanished one frees its name.
+    s.ok(&["forget", "--netns", "ctr1", "--name", "eth0"]);
+    assert!(!has(&s.records_of("ctr1").0, "eth0"));
+    let r = s.ok(&[
+        "--json",
+        "attach",
+        "--netns",
+        "ctr1",
+        "--link",
+        "dummy2",
+        "--prefix",
+        "eth",
+        "--announce-count",
+        "0",
+    ]);
+    assert_eq!(r.json()["name"], "eth0");
 }

@@ -257,7 +257,9 @@ impl<B: NetBackend> Runner<B> {
                 if let Source::VethOnBridge { host_name, .. } = &mut spec.source {
                     *host_name = generate_host_name();
                 }
-                let guard = self.store.begin(p, &netns).await?;
+                let mut guard = self.store.begin(p, &netns).await?;
+                // Written down before the kernel is touched: a crash is recoverable.
+                self.store.intend_attach(p, &mut guard, &spec)?;
                 let a = p
                     .attach(&netns, *spec)
                     .await
@@ -265,7 +267,7 @@ impl<B: NetBackend> Runner<B> {
                 let a = match a {
                     Ok(a) => a,
                     Err(e) => {
-                        let _ = self.store.commit(p, guard, None, None);
+                        let _ = self.store.commit(p, guard, None);
                         return Err(e);
                     }
                 };
@@ -276,23 +278,42 @@ impl<B: NetBackend> Runner<B> {
                     netns.short_name()
                 );
                 if let Some(gw) = gateway {
-                    match p.set_gateway(&netns, Some(gw)).await {
+                    match self.store.set_gateway(p, &mut guard, gw).await {
                         Ok(()) => msg.push_str(&format!(", gateway {gw}")),
                         Err(e) => msg.push_str(&format!("; gateway {gw} failed: {e}")),
                     }
                 }
                 // The TUI does not record itself as the announcer: a detach from another
                 // process must not kill the TUI (see the report: a core cancel API is needed).
-                self.store.commit(p, guard, None, None)?;
+                self.store.commit(p, guard, None)?;
                 Ok(msg)
             }
             Effect::Detach { netns, name } => {
                 let mut guard = self.store.begin(p, &netns).await?;
+                let ifindex = p
+                    .interfaces(&netns)
+                    .into_iter()
+                    .find(|i| i.name == name)
+                    .and_then(|i| i.attached.map(|a| a.ifindex));
+                if ifindex.is_some() {
+                    self.store.intend_detach(p, &mut guard, &name)?;
+                }
                 self.store.stop_announcer(&mut guard, &name).await;
                 let r = p.detach(&netns, &name).await;
-                self.store.commit(p, guard, None, None)?;
-                r.map(|()| format!("detached {name} from {}", netns.short_name()))
-                    .map_err(|e| format!("detach of {name} failed: {e}"))
+                let mut gateway_error = None;
+                if let (Ok(()), Some(index)) = (&r, ifindex) {
+                    gateway_error = self
+                        .store
+                        .drop_gateways_on(p, &mut guard, index)
+                        .await
+                        .err();
+                }
+                self.store.commit(p, guard, None)?;
+                r.map_err(|e| format!("detach of {name} failed: {e}"))?;
+                match gateway_error {
+                    Some(e) => Err(format!("detached {name}, but {e}")),
+                    None => Ok(format!("detached {name} from {}", netns.short_name())),
+                }
             }
             Effect::SetSysctl {
                 netns,
@@ -335,16 +356,18 @@ impl<B: NetBackend> Runner<B> {
                     netns.short_name()
                 ))
             }
-            Effect::SetGateway { netns, gateway } => p
-                .set_gateway(&netns, Some(gateway))
-                .await
-                .map(|()| format!("gateway {gateway} set in {}", netns.short_name()))
-                .map_err(|e| {
-                    format!(
-                        "set gateway {gateway} in {} failed: {e}",
-                        netns.short_name()
-                    )
-                }),
+            Effect::SetGateway { netns, gateway } => {
+                let mut guard = self.store.begin(p, &netns).await?;
+                let r = self.store.set_gateway(p, &mut guard, gateway).await;
+                self.store.commit(p, guard, None)?;
+                r.map(|()| format!("gateway {gateway} set in {}", netns.short_name()))
+                    .map_err(|e| {
+                        format!(
+                            "set gateway {gateway} in {} failed: {e}",
+                            netns.short_name()
+                        )
+                    })
+            }
             Effect::InjectFault { op, errno } => match &self.sim {
                 Some(w) => {
                     w.inject(op, errno);
