@@ -82,17 +82,39 @@ pub fn levels(args: &[usize], n: usize) -> Vec<Concurrency> {
     out
 }
 
-/// Run `op(0..n)` with at most `limit` in flight; (wall time, per-operation latencies, the
-/// failures as "index: error").
-async fn run_bounded<F, Fut>(
-    n: usize,
-    limit: usize,
-    op: F,
-) -> (Duration, Vec<Duration>, Vec<String>)
+/// CPU time (user, system) of this process so far, all threads, exited ones included. System
+/// time includes the kernel's handling of our netlink requests (done in the sending thread).
+fn process_cpu() -> (Duration, Duration) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
+/// One concurrent batch, measured.
+struct Batch {
+    wall: Duration,
+    /// Process CPU time spent during the batch (user + system): with `wall`, tells a batch
+    /// bound by this process's CPU from one waiting on the kernel (RTNL) or on other processes.
+    cpu: Duration,
+    /// Of which user space: nsplumb's own code (core, backend, runtime, parsing).
+    cpu_user: Duration,
+    /// Each operation's own time, from its start to its end.
+    latencies: Vec<Duration>,
+    /// "index: error", sorted.
+    failures: Vec<String>,
+}
+
+/// Run `op(0..n)` with at most `limit` in flight.
+async fn run_bounded<F, Fut>(n: usize, limit: usize, op: F) -> Batch
 where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
+    let cpu0 = process_cpu();
     let start = Instant::now();
     let results: Vec<(usize, Result<(), String>, Duration)> = futures::stream::iter(0..n)
         .map(|i| {
@@ -107,6 +129,9 @@ where
         .collect()
         .await;
     let wall = start.elapsed();
+    let cpu1 = process_cpu();
+    let cpu_user = cpu1.0.saturating_sub(cpu0.0);
+    let cpu = cpu_user + cpu1.1.saturating_sub(cpu0.1);
     let mut latencies = Vec::with_capacity(n);
     let mut failures = Vec::new();
     for (i, r, d) in results {
@@ -116,7 +141,13 @@ where
         }
     }
     failures.sort();
-    (wall, latencies, failures)
+    Batch {
+        wall,
+        cpu,
+        cpu_user,
+        latencies,
+        failures,
+    }
 }
 
 fn fail_if_any(what: &str, failures: &[String]) -> Result<(), String> {
@@ -284,13 +315,13 @@ pub async fn p1(
         w.cold();
         w.timed.take();
         let src = veth_src("nbt");
-        let (wall, lat, failures) = run_bounded(n, k, |i| {
+        let attach = run_bounded(n, k, |i| {
             let (plumber, ns, source) = (&plumber, &w.ns[i], src(i));
             async move { attach_with_gateways(plumber, ns, i, source).await }
         })
         .await;
         let profile = w.timed.take();
-        fail_if_any(&format!("P1 batch {label}"), &failures)?;
+        fail_if_any(&format!("P1 batch {label}"), &attach.failures)?;
         // Checked before anything is reported: a wrong batch gives no figure.
         verify_attached(w, n, "nbt", &format!("P1 batch {label}")).await?;
         report.push(Figure::batch(
@@ -299,25 +330,43 @@ pub async fn p1(
                 "P1 attach + gateways, {} through one Plumber: wall time / N (throughput)",
                 c.describe(n)
             ),
-            wall,
+            attach.wall,
             n,
         ));
         report.push(Figure::from_durations(
             &format!("P1.batch.{label}.latency"),
             &format!("P1 attach + gateways, {}: latency of each", c.describe(n)),
-            &lat,
+            &attach.latencies,
+        ));
+        report.push(Figure::batch(
+            &format!("P1.batch.{label}.cpu"),
+            &format!(
+                "P1 attach + gateways, {}: this process's CPU time (user + sys) / N",
+                c.describe(n)
+            ),
+            attach.cpu,
+            n,
+        ));
+        report.push(Figure::batch(
+            &format!("P1.batch.{label}.cpu-user"),
+            &format!(
+                "P1 attach + gateways, {}: of which user space (nsplumb's own code) / N",
+                c.describe(n)
+            ),
+            attach.cpu_user,
+            n,
         ));
         report.profiles.push(Profile::new(
             &format!(
                 "P1 batch {label} (concurrent: call times overlap, their sum exceeds the wall)"
             ),
             n,
-            wall,
+            attach.wall,
             profile,
         ));
 
         let ifs: Vec<NetnsRef> = w.ns[..n].to_vec();
-        let (wall, _lat, failures) = run_bounded(n, k, |i| {
+        let detach = run_bounded(n, k, |i| {
             let (plumber, ns) = (&plumber, &ifs[i]);
             async move {
                 plumber
@@ -328,7 +377,7 @@ pub async fn p1(
         })
         .await;
         w.timed.take();
-        fail_if_any(&format!("P4 concurrent detach {label}"), &failures)?;
+        fail_if_any(&format!("P4 concurrent detach {label}"), &detach.failures)?;
         verify_clean(w, n, &format!("P1 batch {label}")).await?;
         report.push(Figure::batch(
             &format!("P4.detach.{label}"),
@@ -336,7 +385,7 @@ pub async fn p1(
                 "P4 Plumber::detach, {} through one Plumber: wall time / N (throughput)",
                 c.describe(n)
             ),
-            wall,
+            detach.wall,
             n,
         ));
     }
@@ -359,7 +408,7 @@ pub async fn p2(
         w.cold();
         w.timed.take();
         let bridge: IfIndex = w.bridge;
-        let (create_wall, _lat, failures) = run_bounded(n, k, |i| {
+        let create = run_bounded(n, k, |i| {
             let timed = &w.timed;
             async move {
                 let req = VethRequest {
@@ -378,8 +427,11 @@ pub async fn p2(
             }
         })
         .await;
-        fail_if_any(&format!("P2 batch {label}: veth creation"), &failures)?;
-        let (attach_wall, lat, failures) = run_bounded(n, k, |i| {
+        fail_if_any(
+            &format!("P2 batch {label}: veth creation"),
+            &create.failures,
+        )?;
+        let attach = run_bounded(n, k, |i| {
             let (plumber, ns) = (&plumber, &w.ns[i]);
             async move {
                 attach_with_gateways(plumber, ns, i, Source::HostLink(format!("nbq{i}"))).await
@@ -387,7 +439,7 @@ pub async fn p2(
         })
         .await;
         let profile = w.timed.take();
-        fail_if_any(&format!("P2 batch {label}: attach"), &failures)?;
+        fail_if_any(&format!("P2 batch {label}: attach"), &attach.failures)?;
         verify_attached(w, n, "nbu", &format!("P2 batch {label}")).await?;
         report.push(Figure::batch(
             &format!("P2.batch.{label}"),
@@ -395,7 +447,7 @@ pub async fn p2(
                 "P2 veth creation + move-path attach + gateways, {} (creation, then attaches): wall time / N (throughput)",
                 c.describe(n)
             ),
-            create_wall + attach_wall,
+            create.wall + attach.wall,
             n,
         ));
         report.push(Figure::batch(
@@ -404,7 +456,7 @@ pub async fn p2(
                 "P2 move-path attach + gateways alone, {}: wall time / N",
                 c.describe(n)
             ),
-            attach_wall,
+            attach.wall,
             n,
         ));
         report.push(Figure::from_durations(
@@ -413,12 +465,21 @@ pub async fn p2(
                 "P2 move-path attach + gateways, {}: latency of each",
                 c.describe(n)
             ),
-            &lat,
+            &attach.latencies,
+        ));
+        report.push(Figure::batch(
+            &format!("P2.batch.{label}.cpu"),
+            &format!(
+                "P2 veth creation + move-path attach + gateways, {}: this process's CPU time (user + sys) / N",
+                c.describe(n)
+            ),
+            create.cpu + attach.cpu,
+            n,
         ));
         report.profiles.push(Profile::new(
             &format!("P2 batch {label}, creation + attach (concurrent: call times overlap)"),
             n,
-            create_wall + attach_wall,
+            create.wall + attach.wall,
             profile,
         ));
         let hosts: Vec<String> = (0..n).map(|i| format!("nbu{i}")).collect();

@@ -237,22 +237,29 @@ fn render_levels(o: &mut String, h: &[Value], floors: &Floors) {
         o,
         "\n### Throughput by concurrency: N operations through one Plumber, wall time / N (ms per interface)\n"
     );
-    let _ = writeln!(o, "| in flight | P1 attach+gw | P1 ÷ ip-batch-direct floor/N | netavark-internal total/N ÷ P1 | cni-bridge total/N ÷ P1 | P1 latency of each (median) | P2 create+attach+gw | P2 ÷ ip-batch floor/N | P4 detach |");
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "| in flight | P1 attach+gw | P1 ÷ ip-batch-direct floor/N | netavark-internal total/N ÷ P1 | cni-bridge total/N ÷ P1 | P1 latency of each (median) | P1 process CPU/N (user) | P2 create+attach+gw | P2 ÷ ip-batch floor/N | P2 process CPU/N | P4 detach |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|");
     for l in labels {
         let a = get(&p1, l);
         let b = get(&p2, l);
+        let p1_cpu = format!(
+            "{} ({})",
+            f(harness_median(h, &format!("P1.batch.{l}.cpu"))),
+            f(harness_median(h, &format!("P1.batch.{l}.cpu-user")))
+        );
         let _ = writeln!(
             o,
-            "| {} | {} | {}× | {}× | {}× | {} | {} | {}× | {} |",
+            "| {} | {} | {}× | {}× | {}× | {} | {} | {} | {}× | {} | {} |",
             level_name(&Some(l.clone())),
             f(a),
             f(ratio(a, floors.direct)),
             f(ratio(floors.netavark_total, a)),
             f(ratio(floors.cni_total, a)),
             f(harness_median(h, &format!("P1.batch.{l}.latency"))),
+            p1_cpu,
             f(b),
             f(ratio(b, floors.moved)),
+            f(harness_median(h, &format!("P2.batch.{l}.cpu"))),
             f(get(&p4, l)),
         );
     }
