@@ -83,6 +83,74 @@ impl Kernel {
         }
     }
 
+    /// nsplumb run inside `host`'s namespace (`ip netns exec`), so that a second private
+    /// namespace plays the host: its bridges and links are the test's own. `abort_at` sets the
+    /// test-only crash hook `NSPLUMB_TEST_ABORT_AT`; the process must then die of SIGABRT.
+    fn nsplumb_from(&self, host: &Kernel, args: &[&str], abort_at: Option<&str>) -> Run {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &host.ns, env!("CARGO_BIN_EXE_nsplumb")])
+            .arg("--backend")
+            .arg("linux")
+            .args(args)
+            .env("NSPLUMB_STATE_DIR", self.state.path())
+            .env_remove("NSPLUMB_NETNS_DIR")
+            .env_remove("RUST_LOG")
+            .env_remove("NSPLUMB_TEST_ABORT_AT");
+        if let Some(point) = abort_at {
+            c.env("NSPLUMB_TEST_ABORT_AT", point);
+        }
+        let out = c.output().expect("ip netns exec nsplumb");
+        let r = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        if abort_at.is_some() {
+            // `ip netns exec` reports the child's death by a signal as exit status 128+N or
+            // dies the same way itself.
+            use std::os::unix::process::ExitStatusExt;
+            let by_abort = out.status.signal() == Some(libc::SIGABRT)
+                || out.status.code() == Some(128 + libc::SIGABRT);
+            assert!(
+                by_abort && r.stderr.contains("test crash hook"),
+                "{args:?} should have crashed at {abort_at:?}: {:?} {}",
+                out.status,
+                r.stderr
+            );
+        }
+        r
+    }
+
+    /// The state file nsplumb keeps for this namespace (`{}` when there is none).
+    fn state_file(&self) -> Value {
+        let want = format!("/run/netns/{}", self.ns);
+        for e in std::fs::read_dir(self.state.path()).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with("ns-") && name.ends_with(".json")) {
+                continue;
+            }
+            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            if v["netns"] == want.as_str() {
+                return v;
+            }
+        }
+        serde_json::json!({})
+    }
+
+    /// Names of the interface records and the number of pending intents in the state.
+    fn records(&self) -> (Vec<String>, usize) {
+        let st = self.state_file();
+        let names = st["interfaces"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| i["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (names, st["pending"].as_array().map_or(0, |a| a.len()))
+    }
+
     /// `ip -n NS ARGS`, which must succeed; returns stdout.
     fn ip(&self, args: &[&str]) -> String {
         let out = Command::new("ip")
@@ -556,4 +624,222 @@ fn different_namespaces_never_wait_for_each_other() {
     assert!(st.success());
     assert!(a.links().contains("eth0"));
     assert!(b.links().contains("eth0"));
+}
+
+/// A process killed between the kernel attach and saving its state (the test-only crash hook
+/// aborts it there) leaves an intent; a detach from a new process restores the link exactly:
+/// the moved link back in the host under its source name, the created veth pair gone.
+// SPEC: A15
+// SPEC: D1
+#[test]
+fn a_crash_after_the_kernel_attach_is_undone_by_a_detach_from_a_new_process() {
+    if !root_or_skip("a_crash_after_the_kernel_attach_is_undone_by_a_detach_from_a_new_process") {
+        return;
+    }
+    let k = Kernel::new();
+    // A second private namespace plays the host: its bridge and veth are the test's own.
+    let h = Kernel::new();
+    h.ip(&["link", "add", "brt", "type", "bridge"]);
+    h.ip(&["link", "set", "brt", "up"]);
+    h.veth("hl0", "hp0", true);
+    let host_before = h.links();
+    let ns_before = k.links();
+    k.nsplumb_from(
+        &h,
+        &[
+            "attach",
+            "--netns",
+            &k.ns,
+            "--link",
+            "hl0",
+            "--name",
+            "eth0",
+            "--ipv4",
+            "192.0.2.50/24",
+        ],
+        Some("after-kernel-attach"),
+    );
+    assert_eq!(k.records(), (vec![], 1), "only the intent was saved");
+    k.nsplumb_from(
+        &h,
+        &[
+            "attach",
+            "--netns",
+            &k.ns,
+            "--veth-on-bridge",
+            "brt",
+            "--name",
+            "eth1",
+        ],
+        Some("after-kernel-attach"),
+    );
+    // The second process recognised eth0 as attached by the dead first one.
+    assert_eq!(k.records(), (vec!["eth0".to_string()], 1));
+    let ns_links = k.links();
+    assert!(
+        ns_links.contains("eth0") && ns_links.contains("eth1"),
+        "{ns_links:?}"
+    );
+    let host_links = h.links();
+    assert!(!host_links.contains("hl0"), "{host_links:?}");
+    assert!(
+        host_links.iter().any(|l| l.starts_with("vnsp")),
+        "{host_links:?}"
+    );
+
+    let r = k.nsplumb_from(&h, &["detach", "--netns", &k.ns, "--name", "eth0"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = k.nsplumb_from(&h, &["detach", "--netns", &k.ns, "--name", "eth1"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        h.links(),
+        host_before,
+        "hl0 back under its name, no veth host end"
+    );
+    assert_eq!(k.links(), ns_before);
+    assert_eq!(k.records(), (vec![], 0), "nothing left in the state");
+}
+
+/// A process killed after saving its intent but before touching the kernel: the next one
+/// drops the intent, the same name attaches again, nothing is left.
+#[test]
+fn a_crash_before_the_kernel_attach_leaves_the_name_free() {
+    if !root_or_skip("a_crash_before_the_kernel_attach_leaves_the_name_free") {
+        return;
+    }
+    let k = Kernel::new();
+    let h = Kernel::new();
+    k.veth("a0", "b0", true);
+    let before = k.snapshot();
+    let attach = [
+        "attach",
+        "--netns",
+        &k.ns,
+        "--link",
+        "a0",
+        "--created-in-netns",
+        "--name",
+        "eth0",
+        "--announce-count",
+        "0",
+    ];
+    k.nsplumb_from(&h, &attach, Some("before-kernel-attach"));
+    assert_eq!(k.records(), (vec![], 1), "the intent was saved");
+    assert_eq!(k.snapshot(), before, "the kernel was not touched");
+    let r = k.nsplumb_from(&h, &attach, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(k.links().contains("eth0"));
+    assert_eq!(k.records(), (vec!["eth0".to_string()], 0));
+    let r = k.nsplumb_from(&h, &["detach", "--netns", &k.ns, "--name", "eth0"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(k.links().contains("a0") && !k.links().contains("eth0"));
+    assert_eq!(k.records(), (vec![], 0));
+}
+
+/// Gateways set by one process are replaced by the next (one default route per family) and
+/// removed with the interface that carries them, from another process.
+// SPEC: G1
+// SPEC: G4
+#[test]
+fn gateways_are_kept_between_processes_on_the_kernel() {
+    if !root_or_skip("gateways_are_kept_between_processes_on_the_kernel") {
+        return;
+    }
+    let k = Kernel::new();
+    k.veth("a0", "b0", true);
+    k.veth("c0", "d0", true);
+    let defaults = |k: &Kernel| -> Vec<String> {
+        k.ip(&["-4", "route", "show", "default"])
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let attach = |link: &str, name: &str, ip: &str, gw: &str| {
+        let r = k.nsplumb(&[
+            "attach",
+            "--netns",
+            &k.ns,
+            "--link",
+            link,
+            "--created-in-netns",
+            "--name",
+            name,
+            "--ipv4",
+            ip,
+            "--gateway",
+            gw,
+            "--announce-count",
+            "0",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    attach("a0", "eth0", "192.0.2.61/24", "192.0.2.1");
+    let d = defaults(&k);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("via 192.0.2.1 dev eth0"), "{d:?}");
+    // A new process replaces it rather than failing with "file exists".
+    attach("c0", "eth1", "198.51.100.2/24", "198.51.100.1");
+    let d = defaults(&k);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("via 198.51.100.1 dev eth1"), "{d:?}");
+    assert_eq!(
+        k.state_file()["gateways"].as_array().map(|a| a.len()),
+        Some(1)
+    );
+    let r = k.nsplumb(&["detach", "--netns", &k.ns, "--name", "eth1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(defaults(&k), Vec::<String>::new());
+    assert_eq!(
+        k.state_file()["gateways"],
+        Value::Null,
+        "no gateway recorded"
+    );
+    let r = k.nsplumb(&["detach", "--netns", &k.ns, "--name", "eth0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// A link deleted behind nsplumb's back: a detach from a new process reports it, the name
+/// stays reserved across processes until `forget`.
+// SPEC: D3
+#[test]
+fn a_vanished_interface_stays_reserved_until_forgotten_on_the_kernel() {
+    if !root_or_skip("a_vanished_interface_stays_reserved_until_forgotten_on_the_kernel") {
+        return;
+    }
+    let k = Kernel::new();
+    k.veth("a0", "b0", true);
+    k.veth("c0", "d0", true);
+    let attach = |link: &str| {
+        let r = k.nsplumb(&[
+            "--json",
+            "attach",
+            "--netns",
+            &k.ns,
+            "--link",
+            link,
+            "--created-in-netns",
+            "--prefix",
+            "eth",
+            "--announce-count",
+            "0",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.json()["name"].as_str().unwrap().to_string()
+    };
+    assert_eq!(attach("a0"), "eth0");
+    k.ip(&["link", "del", "eth0"]);
+    let r = k.nsplumb(&["detach", "--netns", &k.ns, "--name", "eth0"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("vanished") && r.stderr.contains("eth0") && r.stderr.contains(&k.ns),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(k.records(), (vec!["eth0".to_string()], 0));
+    assert_eq!(attach("c0"), "eth1", "eth0 stays reserved");
+    let r = k.nsplumb(&["forget", "--netns", &k.ns, "--name", "eth0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(k.records(), (vec!["eth1".to_string()], 0));
+    let r = k.nsplumb(&["detach", "--netns", &k.ns, "--name", "eth1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
 }
