@@ -33,6 +33,11 @@ impl NsFile {
     }
 }
 
+/// Stack of a namespace thread. What runs there is small: `setns`, `socket()` and a few
+/// `setsockopt`s, or open and read/write of one `/proc/sys` file. The default 2 MiB stack made
+/// every exiting thread `madvise(MADV_DONTNEED)` its unused part, 1.7–2.5 ms under load.
+pub(crate) const NETNS_THREAD_STACK: usize = 128 * 1024;
+
 /// Run `f` on a fresh std thread that has joined the namespace `ns`, and hand the result back.
 pub(crate) async fn in_netns<T, F>(ns: &NsFile, f: F) -> io::Result<T>
 where
@@ -44,6 +49,7 @@ where
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("nsplumb-netns".into())
+        .stack_size(NETNS_THREAD_STACK)
         .spawn(move || {
             // Already there (the host namespace, usually): no setns, which would need
             // CAP_SYS_ADMIN even to re-enter one's own namespace.
