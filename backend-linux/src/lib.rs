@@ -950,11 +950,15 @@ impl NetBackend for LinuxBackend {
                 InfoKind::Bridge,
             )]));
         async {
-            self.inner
-                .req(&ns, RouteNetlinkMessage::NewLink(m), nl::CREATE)
+            let replies = self
+                .inner
+                .req(&ns, RouteNetlinkMessage::NewLink(m), nl::CREATE_ECHO)
                 .await
                 .map_err(|e| Self::err(op, netns, name, e))?;
-            self.index_by_name(op, &ns, netns, name).await
+            match nl::echoed_link(&replies, name) {
+                Some((index, _)) => Ok(index),
+                None => self.index_by_name(op, &ns, netns, name).await,
+            }
         }
         .instrument(tracing::debug_span!("create_bridge", iface = name, netns = %netns))
         .await
@@ -996,16 +1000,27 @@ impl NetBackend for LinuxBackend {
                 NlLinkInfo::Kind(InfoKind::Veth),
                 NlLinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
             ]));
-            self.inner
-                .req(&ns, RouteNetlinkMessage::NewLink(m), nl::CREATE)
+            let replies = self
+                .inner
+                .req(&ns, RouteNetlinkMessage::NewLink(m), nl::CREATE_ECHO)
                 .await
                 .map_err(|e| Self::err(op, netns, object.clone(), e))?;
-            let host_index = self
-                .index_by_name(op, &ns, netns, &request.host_name)
-                .await?;
-            let peer_index = self
-                .index_by_name(op, &peer_ns, &request.peer_netns, &request.peer_name)
-                .await?;
+            // The echo (Linux >= 6.3) names both ends; older kernels: look them up by name.
+            let (host_index, peer_index) = match nl::echoed_link(&replies, &request.host_name) {
+                Some((host, Some(peer))) => (host, peer),
+                Some((host, None)) => (
+                    host,
+                    self.index_by_name(op, &peer_ns, &request.peer_netns, &request.peer_name)
+                        .await?,
+                ),
+                None => (
+                    self.index_by_name(op, &ns, netns, &request.host_name)
+                        .await?,
+                    self.index_by_name(op, &peer_ns, &request.peer_netns, &request.peer_name)
+                        .await?,
+                ),
+            };
+            tracing::debug!(ifindex = host_index, peer_index, "veth created");
             Ok(VethPair {
                 host_index,
                 peer_index,
@@ -1255,8 +1270,24 @@ impl NetBackend for LinuxBackend {
             return Err(BackendError::new(op, Errno::EINVAL, netns, path)
                 .with_detail("not a path below /proc/sys"));
         };
+        let span = tracing::debug_span!("read_sysctl", path, netns = %netns);
+        if let Some(iface) = nl::disable_ipv6_iface(path) {
+            // SPEC A6 reads this on every attach: ask the cached rtnetlink connection instead of
+            // opening the file on a namespace thread. Any trouble: read the file.
+            let via_netlink = self
+                .inner
+                .get_link_msg(&ns, None, Some(iface))
+                .instrument(span.clone())
+                .await;
+            if let Ok(msg) = via_netlink {
+                return match nl::disable_ipv6(&msg) {
+                    Some(v) => Ok(v.to_string()),
+                    None => Err(BackendError::new(op, Errno::ENOENT, netns, path)),
+                };
+            }
+        }
         in_netns(&ns, move || std::fs::read_to_string(full))
-            .instrument(tracing::debug_span!("read_sysctl", path, netns = %netns))
+            .instrument(span)
             .await
             .map(|s| s.trim().to_string())
             .map_err(|e| BackendError::new(op, io_errno(&e), netns, path))

@@ -4,13 +4,14 @@
 use futures::{Stream, StreamExt};
 use ipnet::IpNet;
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO,
+    NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute,
-    LinkFlags as NlLinkFlags, LinkInfo as NlLinkInfo, LinkLayerType, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind,
+    InfoPortData, LinkAttribute, LinkFlags as NlLinkFlags, LinkInfo as NlLinkInfo, LinkLayerType,
+    LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteScope as NlScope,
@@ -27,6 +28,10 @@ pub(crate) const GET: u16 = NLM_F_REQUEST;
 pub(crate) const DUMP: u16 = NLM_F_REQUEST | NLM_F_DUMP;
 pub(crate) const ACK: u16 = NLM_F_REQUEST | NLM_F_ACK;
 pub(crate) const CREATE: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+/// [`CREATE`] asking for the created object back: since Linux 6.3 an RTM_NEWLINK with
+/// `NLM_F_ECHO` is answered with the new link's RTM_NEWLINK (the request's sequence number,
+/// before the ack), so its index needs no second request. Older kernels ignore the flag.
+pub(crate) const CREATE_ECHO: u16 = CREATE | NLM_F_ECHO;
 
 /// A failed netlink exchange: the errno and the kernel's extended-ack text, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +265,63 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
     }
 }
 
+/// What the echo of a link creation tells: the created link's index and, for a veth, its
+/// peer's index (`IFLA_LINK`, in the peer's namespace). `None` when no RTM_NEWLINK named `name`
+/// came back (a kernel older than 6.3).
+pub(crate) fn echoed_link(
+    replies: &[RouteNetlinkMessage],
+    name: &str,
+) -> Option<(u32, Option<u32>)> {
+    replies.iter().find_map(|r| match r {
+        RouteNetlinkMessage::NewLink(l)
+            if l.header.index != 0
+                && l.attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name)) =>
+        {
+            let peer = l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Link(i) if *i != 0 => Some(*i),
+                _ => None,
+            });
+            Some((l.header.index, peer))
+        }
+        _ => None,
+    })
+}
+
+/// `net/ipv6/conf/IFNAME/disable_ipv6` names the interface IFNAME: that sysctl can be read from
+/// the link's RTM_NEWLINK (see [`disable_ipv6`]). `all` and `default` are no interfaces.
+pub(crate) fn disable_ipv6_iface(path: &str) -> Option<&str> {
+    let name = path
+        .strip_prefix("net/ipv6/conf/")?
+        .strip_suffix("/disable_ipv6")?;
+    let valid = !name.is_empty()
+        && name.len() < 16
+        && name != "all"
+        && name != "default"
+        && !name.contains(['/', '\0'])
+        && name != "."
+        && name != "..";
+    valid.then_some(name)
+}
+
+/// The value `/proc/sys/net/ipv6/conf/NAME/disable_ipv6` shows, from the link's
+/// `IFLA_AF_SPEC` → `AF_INET6` → `IFLA_INET6_CONF` (`DEVCONF_DISABLE_IPV6`). `None` when the
+/// link has no IPv6 data: the kernel has IPv6 off, or the link has none (MTU below 1280), and
+/// then the `/proc` file does not exist either.
+pub(crate) fn disable_ipv6(msg: &LinkMessage) -> Option<i32> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::AfSpecUnspec(families) => families.iter().find_map(|f| match f {
+            AfSpecUnspec::Inet6(attrs) => attrs.iter().find_map(|a| match a {
+                AfSpecInet6::DevConf(conf) => Some(conf.disable_ipv6),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
 pub(crate) fn parse_addr(msg: &AddressMessage) -> Option<AddrInfo> {
     let mut local = None;
     let mut address = None;
@@ -343,6 +405,106 @@ pub(crate) fn parse_route(msg: &RouteMessage, v6: bool) -> Option<RouteInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_core::{Emitable, Parseable};
+
+    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(value);
+        out.resize((out.len() + 3) & !3, 0);
+        out
+    }
+
+    /// An RTM_NEWLINK body as the kernel sends it: ifinfomsg, then `attrs`.
+    fn link_bytes(index: u32, attrs: &[Vec<u8>]) -> Vec<u8> {
+        let mut b = vec![0u8, 0];
+        b.extend_from_slice(&1u16.to_ne_bytes()); // ARPHRD_ETHER
+        b.extend_from_slice(&index.to_ne_bytes());
+        b.extend_from_slice(&0x1003u32.to_ne_bytes()); // UP | BROADCAST | MULTICAST
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        for a in attrs {
+            b.extend_from_slice(a);
+        }
+        b
+    }
+
+    fn parse(bytes: &[u8]) -> LinkMessage {
+        LinkMessage::parse(bytes).expect("valid RTM_NEWLINK")
+    }
+
+    #[test]
+    fn create_echo_request_is_byte_exact() {
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName("vh0".into()));
+        let msg = wrap(RouteNetlinkMessage::NewLink(m), CREATE_ECHO);
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.emit(&mut buf);
+        let mut want = Vec::new();
+        want.extend_from_slice(&40u32.to_ne_bytes()); // nlmsg_len
+        want.extend_from_slice(&16u16.to_ne_bytes()); // RTM_NEWLINK
+                                                      // NLM_F_REQUEST | NLM_F_ACK | NLM_F_ECHO | NLM_F_EXCL | NLM_F_CREATE
+        want.extend_from_slice(&0x060du16.to_ne_bytes());
+        want.extend_from_slice(&[0; 8]); // seq, pid: set by the connection
+        want.extend_from_slice(&[0; 16]); // ifinfomsg
+        want.extend_from_slice(&nla(3, b"vh0\0")); // IFLA_IFNAME
+        assert_eq!(buf, want);
+    }
+
+    #[test]
+    fn echoed_veth_gives_both_indices() {
+        let echo = parse(&link_bytes(
+            12,
+            &[
+                nla(3, b"vh0\0"),             // IFLA_IFNAME
+                nla(5, &2u32.to_ne_bytes()),  // IFLA_LINK: the peer
+                nla(37, &0i32.to_ne_bytes()), // IFLA_LINK_NETNSID
+            ],
+        ));
+        let replies = [RouteNetlinkMessage::NewLink(echo)];
+        assert_eq!(echoed_link(&replies, "vh0"), Some((12, Some(2))));
+        assert_eq!(echoed_link(&replies, "vh1"), None);
+        assert_eq!(echoed_link(&[], "vh0"), None);
+        let bridge = parse(&link_bytes(5, &[nla(3, b"br0\0")]));
+        let replies = [RouteNetlinkMessage::NewLink(bridge)];
+        assert_eq!(echoed_link(&replies, "br0"), Some((5, None)));
+    }
+
+    #[test]
+    fn disable_ipv6_sysctl_names_an_interface() {
+        assert_eq!(
+            disable_ipv6_iface("net/ipv6/conf/eth0/disable_ipv6"),
+            Some("eth0")
+        );
+        for other in [
+            "net/ipv6/conf/all/disable_ipv6",
+            "net/ipv6/conf/default/disable_ipv6",
+            "net/ipv6/conf//disable_ipv6",
+            "net/ipv6/conf/a/b/disable_ipv6",
+            "net/ipv6/conf/eth0/accept_dad",
+            "net/ipv4/conf/eth0/disable_ipv6",
+            "net/ipv6/conf/0123456789abcdef/disable_ipv6",
+        ] {
+            assert_eq!(disable_ipv6_iface(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn disable_ipv6_is_read_from_inet6_devconf() {
+        const DEVCONF_DISABLE_IPV6: usize = 26;
+        let with = |disabled: i32| {
+            let mut conf = vec![0i32; 64];
+            conf[DEVCONF_DISABLE_IPV6] = disabled;
+            let conf: Vec<u8> = conf.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            let inet6 = nla(10, &nla(2, &conf)); // AF_INET6 { IFLA_INET6_CONF }
+            parse(&link_bytes(3, &[nla(3, b"eth0\0"), nla(26, &inet6)])) // IFLA_AF_SPEC
+        };
+        assert_eq!(disable_ipv6(&with(0)), Some(0));
+        assert_eq!(disable_ipv6(&with(1)), Some(1));
+        // No AF_INET6 in IFLA_AF_SPEC (IPv6 off in the kernel, or an MTU below 1280).
+        let none = parse(&link_bytes(3, &[nla(3, b"eth0\0"), nla(26, &[])]));
+        assert_eq!(disable_ipv6(&none), None);
+        assert_eq!(disable_ipv6(&parse(&link_bytes(3, &[]))), None);
+    }
 
     #[test]
     fn ext_ack_text_is_found_after_the_capped_header() {
