@@ -200,6 +200,29 @@ fn reexec() -> ExitCode {
     }
 }
 
+/// Whether this looks like the machine's own network namespace: the same as PID 1's when that
+/// can be read, else any link besides loopback and the kernel's per-namespace fallback tunnel
+/// devices (a fresh `unshare -n` namespace has nothing else).
+fn looks_like_the_host_netns() -> bool {
+    if let (Ok(a), Ok(b)) = (
+        std::fs::read_link("/proc/self/ns/net"),
+        std::fs::read_link("/proc/1/ns/net"),
+    ) {
+        return a == b;
+    }
+    const FALLBACK: [&str; 10] = [
+        "lo", "sit0", "tunl0", "ip6tnl0", "ip6gre0", "gre0", "gretap0", "erspan0", "ip_vti0",
+        "ip6_vti0",
+    ];
+    let Ok(dev) = std::fs::read_to_string("/proc/self/net/dev") else {
+        return true;
+    };
+    dev.lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .any(|name| !FALLBACK.contains(&name.trim()))
+}
+
 fn first_line(path: &str) -> String {
     std::fs::read_to_string(path)
         .ok()
@@ -211,6 +234,14 @@ fn run_main(a: &RunArgs) -> ExitCode {
     let linux = wants_linux(a);
     if linux && std::env::var_os(INNER).is_none() && !a.no_unshare {
         return reexec();
+    }
+    if linux && a.no_unshare && looks_like_the_host_netns() {
+        // The scenarios create a bridge, veths and namespaces in "the host": never the real one.
+        eprintln!(
+            "nsplumb-bench: --no-unshare in what looks like the machine's own network namespace \
+             (links besides lo); refusing (run it inside a fresh one, e.g. unshare -nm)"
+        );
+        return ExitCode::FAILURE;
     }
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
