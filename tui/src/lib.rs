@@ -1,6 +1,7 @@
 //! nsplumb: the command line and the terminal UI over `nsplumb-core`.
 
 pub mod app;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod intent;

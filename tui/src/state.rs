@@ -47,6 +47,11 @@ pub struct Announcer {
     pub pid: u32,
     /// `/proc/PID/stat` field 22, so a recycled pid is not mistaken for the announcer.
     pub start_time: u64,
+    /// How a detach from another process stops it: a CLI process is sent SIGTERM; a
+    /// long-lived process (the TUI) must keep running, so it is asked instead (SIGUSR1, see
+    /// [`crate::cancel`]) to cancel the announcements itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_request: bool,
 }
 
 impl Announcer {
@@ -55,7 +60,21 @@ impl Announcer {
         Some(Announcer {
             pid,
             start_time: proc_start_time(pid)?,
+            on_request: false,
         })
+    }
+
+    /// This process, to be asked rather than terminated (the TUI).
+    pub fn me_on_request() -> Option<Announcer> {
+        Announcer::me().map(|a| Announcer {
+            on_request: true,
+            ..a
+        })
+    }
+
+    /// The same process (whatever the way to stop it).
+    pub fn is_same_process(&self, other: &Announcer) -> bool {
+        self.pid == other.pid && self.start_time == other.start_time
     }
 
     /// Alive and the same process (not a zombie, not a recycled pid).
@@ -479,6 +498,7 @@ mod tests {
         let a = Announcer {
             pid: u32::MAX - 1,
             start_time: 1,
+            on_request: false,
         };
         assert!(!a.is_alive());
         assert!(a.terminate(Duration::from_millis(10)));

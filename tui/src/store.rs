@@ -1,6 +1,7 @@
 //! What each backend keeps between processes: the namespace state files (both backends) and,
 //! for the simulator, the journal that rebuilds its kernel in every process.
 
+use crate::cancel::CANCEL_REQUEST_TIMEOUT;
 use crate::intent::{self, PendingAttach};
 use crate::journal::{Entry, Journal};
 use crate::state::{
@@ -82,6 +83,11 @@ impl NsGuard {
 }
 
 impl Store {
+    /// The files of a namespace in the state directory; `None` when nothing is kept.
+    pub fn files_of(&self, netns: &NetnsRef) -> Option<NsFiles> {
+        self.files(netns)
+    }
+
     /// The state directory and how namespaces are keyed in it; `None` keeps nothing.
     fn files(&self, netns: &NetnsRef) -> Option<NsFiles> {
         match self {
@@ -276,16 +282,28 @@ impl Store {
         }
     }
 
-    /// Cross-process S8: stop the process still announcing `name` before detaching it.
-    pub async fn stop_announcer(&self, guard: &mut NsGuard, name: &str) {
-        if let Some(a) = guard.announcers.remove(name) {
-            let ok = tokio::task::spawn_blocking(move || a.terminate(ANNOUNCER_EXIT_TIMEOUT))
-                .await
-                .unwrap_or(false);
-            if !ok {
-                tracing::warn!(pid = a.pid, iface = name, "announcing process did not exit");
+    /// Cross-process S8: stop the process still announcing `name` before detaching it: a CLI
+    /// process is terminated, a long-lived one (the TUI) is asked to cancel (see
+    /// [`crate::cancel`]; the record must already be marked `detaching`). False when it did
+    /// not stop in time (the detach goes on).
+    pub async fn stop_announcer(&self, guard: &mut NsGuard, name: &str) -> bool {
+        let Some(a) = guard.announcers.remove(name) else {
+            return true;
+        };
+        let files = guard.files.clone();
+        let iface = name.to_string();
+        let ok = tokio::task::spawn_blocking(move || match (a.on_request, files) {
+            (true, Some(files)) => {
+                crate::cancel::request_cancel(&a, &files, &iface, CANCEL_REQUEST_TIMEOUT)
             }
+            _ => a.terminate(ANNOUNCER_EXIT_TIMEOUT),
+        })
+        .await
+        .unwrap_or(false);
+        if !ok {
+            tracing::warn!(pid = a.pid, iface = name, "announcing process did not stop");
         }
+        ok
     }
 
     /// Save the final namespace state (the intent or `detaching` mark of this process gone)
@@ -327,7 +345,8 @@ impl Store {
         let me = Announcer::me();
         let mut changed = false;
         for i in &mut st.interfaces {
-            if i.name == name && i.announcer.is_some() && i.announcer == me {
+            let mine = matches!((i.announcer, me), (Some(a), Some(m)) if a.is_same_process(&m));
+            if i.name == name && mine {
                 i.announcer = None;
                 changed = true;
             }

@@ -5,7 +5,7 @@ use super::{update, view};
 use crate::cli::BackendKind;
 use crate::commands::generate_host_name;
 use crate::simworld::SimWorld;
-use crate::state;
+use crate::state::{self, Announcer};
 use crate::store::Store;
 use crate::tokio_spawner;
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event as CtEvent};
@@ -70,6 +70,10 @@ pub async fn run_tui(kind: BackendKind) -> Result<(), String> {
                 Arc::new(move |s: &str| crate::resolve_in(&netns_dir, s)),
             );
             ctx.discover_host = true;
+            // Detaches from other processes ask the TUI to stop its announcements (S8).
+            crate::cancel::spawn_listener(ctx.store.clone(), ctx.plumber.clone())
+                .map_err(|e| format!("cannot listen for cancel requests (SIGUSR1): {e}"))?;
+            ctx.announce_on_request = true;
             // A cached netlink socket keeps its namespace alive: close those of namespaces
             // that went away (processes that exited, `ip netns del`).
             ctx.forget_netns = Some(Arc::new(move |n: &NetnsRef| backend.forget_netns(n)));
@@ -93,6 +97,9 @@ pub struct Runner<B: NetBackend> {
     pub discover_host: bool,
     /// Called for a namespace that is no longer there.
     pub forget_netns: Option<NetnsHook>,
+    /// Record this process as the announcer of what it attaches, to be asked to cancel by a
+    /// detach from another process (set once [`crate::cancel::spawn_listener`] runs).
+    pub announce_on_request: bool,
     seen: Arc<std::sync::Mutex<Vec<NetnsRef>>>,
 }
 
@@ -110,6 +117,7 @@ impl<B: NetBackend> Runner<B> {
             resolve,
             discover_host: false,
             forget_netns: None,
+            announce_on_request: false,
             seen: Arc::default(),
         }
     }
@@ -124,6 +132,7 @@ impl<B: NetBackend> Clone for Runner<B> {
             resolve: self.resolve.clone(),
             discover_host: self.discover_host,
             forget_netns: self.forget_netns.clone(),
+            announce_on_request: self.announce_on_request,
             seen: self.seen.clone(),
         }
     }
@@ -260,6 +269,7 @@ impl<B: NetBackend> Runner<B> {
                 let mut guard = self.store.begin(p, &netns).await?;
                 // Written down before the kernel is touched: a crash is recoverable.
                 self.store.intend_attach(p, &mut guard, &spec)?;
+                let mut events = p.subscribe();
                 let a = p
                     .attach(&netns, *spec)
                     .await
@@ -283,9 +293,35 @@ impl<B: NetBackend> Runner<B> {
                         Err(e) => msg.push_str(&format!("; gateway {gw} failed: {e}")),
                     }
                 }
-                // The TUI does not record itself as the announcer: a detach from another
-                // process must not kill the TUI (see the report: a core cancel API is needed).
-                self.store.commit(p, guard, None)?;
+                // Still announcing: recorded so that a detach from another process asks this
+                // one to cancel first (S8), never kills it.
+                let mut stopped = a.announce.count <= 1;
+                while let Ok(ev) = events.try_recv() {
+                    stopped |= is_stop_for(&ev, &netns, &a.name);
+                }
+                let announcer = if self.announce_on_request && !stopped {
+                    Announcer::me_on_request()
+                } else {
+                    None
+                };
+                self.store
+                    .commit(p, guard, announcer.map(|me| (a.name.as_str(), me)))?;
+                if announcer.is_some() {
+                    let store = self.store.clone();
+                    let budget = a.announce.interval * a.announce.count + Duration::from_secs(7);
+                    let name = a.name.clone();
+                    tokio::spawn(async move {
+                        let done = async {
+                            while let Some(ev) = events.next().await {
+                                if is_stop_for(&ev, &netns, &name) {
+                                    break;
+                                }
+                            }
+                        };
+                        let _ = tokio::time::timeout(budget, done).await;
+                        store.clear_announcer(&netns, &name).await;
+                    });
+                }
                 Ok(msg)
             }
             Effect::Detach { netns, name } => {
@@ -506,4 +542,10 @@ async fn event_loop<B: NetBackend>(runner: Runner<B>, mut model: Model) -> Resul
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result
+}
+
+fn is_stop_for(ev: &nsplumb_core::Event, netns: &NetnsRef, name: &str) -> bool {
+    ev.iface == name
+        && ev.netns == *netns
+        && matches!(ev.kind, nsplumb_core::EventKind::AnnounceStopped(_))
 }

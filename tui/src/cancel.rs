@@ -1,0 +1,144 @@
+//! Cross-process S8 for a long-lived announcer (the TUI): a detach from another process must
+//! stop its announcements before detaching, but must not kill it.
+//!
+//! The TUI records itself as the announcer with `on_request`. The detaching process, holding
+//! the namespace lock and having marked the record `detaching`, sends it SIGUSR1 and waits
+//! (bounded) for an acknowledgement file `<state file stem>.cancelled-<name>`. The TUI, on
+//! SIGUSR1, reads the state files of its namespaces (replaced atomically, so no lock is
+//! needed), cancels the announcements of every record that is `detaching` with itself as the
+//! announcer (`Plumber::cancel_announce`: no frame after it returns), and writes the
+//! acknowledgement. The detaching process then drops the announcer from the record.
+
+use crate::state::{self, Announcer, NsFiles, RecordPhase};
+use crate::store::Store;
+use nsplumb_core::{NetBackend, NetnsRef, Plumber};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a detach waits for a long-lived announcer to confirm the cancel.
+pub const CANCEL_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where the announcer confirms that it stopped announcing `name`.
+pub fn ack_path(files: &NsFiles, name: &str) -> PathBuf {
+    let stem = files
+        .state
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    files
+        .state
+        .with_file_name(format!("{stem}.cancelled-{name}"))
+}
+
+/// Detaching side: ask `announcer` to stop announcing `name` and wait until it confirms, it
+/// exits, or the timeout passes. True when it confirmed or is gone. Blocking.
+pub fn request_cancel(
+    announcer: &Announcer,
+    files: &NsFiles,
+    name: &str,
+    timeout: Duration,
+) -> bool {
+    if !announcer.is_alive() {
+        return true;
+    }
+    let ack = ack_path(files, name);
+    let _ = std::fs::remove_file(&ack);
+    // SAFETY: plain syscall; the pid was checked to be the recorded process just above.
+    unsafe { libc::kill(announcer.pid as libc::pid_t, libc::SIGUSR1) };
+    let deadline = Instant::now() + timeout;
+    let confirmed = loop {
+        if ack.exists() {
+            break true;
+        }
+        if announcer.has_exited() {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let _ = std::fs::remove_file(&ack);
+    confirmed
+}
+
+/// Announcer side: cancel the announcements of every interface that another process is
+/// detaching and that this process announces; confirm each. Returns how many were answered.
+pub async fn answer_requests<B: NetBackend>(store: &Store, plumber: &Plumber<B>) -> usize {
+    let Some(me) = Announcer::me() else { return 0 };
+    let namespaces: BTreeSet<NetnsRef> = plumber
+        .registry()
+        .all_attached()
+        .map(|a| a.netns.clone())
+        .collect();
+    let mut answered = 0;
+    for netns in namespaces {
+        let Some(files) = store.files_of(&netns) else {
+            continue;
+        };
+        let Ok(st) = state::load(&files.state) else {
+            continue;
+        };
+        for i in st.interfaces {
+            let mine = i.announcer.is_some_and(|a| a.is_same_process(&me));
+            if i.phase != RecordPhase::Detaching || !mine {
+                continue;
+            }
+            plumber.cancel_announce(&netns, &i.name).await;
+            if let Err(e) =
+                state::write_atomic(&ack_path(&files, &i.name), me.pid.to_string().as_bytes())
+            {
+                tracing::warn!(iface = %i.name, %netns, "cannot confirm the cancel request: {e}");
+            }
+            answered += 1;
+        }
+    }
+    answered
+}
+
+/// Announcer side: answer cancel requests (SIGUSR1) for as long as the runtime lives. Call
+/// before recording this process as an `on_request` announcer: until the handler is installed
+/// SIGUSR1 would terminate the process.
+pub fn spawn_listener<B: NetBackend>(
+    store: Arc<Store>,
+    plumber: Plumber<B>,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut requests = signal(SignalKind::user_defined1())?;
+    tokio::spawn(async move {
+        while requests.recv().await.is_some() {
+            let n = answer_requests(&store, &plumber).await;
+            tracing::info!(answered = n, "cancel request answered");
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gone_announcer_needs_no_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = state::ns_files(dir.path(), &NetnsRef::Host);
+        let gone = Announcer {
+            pid: u32::MAX - 1,
+            start_time: 1,
+            on_request: true,
+        };
+        let t = Instant::now();
+        assert!(request_cancel(
+            &gone,
+            &files,
+            "eth0",
+            Duration::from_secs(5)
+        ));
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(ack_path(&files, "eth0")
+            .to_string_lossy()
+            .ends_with(".cancelled-eth0"));
+    }
+}
