@@ -66,6 +66,40 @@ struct Conn {
     handle: Handle,
     task: tokio::task::AbortHandle,
     used: std::time::Instant,
+    /// Sockets opened inside the namespace ahead of need, in a thread hop that was made anyway.
+    spares: Spares,
+}
+
+/// Sockets of a namespace opened ahead of time, so that taking one needs no thread hop (a
+/// socket's namespace is fixed when it is created; what is done with it later can be done from
+/// any thread).
+#[derive(Default)]
+struct Spares {
+    /// Unbound rtnetlink sockets for [`NetBackend::subscribe_links`]: a socket without groups
+    /// receives nothing; it joins `RTMGRP_LINK` when taken, before the subscription is handed
+    /// out (SPEC A11: subscribe first, then read).
+    events: Vec<netlink_sys::Socket>,
+    /// The namespace's ARP sender (SPEC S2), until [`LinuxBackend::packet_socket`] takes it.
+    packet: Option<Socket>,
+}
+
+/// Spare event sockets opened in a hop made for a subscription that found none, besides the
+/// one it needs: a namespace that subscribes again and again (the host, where every veth's host
+/// end is watched) hops once every `1 + EVENT_SPARES` subscriptions.
+const EVENT_SPARES: usize = 4;
+
+/// A link-event socket, not yet a member of any group. Runs inside the namespace.
+fn open_event_socket() -> io::Result<netlink_sys::Socket> {
+    let s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
+    // Room for bursts (50 links created at once) before ENOBUFS drops events.
+    let _ = s.set_rx_buf_sz(1 << 20);
+    s.set_non_blocking(true)?;
+    Ok(s)
+}
+
+/// Up to `n` event sockets; stops at the first failure (spares are an optimisation).
+fn open_event_spares(n: usize) -> Vec<netlink_sys::Socket> {
+    (0..n).map_while(|_| open_event_socket().ok()).collect()
 }
 
 /// A cached socket keeps its namespace alive. Namespaces deleted behind the backend's back are
@@ -233,12 +267,19 @@ impl Inner {
                 keep
             });
         }
-        let fd: OwnedFd = in_netns(ns, || {
+        // The hop that opens the connection also opens the sockets an attach needs next in
+        // this namespace: one for link events (SPEC A11), one for ARP (SPEC S2).
+        let (fd, spares) = in_netns(ns, || {
             let s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
             let _ = s.set_ext_ack(true);
             let _ = s.set_cap_ack(true);
             // SAFETY: into_raw_fd hands over ownership of a valid descriptor.
-            Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s.into_raw_fd()) })
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s.into_raw_fd()) };
+            let spares = Spares {
+                events: open_event_spares(1),
+                packet: announce::open_packet().ok(),
+            };
+            Ok((fd, spares))
         })
         .await
         .map_err(|e| NlError::io(&e))?;
@@ -261,9 +302,32 @@ impl Inner {
                 handle: handle.clone(),
                 task,
                 used: std::time::Instant::now(),
+                spares,
             },
         );
         Ok(handle)
+    }
+
+    /// A spare event socket of `ns`'s live connection, if one is left.
+    fn take_event_spare(&self, ns: &NsFile) -> Option<netlink_sys::Socket> {
+        let mut conns = lock(&self.conns);
+        let c = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished())?;
+        c.spares.events.pop()
+    }
+
+    /// Keep event sockets opened for `ns` for later subscriptions.
+    fn keep_event_spares(&self, ns: &NsFile, spares: Vec<netlink_sys::Socket>) {
+        let mut conns = lock(&self.conns);
+        if let Some(c) = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished()) {
+            c.spares.events.extend(spares);
+        }
+    }
+
+    /// The spare ARP socket of `ns`'s live connection, if not taken yet.
+    fn take_packet_spare(&self, ns: &NsFile) -> Option<Socket> {
+        let mut conns = lock(&self.conns);
+        let c = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished())?;
+        c.spares.packet.take()
     }
 
     /// One request, its responses collected. Retries once on a connection that died (e.g. its
@@ -644,7 +708,11 @@ impl LinuxBackend {
             }
             prune_senders(&mut map);
         }
-        let sock = Arc::new(in_netns(ns, announce::open_packet).await?);
+        let sock = match self.inner.take_packet_spare(ns) {
+            Some(s) => s,
+            None => in_netns(ns, announce::open_packet).await?,
+        };
+        let sock = Arc::new(sock);
         let used = std::time::Instant::now();
         let entry = Sender {
             sock: sock.clone(),
@@ -1324,16 +1392,26 @@ impl NetBackend for LinuxBackend {
     async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
         let op = Op::SubscribeLinks;
         let ns = self.ns(op, netns)?;
-        let sock = in_netns(&ns, || {
-            let mut s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
+        let span = tracing::debug_span!("subscribe_links", netns = %netns);
+        let sock = match self.inner.take_event_spare(&ns) {
+            Some(s) => Ok(s),
+            None => in_netns(&ns, || {
+                Ok((open_event_socket()?, open_event_spares(EVENT_SPARES)))
+            })
+            .instrument(span.clone())
+            .await
+            .map(|(s, spares)| {
+                self.inner.keep_event_spares(&ns, spares);
+                s
+            }),
+        }
+        .and_then(|mut s| {
+            // Joining the group needs no namespace: the socket's own is the one it listens
+            // to. Events from here on are queued for the caller.
+            let _entered = span.enter();
             s.bind(&netlink_sys::SocketAddr::new(0, RTMGRP_LINK))?;
-            // Room for bursts (50 links created at once) before ENOBUFS drops events.
-            let _ = s.set_rx_buf_sz(1 << 20);
-            s.set_non_blocking(true)?;
             Ok(s)
         })
-        .instrument(tracing::debug_span!("subscribe_links", netns = %netns))
-        .await
         // SAFETY: the socket owns its descriptor and AsyncFd owns the socket until dropped.
         .and_then(|s| unsafe { tokio::io::unix::AsyncFd::register(s).map_err(io::Error::from) })
         .map_err(|e| BackendError::new(op, io_errno(&e), netns, "link events"))?;
