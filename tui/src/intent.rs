@@ -105,6 +105,15 @@ impl PendingAttach {
     }
 }
 
+/// Whether a dead process left records to reconcile (cheap: no kernel call).
+pub fn needs_reconcile(state: &NsState) -> bool {
+    state.pending.iter().any(|p| !p.actor.is_alive())
+        || state
+            .interfaces
+            .iter()
+            .any(|i| i.phase == RecordPhase::Detaching && !i.actor.is_some_and(|a| a.is_alive()))
+}
+
 /// Bring the records that dead processes left in `state` in line with the kernel. Returns
 /// whether anything changed (the caller saves the state then). Records of live processes are
 /// left alone; the caller holds the namespace lock.

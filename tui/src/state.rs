@@ -397,6 +397,27 @@ pub struct FileLock {
 }
 
 impl FileLock {
+    /// The lock if nobody holds it, else `None` at once.
+    pub fn try_acquire(path: &Path) -> io::Result<Option<FileLock>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)?;
+        // SAFETY: a valid, open fd.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(Some(FileLock { file }));
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) || e.kind() == io::ErrorKind::Interrupted {
+            Ok(None)
+        } else {
+            Err(e)
+        }
+    }
+
     /// Blocks until the lock is held.
     pub fn acquire(path: &Path) -> io::Result<FileLock> {
         if let Some(parent) = path.parent() {

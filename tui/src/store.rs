@@ -136,7 +136,18 @@ impl Store {
         if IN_FLIGHT.load(Ordering::SeqCst) > 0 {
             return;
         }
-        if let Ok(loaded) = state::load(&files.state) {
+        if let Ok(mut loaded) = state::load(&files.state) {
+            if intent::needs_reconcile(&loaded) {
+                // Left by a dead process: reconcile now if nobody holds the lock (never wait).
+                if let Ok(Some(_lock)) = FileLock::try_acquire(&files.lock) {
+                    if let Ok(fresh) = state::load(&files.state) {
+                        loaded = fresh;
+                        if intent::reconcile(&**plumber.backend(), netns, &mut loaded).await {
+                            let _ = state::save(&files.state, &loaded);
+                        }
+                    }
+                }
+            }
             if !loaded.interfaces.is_empty() || !plumber.interfaces(netns).is_empty() {
                 sync_registry(plumber, netns, &loaded).await;
             }

@@ -137,7 +137,7 @@ impl Kernel {
         serde_json::json!({})
     }
 
-    /// Names of the interface records and the number of pending intents in the state.
+    /// Names of the interface records (sorted) and the number of pending intents in the state.
     fn records(&self) -> (Vec<String>, usize) {
         let st = self.state_file();
         let names = st["interfaces"]
@@ -145,6 +145,8 @@ impl Kernel {
             .map(|a| {
                 a.iter()
                     .map(|i| i["name"].as_str().unwrap().to_string())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
                     .collect()
             })
             .unwrap_or_default();

@@ -85,7 +85,8 @@ impl Sim {
         }
     }
 
-    /// Names of the interface records and of the pending intents in a namespace's state.
+    /// Names of the interface records (sorted) and the number of pending intents in a
+    /// namespace's state.
     fn records_of(&self, ns: &str) -> (Vec<String>, usize) {
         let st = self.state_of(ns);
         let names = st["interfaces"]
@@ -93,6 +94,8 @@ impl Sim {
             .map(|a| {
                 a.iter()
                     .map(|i| i["name"].as_str().unwrap().to_string())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
                     .collect()
             })
             .unwrap_or_default();
@@ -935,6 +938,21 @@ fn a_crash_after_the_kernel_attach_is_undone_by_a_detach_from_a_new_process() {
     assert_eq!(s.records_of("ctr1"), (vec!["eth0".to_string()], 1));
     let ctr1 = s.names_in("ctr1");
     assert!(has(&ctr1, "eth0") && has(&ctr1, "eth1"), "{ctr1:?}");
+    // `list` reconciled what the dead process left: both are managed interfaces now.
+    assert_eq!(
+        s.records_of("ctr1"),
+        (vec!["eth0".to_string(), "eth1".to_string()], 0)
+    );
+    let listed = s.ok(&["--json", "list", "--netns", "ctr1"]).json();
+    let mut managed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["managed"] == true)
+        .map(|l| l["ifname"].as_str().unwrap())
+        .collect();
+    managed.sort();
+    assert_eq!(managed, vec!["eth0", "eth1"]);
     let host = s.names_in("host");
     assert!(!has(&host, "dummy0"), "{host:?}");
     assert_eq!(
