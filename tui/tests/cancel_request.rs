@@ -40,7 +40,7 @@ async fn a_detach_from_another_process_asks_the_tui_to_cancel_its_announcements(
         Destination::Name("eth0".into()),
     );
     spec.ipv4 = Some("192.0.2.70/24".into());
-    spec.announce_interval = Duration::from_millis(1000);
+    spec.announce_interval = Duration::from_millis(2000);
     let msg = tui
         .run_effect(Effect::Attach {
             netns: ns.clone(),
@@ -76,8 +76,8 @@ async fn a_detach_from_another_process_asks_the_tui_to_cancel_its_announcements(
         t.elapsed()
     );
 
-    // The TUI's announcer was cancelled before the detach touched the link; one frame was
-    // sent (during attach), the other two never.
+    // The TUI's announcer was cancelled before the detach touched the link: the first frame
+    // went out during attach, not all three, and none after the cancel.
     let mut sent = 0;
     let mut cancelled = false;
     while let Ok(ev) = tui_events.try_recv() {
@@ -85,18 +85,21 @@ async fn a_detach_from_another_process_asks_the_tui_to_cancel_its_announcements(
             continue;
         }
         match ev.kind {
-            EventKind::Announced { .. } => sent += 1,
+            EventKind::Announced { .. } => {
+                assert!(!cancelled, "a frame after the cancel: {ev:?}");
+                sent += 1
+            }
             EventKind::AnnounceStopped(StopReason::Cancelled) => cancelled = true,
             _ => {}
         }
     }
     assert!(cancelled, "the TUI got AnnounceStopped(Cancelled)");
-    assert_eq!(sent, 1);
+    assert!((1..3).contains(&sent), "{sent} of 3 sent");
 
     cli_plumber.detach(&ns, "eth0").await.unwrap();
     cli_store.commit(&cli_plumber, guard, None).unwrap();
     // Past the next two due times: nothing more from the TUI for eth0.
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     while let Ok(ev) = tui_events.try_recv() {
         assert!(
             !(ev.iface == "eth0" && matches!(ev.kind, EventKind::Announced { .. })),

@@ -845,3 +845,52 @@ fn a_vanished_interface_stays_reserved_until_forgotten_on_the_kernel() {
     let r = k.nsplumb(&["detach", "--netns", &k.ns, "--name", "eth1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// A detach killed before the kernel keeps the record (a retry restores the link); one killed
+/// after the kernel leaves nothing behind, and the name attaches again.
+// SPEC: D1
+// SPEC: D2
+#[test]
+fn a_crashed_detach_can_be_retried_or_is_complete_on_the_kernel() {
+    if !root_or_skip("a_crashed_detach_can_be_retried_or_is_complete_on_the_kernel") {
+        return;
+    }
+    let k = Kernel::new();
+    let h = Kernel::new();
+    h.veth("hl0", "hp0", true);
+    let host_before = h.links();
+    let attach = [
+        "attach",
+        "--netns",
+        &k.ns,
+        "--link",
+        "hl0",
+        "--name",
+        "eth0",
+        "--announce-count",
+        "0",
+    ];
+    let detach = ["detach", "--netns", &k.ns, "--name", "eth0"];
+    let r = k.nsplumb_from(&h, &attach, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    k.nsplumb_from(&h, &detach, Some("before-kernel-detach"));
+    assert_eq!(k.state_file()["interfaces"][0]["phase"], "detaching");
+    assert!(k.links().contains("eth0"));
+    let r = k.nsplumb_from(&h, &detach, None);
+    assert_eq!(r.code, 0, "the retry detaches: {}", r.stderr);
+    assert_eq!(h.links(), host_before);
+    assert_eq!(k.records(), (vec![], 0));
+
+    let r = k.nsplumb_from(&h, &attach, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    k.nsplumb_from(&h, &detach, Some("after-kernel-detach"));
+    assert_eq!(h.links(), host_before, "hl0 is back in the host");
+    let r = k.nsplumb_from(&h, &detach, None);
+    assert_eq!(r.code, 1, "a clear error (D2): {}", r.stderr);
+    assert!(r.stderr.contains("eth0"), "{}", r.stderr);
+    assert_eq!(k.records(), (vec![], 0));
+    let r = k.nsplumb_from(&h, &attach, None);
+    assert_eq!(r.code, 0, "the name is free again: {}", r.stderr);
+    let r = k.nsplumb_from(&h, &detach, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
