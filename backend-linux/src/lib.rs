@@ -273,6 +273,9 @@ impl Inner {
             let s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
             let _ = s.set_ext_ack(true);
             let _ = s.set_cap_ack(true);
+            // The kernel honours the filters of dump requests (list_routes asks for the main
+            // table only). Kernels before 4.20 lack it: then everything is filtered here.
+            let _ = s.set_netlink_get_strict_chk(true);
             // SAFETY: into_raw_fd hands over ownership of a valid descriptor.
             let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s.into_raw_fd()) };
             let spares = Spares {
@@ -571,6 +574,19 @@ fn addr_msg(index: IfIndex, net: &IpNet) -> AddressMessage {
     };
     m.attributes.push(AddressAttribute::Local(net.addr()));
     m.attributes.push(AddressAttribute::Address(net.addr()));
+    m
+}
+
+/// SPEC A5 needs the main table's routes of one family: the dump asks for that table only
+/// (honoured with strict checking, see `Inner::handle`, so the local table, one route per
+/// address, is not sent); the replies are filtered by table anyway.
+fn routes_dump_msg(family: Family) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header.address_family = match family {
+        Family::V4 => AddressFamily::Inet,
+        Family::V6 => AddressFamily::Inet6,
+    };
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
     m
 }
 
@@ -1209,22 +1225,28 @@ impl NetBackend for LinuxBackend {
         let ns = self.ns(op, netns)?;
         let mut m = AddressMessage::default();
         if let Some(i) = index {
-            // Honoured by kernels with strict checking; filtered below anyway.
+            // Honoured with strict checking (see `Inner::handle`); filtered below anyway.
             m.header.index = i;
         }
-        let replies = self
+        let replies = match self
             .inner
             .req(&ns, RouteNetlinkMessage::GetAddress(m), nl::DUMP)
             .instrument(tracing::debug_span!("list_addresses", ifindex = ?index, netns = %netns))
             .await
-            .map_err(|e| {
-                Self::err(
-                    op,
-                    netns,
-                    index.map_or_else(|| "addresses".into(), ifobj),
-                    e,
-                )
-            })?;
+        {
+            // A filtered dump of a link that does not exist is ENODEV; the whole dump, filtered
+            // here, had nothing for it.
+            Err(e) if index.is_some() && e.errno == Errno::ENODEV => Ok(Vec::new()),
+            other => other,
+        }
+        .map_err(|e| {
+            Self::err(
+                op,
+                netns,
+                index.map_or_else(|| "addresses".into(), ifobj),
+                e,
+            )
+        })?;
         Ok(replies
             .iter()
             .filter_map(|r| match r {
@@ -1267,12 +1289,7 @@ impl NetBackend for LinuxBackend {
         let op = Op::ListRoutes;
         let ns = self.ns(op, netns)?;
         let v6 = family == Family::V6;
-        let mut m = RouteMessage::default();
-        m.header.address_family = if v6 {
-            AddressFamily::Inet6
-        } else {
-            AddressFamily::Inet
-        };
+        let m = routes_dump_msg(family);
         let replies = self
             .inner
             .req(&ns, RouteNetlinkMessage::GetRoute(m), nl::DUMP)
@@ -1608,6 +1625,28 @@ mod tests {
             "a\0b",
         ] {
             assert_eq!(sysctl_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn route_dump_asks_for_the_main_table_byte_exact() {
+        use netlink_packet_core::Emitable;
+        for (family, af) in [(Family::V4, 2u8), (Family::V6, 10)] {
+            let msg = nl::wrap(
+                RouteNetlinkMessage::GetRoute(routes_dump_msg(family)),
+                nl::DUMP,
+            );
+            let mut buf = vec![0u8; msg.buffer_len()];
+            msg.emit(&mut buf);
+            let mut want = Vec::new();
+            want.extend_from_slice(&28u32.to_ne_bytes()); // nlmsg_len
+            want.extend_from_slice(&26u16.to_ne_bytes()); // RTM_GETROUTE
+            want.extend_from_slice(&0x0301u16.to_ne_bytes()); // NLM_F_REQUEST | NLM_F_DUMP
+            want.extend_from_slice(&[0; 8]); // seq, pid
+                                             // rtmsg: family, dst_len, src_len, tos, table RT_TABLE_MAIN, protocol, scope, type
+            want.extend_from_slice(&[af, 0, 0, 0, 254, 0, 0, 0]);
+            want.extend_from_slice(&0u32.to_ne_bytes()); // rtm_flags
+            assert_eq!(buf, want, "{family:?}");
         }
     }
 

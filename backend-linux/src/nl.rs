@@ -84,7 +84,7 @@ fn ext_ack_text(payload: &[u8]) -> String {
     String::new()
 }
 
-fn wrap(msg: RouteNetlinkMessage, flags: u16) -> NetlinkMessage<RouteNetlinkMessage> {
+pub(crate) fn wrap(msg: RouteNetlinkMessage, flags: u16) -> NetlinkMessage<RouteNetlinkMessage> {
     let mut header = NetlinkHeader::default();
     header.flags = flags;
     let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
