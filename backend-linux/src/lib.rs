@@ -437,6 +437,19 @@ impl Inner {
         None
     }
 
+    /// Record that netns id `id`, as seen from `ns`, names `other` (told by the kernel).
+    fn learn_nsid(&self, ns: &NsFile, id: i32, other: &NsFile, other_ref: &NetnsRef) {
+        // The reference `peer_netns` would give: the first one this backend saw for it.
+        let r = lock(&self.known)
+            .get(&other.key)
+            .cloned()
+            .unwrap_or_else(|| other_ref.clone());
+        lock(&self.nsids)
+            .entry(ns.key)
+            .or_default()
+            .insert(id, (other.key, r));
+    }
+
     /// Fill `peer` of links read from `ns` (named `ns_ref`).
     async fn finish_links(
         &self,
@@ -1040,7 +1053,7 @@ impl NetBackend for LinuxBackend {
                 .await
                 .map_err(|e| Self::err(op, netns, name, e))?;
             match nl::echoed_link(&replies, name) {
-                Some((index, _)) => Ok(index),
+                Some(echoed) => Ok(echoed.index),
                 None => self.index_by_name(op, &ns, netns, name).await,
             }
         }
@@ -1090,9 +1103,20 @@ impl NetBackend for LinuxBackend {
                 .await
                 .map_err(|e| Self::err(op, netns, object.clone(), e))?;
             // The echo (Linux >= 6.3) names both ends; older kernels: look them up by name.
-            let (host_index, peer_index) = match nl::echoed_link(&replies, &request.host_name) {
-                Some((host, Some(peer))) => (host, peer),
-                Some((host, None)) => (
+            let echoed = nl::echoed_link(&replies, &request.host_name);
+            if let Some(id) = echoed.and_then(|e| e.peer_nsid) {
+                // The id this namespace gives the peer's: reading the host end later (SPEC
+                // A12, S6) needs no RTM_GETNSID round to find where its peer is.
+                self.inner
+                    .learn_nsid(&ns, id, &peer_ns, &request.peer_netns);
+            }
+            let (host_index, peer_index) = match echoed {
+                Some(nl::Echoed {
+                    index,
+                    peer_index: Some(peer),
+                    ..
+                }) => (index, peer),
+                Some(nl::Echoed { index: host, .. }) => (
                     host,
                     self.index_by_name(op, &peer_ns, &request.peer_netns, &request.peer_name)
                         .await?,

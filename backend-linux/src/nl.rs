@@ -265,13 +265,21 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
     }
 }
 
-/// What the echo of a link creation tells: the created link's index and, for a veth, its
-/// peer's index (`IFLA_LINK`, in the peer's namespace). `None` when no RTM_NEWLINK named `name`
-/// came back (a kernel older than 6.3).
-pub(crate) fn echoed_link(
-    replies: &[RouteNetlinkMessage],
-    name: &str,
-) -> Option<(u32, Option<u32>)> {
+/// What the echo of a link creation tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Echoed {
+    /// The created link's index.
+    pub index: u32,
+    /// A veth's peer index (`IFLA_LINK`, in the peer's namespace).
+    pub peer_index: Option<u32>,
+    /// The id the link's namespace gives the peer's namespace (`IFLA_LINK_NETNSID`), when the
+    /// peer lives in another one.
+    pub peer_nsid: Option<i32>,
+}
+
+/// The echo of the creation of link `name` among `replies`; `None` when no RTM_NEWLINK named
+/// `name` came back (a kernel older than 6.3).
+pub(crate) fn echoed_link(replies: &[RouteNetlinkMessage], name: &str) -> Option<Echoed> {
     replies.iter().find_map(|r| match r {
         RouteNetlinkMessage::NewLink(l)
             if l.header.index != 0
@@ -279,11 +287,19 @@ pub(crate) fn echoed_link(
                     .iter()
                     .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name)) =>
         {
-            let peer = l.attributes.iter().find_map(|a| match a {
-                LinkAttribute::Link(i) if *i != 0 => Some(*i),
-                _ => None,
-            });
-            Some((l.header.index, peer))
+            let mut echoed = Echoed {
+                index: l.header.index,
+                peer_index: None,
+                peer_nsid: None,
+            };
+            for a in &l.attributes {
+                match a {
+                    LinkAttribute::Link(i) if *i != 0 => echoed.peer_index = Some(*i),
+                    LinkAttribute::LinkNetNsId(id) if *id >= 0 => echoed.peer_nsid = Some(*id),
+                    _ => {}
+                }
+            }
+            Some(echoed)
         }
         _ => None,
     })
@@ -461,12 +477,26 @@ mod tests {
             ],
         ));
         let replies = [RouteNetlinkMessage::NewLink(echo)];
-        assert_eq!(echoed_link(&replies, "vh0"), Some((12, Some(2))));
+        assert_eq!(
+            echoed_link(&replies, "vh0"),
+            Some(Echoed {
+                index: 12,
+                peer_index: Some(2),
+                peer_nsid: Some(0)
+            })
+        );
         assert_eq!(echoed_link(&replies, "vh1"), None);
         assert_eq!(echoed_link(&[], "vh0"), None);
         let bridge = parse(&link_bytes(5, &[nla(3, b"br0\0")]));
         let replies = [RouteNetlinkMessage::NewLink(bridge)];
-        assert_eq!(echoed_link(&replies, "br0"), Some((5, None)));
+        assert_eq!(
+            echoed_link(&replies, "br0"),
+            Some(Echoed {
+                index: 5,
+                peer_index: None,
+                peer_nsid: None
+            })
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! of time. Each test in its own isolated child (see `nsplumb_kernel_tests::privilege`).
 
 use futures::StreamExt;
-use nsplumb_core::{Errno, LinkEvent, NetBackend, NetnsRef, VethRequest};
+use nsplumb_core::{Errno, LinkEvent, NetBackend, NetnsRef, PeerRef, VethRequest};
 use nsplumb_kernel_tests::fixture::{in_ns, run_in, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use std::time::Duration;
@@ -69,6 +69,33 @@ async fn created_links_report_the_indices_a_lookup_finds() {
         b.link_by_name(&ctr, "eth0").await.unwrap().index
     );
     assert_ne!(pair.host_index, pair.peer_index);
+    // The host end names its peer's namespace (the id from the echo, SPEC A12 reads it).
+    let h = b.link_by_index(&host, pair.host_index).await.unwrap();
+    assert_eq!(
+        h.peer,
+        Some(PeerRef {
+            netns: Some(ctr.clone()),
+            index: pair.peer_index
+        })
+    );
+    let c = b.link_by_index(&ctr, pair.peer_index).await.unwrap();
+    assert_eq!(
+        c.peer,
+        Some(PeerRef {
+            netns: Some(host.clone()),
+            index: pair.host_index
+        })
+    );
+    // A second pair into a second namespace: its own id.
+    let ctr2 = fx.netns("c2").await;
+    let pair2 = b
+        .create_veth(&host, &veth("vh2", &ctr2, "eth0"))
+        .await
+        .unwrap();
+    let h2 = b.link_by_index(&host, pair2.host_index).await.unwrap();
+    assert_eq!(h2.peer.unwrap().netns, Some(ctr2.clone()));
+    let h = b.link_by_index(&host, pair.host_index).await.unwrap();
+    assert_eq!(h.peer.unwrap().netns, Some(ctr.clone()));
     // Both ends in one namespace.
     let pair = b.create_veth(&ctr, &veth("va", &ctr, "vb")).await.unwrap();
     assert_eq!(
