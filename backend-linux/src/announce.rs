@@ -70,11 +70,30 @@ pub(crate) fn send_packet(sock: &Socket, ifindex: u32, frame: &[u8]) -> io::Resu
 /// every type), hop limits 255, automatic flow labels off, egress pinned to `ifindex`, bound to
 /// `src`.
 pub(crate) fn open_na(ifindex: u32, src: Ipv6Addr) -> io::Result<Socket> {
+    let s = open_na_socket()?;
+    setup_na(&s, ifindex, src)?;
+    Ok(s)
+}
+
+/// The part of [`open_na`] that must run inside the namespace: the socket, with its receive
+/// filter blocking every type from the start, so it never queues anything.
+pub(crate) fn open_na_socket() -> io::Result<Socket> {
     let s = Socket::new(Domain::IPV6, Type::RAW.cloexec(), Some(Protocol::ICMPV6))?;
-    let fd = s.as_raw_fd();
     // struct icmp6_filter: a bit set means "block" (ICMP6_FILTER_SETBLOCKALL).
     let block_all = [u32::MAX; 8];
-    setsockopt(fd, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &block_all)?;
+    setsockopt(
+        s.as_raw_fd(),
+        libc::IPPROTO_ICMPV6,
+        ICMP6_FILTER,
+        &block_all,
+    )?;
+    Ok(s)
+}
+
+/// The rest of [`open_na`], on any thread: the interface and the address are looked up in the
+/// socket's own namespace.
+pub(crate) fn setup_na(s: &Socket, ifindex: u32, src: Ipv6Addr) -> io::Result<()> {
+    let fd = s.as_raw_fd();
     s.set_unicast_hops_v6(255)?;
     s.set_multicast_hops_v6(255)?;
     s.set_multicast_if_v6(ifindex)?;
@@ -83,7 +102,7 @@ pub(crate) fn open_na(ifindex: u32, src: Ipv6Addr) -> io::Result<Socket> {
     let scope = if is_link_local(src) { ifindex } else { 0 };
     s.bind(&SockAddr::from(SocketAddrV6::new(src, 0, 0, scope)))?;
     s.set_nonblocking(true)?;
-    Ok(s)
+    Ok(())
 }
 
 pub(crate) fn is_link_local(a: Ipv6Addr) -> bool {

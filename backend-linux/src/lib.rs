@@ -81,6 +81,9 @@ struct Spares {
     events: Vec<netlink_sys::Socket>,
     /// The namespace's ARP sender (SPEC S2), until [`LinuxBackend::packet_socket`] takes it.
     packet: Option<Socket>,
+    /// A raw ICMPv6 socket, receiving nothing, for the first NA sender (SPEC S3): set up for
+    /// its interface and address when [`LinuxBackend::na_socket`] takes it.
+    na: Option<Socket>,
 }
 
 /// Spare event sockets opened in a hop made for a subscription that found none, besides the
@@ -268,7 +271,8 @@ impl Inner {
             });
         }
         // The hop that opens the connection also opens the sockets an attach needs next in
-        // this namespace: one for link events (SPEC A11), one for ARP (SPEC S2).
+        // this namespace: one for link events (SPEC A11), one for ARP (SPEC S2), one for NA
+        // (SPEC S3).
         let (fd, spares) = in_netns(ns, || {
             let s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
             let _ = s.set_ext_ack(true);
@@ -281,6 +285,7 @@ impl Inner {
             let spares = Spares {
                 events: open_event_spares(1),
                 packet: announce::open_packet().ok(),
+                na: announce::open_na_socket().ok(),
             };
             Ok((fd, spares))
         })
@@ -331,6 +336,13 @@ impl Inner {
         let mut conns = lock(&self.conns);
         let c = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished())?;
         c.spares.packet.take()
+    }
+
+    /// The spare NA socket of `ns`'s live connection, if not taken yet.
+    fn take_na_spare(&self, ns: &NsFile) -> Option<Socket> {
+        let mut conns = lock(&self.conns);
+        let c = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished())?;
+        c.spares.na.take()
     }
 
     /// One request, its responses collected. Retries once on a connection that died (e.g. its
@@ -761,7 +773,14 @@ impl LinuxBackend {
             }
             prune_senders(&mut map);
         }
-        let sock = Arc::new(in_netns(ns, move || announce::open_na(index, src)).await?);
+        let sock = match self.inner.take_na_spare(ns) {
+            Some(s) => {
+                announce::setup_na(&s, index, src)?;
+                s
+            }
+            None => in_netns(ns, move || announce::open_na(index, src)).await?,
+        };
+        let sock = Arc::new(sock);
         let used = std::time::Instant::now();
         let entry = Sender {
             sock: sock.clone(),

@@ -343,3 +343,51 @@ async fn route_and_address_dumps_give_what_ip_shows() {
     );
     assert_eq!(b.list_addresses(&ns, Some(9999)).await.unwrap(), vec![]);
 }
+
+/// NA senders: the first of a namespace is set up from the socket opened with its connection,
+/// the next ones inside the namespace as before; either way the same frames and the same errors.
+// SPEC: S3
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn na_senders_from_spare_and_fresh_sockets_agree() {
+    if !enter("na_senders_from_spare_and_fresh_sockets_agree") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let a = fx.netns("a").await;
+    let c = fx.netns("c").await;
+    let pair = b.create_veth(&a, &veth("na0", &c, "na1")).await.unwrap();
+    let (i, j) = (pair.host_index, pair.peer_index);
+    let mac = nsplumb_core::MacAddr([0x02, 0x00, 0x5e, 0x10, 0x00, 0x07]);
+    b.set_mac(&a, i, mac).await.unwrap();
+    let ll: std::net::Ipv6Addr = "fe80::5e:1007".parse().unwrap();
+    let global: std::net::Ipv6Addr = "fd00:6::7".parse().unwrap();
+    for addr in [ll, global] {
+        let net = format!("{addr}/64").parse().unwrap();
+        b.add_address(&a, i, net, true).await.unwrap();
+    }
+    b.set_link_up(&a, i).await.unwrap();
+    b.set_link_up(&c, j).await.unwrap();
+    // An address the link does not have: refused, and again (the spare is gone by then).
+    let missing: std::net::Ipv6Addr = "fd00:6::99".parse().unwrap();
+    let e1 = b.send_na(&a, i, mac, missing).await.unwrap_err();
+    let e2 = b.send_na(&a, i, mac, missing).await.unwrap_err();
+    assert_eq!(e1.errno, e2.errno);
+    assert_eq!(e1.errno, Errno(libc::EADDRNOTAVAIL));
+    assert_eq!(e1.to_string(), e2.to_string());
+    // A link-local source (bound with the interface as scope) from a fresh spare (a new
+    // connection opens one), then a global one from a socket opened in the namespace.
+    b.forget_netns(&a);
+    b.link_by_index(&a, i).await.unwrap();
+    let cap = nsplumb_kernel_tests::capture::Capture::open(&c, j);
+    for addr in [ll, global] {
+        b.send_na(&a, i, mac, addr).await.unwrap();
+        let want = nsplumb_wire::na_frame(mac, addr);
+        let got = cap
+            .wait_for(Duration::from_secs(2), |f| {
+                matches!(nsplumb_wire::parse_frame(f), Some(nsplumb_wire::Announcement::Na { message, .. }) if message.target == addr)
+            })
+            .expect("the NA arrives on the peer");
+        assert_eq!(got, want, "byte-exact NA from {addr}");
+    }
+}
