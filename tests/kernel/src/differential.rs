@@ -576,10 +576,11 @@ fn a15_view(state: &State) -> State {
     }
 }
 
-/// Wait (on the backend's clock, at most 1.5 s) until every port of a bridge without STP that
-/// has carrier forwards: the kernel moves a port to forwarding from its linkwatch work, a little
-/// after the carrier came; the simulator at once. After this, port states and bridge carriers
-/// are deterministic and compared.
+/// Wait (on the backend's clock, at most 1.5 s) until every port that has carrier has left the
+/// state its carrier change puts it through: on a bridge without STP the port forwards; on a
+/// bridge with STP (and up) it is no longer `disabled` (it listens). The kernel makes both moves
+/// from its linkwatch work, a little after the carrier came; the simulator at once. After this,
+/// port states and bridge carriers are deterministic and compared.
 pub async fn settle<B: NetBackend + ?Sized>(b: &B, world: &World) {
     let deadline = b.now() + Duration::from_millis(1500);
     loop {
@@ -589,15 +590,21 @@ pub async fn settle<B: NetBackend + ?Sized>(b: &B, world: &World) {
                 continue;
             };
             pending |= links.iter().any(|l| {
-                let plain_bridge = l
-                    .master
-                    .and_then(|m| links.iter().find(|x| x.index == m))
-                    .and_then(|m| m.bridge)
-                    .is_some_and(|bi| !bi.stp_enabled);
-                plain_bridge
-                    && l.flags.up
-                    && l.flags.lower_up
-                    && l.port_state != Some(nsplumb_core::PortState::Forwarding)
+                let Some(master) = l.master.and_then(|m| links.iter().find(|x| x.index == m))
+                else {
+                    return false;
+                };
+                let Some(bridge) = master.bridge else {
+                    return false;
+                };
+                let carrier = l.flags.up && l.flags.lower_up;
+                if bridge.stp_enabled {
+                    carrier
+                        && master.flags.up
+                        && l.port_state == Some(nsplumb_core::PortState::Disabled)
+                } else {
+                    carrier && l.port_state != Some(nsplumb_core::PortState::Forwarding)
+                }
             });
         }
         if !pending || b.now() >= deadline {
