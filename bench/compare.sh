@@ -21,7 +21,7 @@
 # Environment: OUTDIR (results), ATTACH_BENCH (path of attach-bench.sh), NO_BUILD=1,
 #   TOOLS (attach-bench tool list), ANCHORS=0|1 (hyperfine exec anchors, default 1),
 #   P6_IN_COMPARE=0|1 (default 1), P6_SIZES (default 10,100,1000),
-#   BATCH_LEVELS (attaches in flight for P1B/P2B, 0 = all N; default 8,32,0),
+#   BATCH_LEVELS (attaches in flight for P1B/P2B, 0 = all N; default 1,8,32,0),
 #   HARNESS_WORKERS (tokio worker threads of the harness; default 0 = current-thread runtime).
 set -Eeuo pipefail
 export LC_ALL=C
@@ -69,7 +69,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   scen=P1,P2,P4,P1B,P2B,NS; [[ ${P6_IN_COMPARE:-1} == 1 ]] && scen+=,P6
   log "rep $rep/$REPS: nsplumb-bench (in-process) N=$N $scen"
   "$HARNESS" --n "$N" --scenarios "$scen" --p6-sizes "${P6_SIZES:-10,100,1000}" \
-    --batch-concurrency "${BATCH_LEVELS:-8,32,0}" --workers "${HARNESS_WORKERS:-0}" --out "$OUTDIR/harness-rep$rep.json" \
+    --batch-concurrency "${BATCH_LEVELS:-1,8,32,0}" --workers "${HARNESS_WORKERS:-0}" --out "$OUTDIR/harness-rep$rep.json" \
     >"$OUTDIR/harness-rep$rep.txt" 2>"$OUTDIR/harness-rep$rep.err" \
     || { cat "$OUTDIR/harness-rep$rep.err" >&2; die "nsplumb-bench failed"; }
   harness_args+=(--harness "$OUTDIR/harness-rep$rep.json")

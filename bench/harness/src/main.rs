@@ -68,7 +68,7 @@ struct RunArgs {
     )]
     scenarios: Vec<String>,
     /// Attaches in flight for P1B/P2B, one batch per value; 0 = all N at once.
-    #[arg(long, default_value = "8,32,0", value_delimiter = ',')]
+    #[arg(long, default_value = "1,8,32,0", value_delimiter = ',')]
     batch_concurrency: Vec<usize>,
     /// Sizes for P6.
     #[arg(long, default_value = "10,100,1000", value_delimiter = ',')]
