@@ -332,7 +332,7 @@ pub fn render(inp: &Inputs) -> String {
     let r = ratio(p1b, direct_floor);
     t.push(Target {
         id: "P1 throughput",
-        what: format!("in-process attach+gateways, N issued concurrently through one Plumber ({}, the fastest level), wall time/N ÷ ip-batch-direct netlink floor/N (both throughput)", level_name(&p1b_level)),
+        what: format!("in-process attach+gateways, N issued through one Plumber ({}, the fastest of the levels measured), wall time/N ÷ ip-batch-direct netlink floor/N (both throughput)", level_name(&p1b_level)),
         measured: r,
         shown: format!("{} ms / {} ms = {}×", f(p1b), f(direct_floor), f(r)),
         goal: "≤ 1.0×",
@@ -359,7 +359,7 @@ pub fn render(inp: &Inputs) -> String {
     let r = ratio(nvi_total, p1b);
     t.push(Target {
         id: "P1 vs netavark throughput",
-        what: format!("netavark-internal attach total/N (N setup processes one after another, as attach-bench runs them) ÷ in-process P1 concurrent wall time/N ({})", level_name(&p1b_level)),
+        what: format!("netavark-internal attach total/N (N setup processes one after another, as attach-bench runs them) ÷ in-process P1 batch wall time/N ({})", level_name(&p1b_level)),
         measured: r,
         shown: format!("{} ms / {} ms = {}× faster", f(nvi_total), f(p1b), f(r)),
         goal: "≥ 5×",
@@ -386,7 +386,7 @@ pub fn render(inp: &Inputs) -> String {
     let r = ratio(cni_total, p1b);
     t.push(Target {
         id: "P1 vs cni throughput",
-        what: format!("cni-bridge attach total/N (N ADD processes one after another, as attach-bench runs them) ÷ in-process P1 concurrent wall time/N ({})", level_name(&p1b_level)),
+        what: format!("cni-bridge attach total/N (N ADD processes one after another, as attach-bench runs them) ÷ in-process P1 batch wall time/N ({})", level_name(&p1b_level)),
         measured: r,
         shown: format!("{} ms / {} ms = {}× faster", f(cni_total), f(p1b), f(r)),
         goal: "≥ 10×",
@@ -414,7 +414,7 @@ pub fn render(inp: &Inputs) -> String {
     let r = ratio(p2b, move_floor);
     t.push(Target {
         id: "P2 throughput",
-        what: format!("N veth creations, then N move-path attaches + gateways, concurrently through one Plumber ({}, the fastest level), wall time/N ÷ ip-batch (move) netlink floor/N (both throughput)", level_name(&p2b_level)),
+        what: format!("N veth creations, then N move-path attaches + gateways, through one Plumber ({}, the fastest of the levels measured), wall time/N ÷ ip-batch (move) netlink floor/N (both throughput)", level_name(&p2b_level)),
         measured: r,
         shown: format!("{} ms / {} ms = {}×", f(p2b), f(move_floor), f(r)),
         goal: "≤ 1.1×",
@@ -443,7 +443,7 @@ pub fn render(inp: &Inputs) -> String {
     let r = ratio(p4b, direct_detach);
     t.push(Target {
         id: "P4 throughput",
-        what: format!("Plumber::detach, N concurrently through one Plumber ({}, the fastest level), wall time/N ÷ ip-batch-direct detach total/N (one `ip -batch` of link deletes, process included)", level_name(&p4b_level)),
+        what: format!("Plumber::detach of N, through one Plumber ({}, the fastest of the levels measured), wall time/N ÷ ip-batch-direct detach total/N (one `ip -batch` of link deletes, process included)", level_name(&p4b_level)),
         measured: r,
         shown: format!("{} ms / {} ms = {}×", f(p4b), f(direct_detach), f(r)),
         goal: "(information)",
