@@ -79,8 +79,9 @@ struct Spares {
     /// receives nothing; it joins `RTMGRP_LINK` when taken, before the subscription is handed
     /// out (SPEC A11: subscribe first, then read).
     events: Vec<netlink_sys::Socket>,
-    /// The namespace's ARP sender (SPEC S2), until [`LinuxBackend::packet_socket`] takes it.
-    packet: Option<Socket>,
+    // No ARP (AF_PACKET) socket ahead: closing one waits for an RCU grace period in the kernel
+    // (`packet_release` → `synchronize_net`, ~20 ms), so a spare that is never used costs
+    // every short-lived process (the CLI) that much at exit.
     /// A raw ICMPv6 socket, receiving nothing, for the first NA sender (SPEC S3): set up for
     /// its interface and address when [`LinuxBackend::na_socket`] takes it.
     na: Option<Socket>,
@@ -271,8 +272,8 @@ impl Inner {
             });
         }
         // The hop that opens the connection also opens the sockets an attach needs next in
-        // this namespace: one for link events (SPEC A11), one for ARP (SPEC S2), one for NA
-        // (SPEC S3).
+        // this namespace: one for link events (SPEC A11) and one for NA (SPEC S3); not ARP's
+        // (see `Spares`).
         let (fd, spares) = in_netns(ns, || {
             let s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
             let _ = s.set_ext_ack(true);
@@ -284,7 +285,6 @@ impl Inner {
             let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s.into_raw_fd()) };
             let spares = Spares {
                 events: open_event_spares(1),
-                packet: announce::open_packet().ok(),
                 na: announce::open_na_socket().ok(),
             };
             Ok((fd, spares))
@@ -329,13 +329,6 @@ impl Inner {
         if let Some(c) = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished()) {
             c.spares.events.extend(spares);
         }
-    }
-
-    /// The spare ARP socket of `ns`'s live connection, if not taken yet.
-    fn take_packet_spare(&self, ns: &NsFile) -> Option<Socket> {
-        let mut conns = lock(&self.conns);
-        let c = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished())?;
-        c.spares.packet.take()
     }
 
     /// The spare NA socket of `ns`'s live connection, if not taken yet.
@@ -749,11 +742,7 @@ impl LinuxBackend {
             }
             prune_senders(&mut map);
         }
-        let sock = match self.inner.take_packet_spare(ns) {
-            Some(s) => s,
-            None => in_netns(ns, announce::open_packet).await?,
-        };
-        let sock = Arc::new(sock);
+        let sock = Arc::new(in_netns(ns, announce::open_packet).await?);
         let used = std::time::Instant::now();
         let entry = Sender {
             sock: sock.clone(),
