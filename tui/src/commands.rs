@@ -337,7 +337,9 @@ fn is_stop_for(ev: &Event, netns: &NetnsRef, name: &str) -> bool {
     ev.iface == name && ev.netns == *netns && matches!(ev.kind, EventKind::AnnounceStopped(_))
 }
 
-async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
+/// The namespace of a `--netns NS --name NAME` command, once both are valid (SPEC V rules):
+/// invalid input is refused before anything is touched.
+fn checked_netns<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<NetnsRef, Failure> {
     check_ns_name("namespace", &args.netns)?;
     if let Err(r) = nsplumb_core::check_ifname(&args.name) {
         return Err(Failure::invalid(format!(
@@ -345,7 +347,11 @@ async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Fa
             args.name
         )));
     }
-    let netns = (ctx.resolve)(&args.netns);
+    Ok((ctx.resolve)(&args.netns))
+}
+
+async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
+    let netns = checked_netns(ctx, args)?;
     let mut guard = ctx
         .store
         .begin(&ctx.plumber, &netns)
@@ -416,14 +422,7 @@ async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Fa
 /// SPEC D3: drop the record of an interface whose link vanished, freeing its name. A link
 /// that is still there is refused: detach restores it, forgetting would strand it.
 async fn forget<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
-    check_ns_name("namespace", &args.netns)?;
-    if let Err(r) = nsplumb_core::check_ifname(&args.name) {
-        return Err(Failure::invalid(format!(
-            "invalid interface spec: name {:?}: {r}",
-            args.name
-        )));
-    }
-    let netns = (ctx.resolve)(&args.netns);
+    let netns = checked_netns(ctx, args)?;
     let mut guard = ctx
         .store
         .begin(&ctx.plumber, &netns)

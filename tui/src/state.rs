@@ -396,15 +396,20 @@ pub struct FileLock {
     file: File,
 }
 
+/// The lock file itself, created if missing and never truncated (it holds no data).
+fn open_lock_file(path: &Path) -> io::Result<std::fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+}
+
 impl FileLock {
     /// The lock if nobody holds it, else `None` at once.
     pub fn try_acquire(path: &Path) -> io::Result<Option<FileLock>> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)?;
+        let file = open_lock_file(path)?;
         // SAFETY: a valid, open fd.
         let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if r == 0 {
@@ -423,12 +428,7 @@ impl FileLock {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)?;
+        let file = open_lock_file(path)?;
         loop {
             // SAFETY: a valid, open fd.
             let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
