@@ -141,4 +141,42 @@ mod tests {
             .to_string_lossy()
             .ends_with(".cancelled-eth0"));
     }
+
+    /// A long-lived announcer that never answers (hung, or SIGUSR1 ignored): the detach waits
+    /// the bounded time, is told "not confirmed" (it goes ahead with a warning), and the
+    /// announcer is neither killed nor signalled to death.
+    #[test]
+    fn an_announcer_that_does_not_answer_is_waited_for_a_bounded_time_and_left_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = state::ns_files(dir.path(), &NetnsRef::Host);
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "trap '' USR1; echo ready; sleep 30"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The trap is set once the shell has printed.
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        let silent = Announcer {
+            on_request: true,
+            ..Announcer::of(child.id()).expect("the child runs")
+        };
+        let timeout = Duration::from_millis(300);
+        let t = Instant::now();
+        let confirmed = request_cancel(&silent, &files, "eth0", timeout);
+        let waited = t.elapsed();
+        let still_running = silent.is_alive();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!confirmed, "no answer must not count as a confirmation");
+        assert!(waited >= timeout, "gave up after {waited:?}");
+        assert!(waited < timeout * 5, "waited {waited:?}");
+        assert!(still_running, "the silent announcer was killed");
+        assert!(!ack_path(&files, "eth0").exists());
+    }
 }

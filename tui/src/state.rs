@@ -56,7 +56,11 @@ pub struct Announcer {
 
 impl Announcer {
     pub fn me() -> Option<Announcer> {
-        let pid = std::process::id();
+        Announcer::of(std::process::id())
+    }
+
+    /// The live process `pid` (pinned by its start time), stopped with SIGTERM.
+    pub fn of(pid: u32) -> Option<Announcer> {
         Some(Announcer {
             pid,
             start_time: proc_start_time(pid)?,
