@@ -34,6 +34,11 @@ pub struct Detach {
     pending: Option<Command>,
     events: EventQueue,
     outcome: Option<Result<(), DetachError>>,
+    /// Leave the final delete of a created link to the caller, who deletes many in one kernel
+    /// batch ([`crate::Plumber::detach_many`]).
+    defer_delete: bool,
+    /// The link whose delete was left to the caller, until [`Detach::finish_deferred`].
+    deferred: Option<IfIndex>,
 }
 
 impl Detach {
@@ -47,9 +52,38 @@ impl Detach {
             awaiting: Await::Lookup,
             events: EventQueue::default(),
             outcome: None,
+            defer_delete: false,
+            deferred: None,
         };
         d.push(now, EventKind::Phase(Phase::Detaching));
         d
+    }
+
+    /// As [`Detach::new`], but a link nsplumb created (a bridge, a veth pair) is set down and
+    /// then left for the caller to delete: the machine ends with [`Detach::deferred_delete`]
+    /// and no outcome until [`Detach::finish_deferred`].
+    pub fn with_deferred_delete(plan: DetachPlan, now: Timestamp) -> Detach {
+        Detach {
+            defer_delete: true,
+            ..Detach::new(plan, now)
+        }
+    }
+
+    /// The link the caller must delete (in `plan.netns`), once the machine is done with it.
+    pub fn deferred_delete(&self) -> Option<IfIndex> {
+        self.deferred
+    }
+
+    /// The result of the caller's delete of [`Detach::deferred_delete`]: the outcome follows.
+    pub fn finish_deferred(&mut self, now: Timestamp, result: Result<(), BackendError>) {
+        if self.deferred.take().is_none() {
+            return;
+        }
+        match result {
+            Ok(()) => self.done(now, Ok(())),
+            Err(e) if e.is(Errno::ENODEV) => self.vanished(now),
+            Err(e) => self.failed(now, Await::Final, e),
+        }
     }
 
     pub fn poll_command(&mut self) -> Option<Command> {
@@ -109,6 +143,10 @@ impl Detach {
     fn final_step(&mut self, now: Timestamp) {
         let p = &self.plan;
         let command = match &p.origin {
+            Origin::NewBridge | Origin::NewVeth { .. } if self.defer_delete => {
+                self.deferred = Some(p.index);
+                return;
+            }
             Origin::NewBridge | Origin::NewVeth { .. } => Command::DeleteLinks {
                 netns: p.netns.clone(),
                 indices: vec![p.index],

@@ -52,7 +52,8 @@ macro_rules! impl_machine {
 
 impl_machine!(crate::attach::Attach, |a| a.outcome().is_some());
 impl_machine!(crate::announce::Announcer, |a| a.is_finished());
-impl_machine!(crate::detach::Detach, |d| d.outcome().is_some());
+impl_machine!(crate::detach::Detach, |d| d.outcome().is_some()
+    || d.deferred_delete().is_some());
 impl_machine!(crate::route_via::RouteVia, |r| r.outcome().is_some());
 
 /// Every command a machine has ready right now (normally at most one).
