@@ -4,7 +4,7 @@ use crate::attached::Origin;
 use crate::command::{Command, Input, Reply};
 use crate::error::{DetachError, StepError};
 use crate::event::{Event, EventKind, EventQueue, Phase};
-use crate::types::{IfIndex, NetnsRef, Timestamp};
+use crate::types::{IfIndex, NetnsRef, PeerRef, Timestamp};
 use crate::{BackendError, Errno};
 
 /// What detach needs to know about an attached interface.
@@ -38,7 +38,9 @@ pub struct Detach {
     /// batch ([`crate::Plumber::detach_many`]).
     defer_delete: bool,
     /// The link whose delete was left to the caller, until [`Detach::finish_deferred`].
-    deferred: Option<IfIndex>,
+    deferred: Option<(NetnsRef, IfIndex)>,
+    /// The peer of the link as looked up, to delete a veth pair by its host end.
+    peer: Option<PeerRef>,
 }
 
 impl Detach {
@@ -54,6 +56,7 @@ impl Detach {
             outcome: None,
             defer_delete: false,
             deferred: None,
+            peer: None,
         };
         d.push(now, EventKind::Phase(Phase::Detaching));
         d
@@ -69,9 +72,11 @@ impl Detach {
         }
     }
 
-    /// The link the caller must delete (in `plan.netns`), once the machine is done with it.
-    pub fn deferred_delete(&self) -> Option<IfIndex> {
-        self.deferred
+    /// The link the caller must delete, and where, once the machine is done with it. For a
+    /// veth pair whose host end is still the recorded one, that is the host end, so that the
+    /// pairs of many namespaces go in one batch in the host.
+    pub fn deferred_delete(&self) -> Option<(&NetnsRef, IfIndex)> {
+        self.deferred.as_ref().map(|(netns, index)| (netns, *index))
     }
 
     /// The result of the caller's delete of [`Detach::deferred_delete`]: the outcome follows.
@@ -116,13 +121,16 @@ impl Detach {
             (Await::Lookup, Ok(Reply::Link(link))) if link.name != self.plan.name => {
                 self.vanished(now)
             }
-            (Await::Lookup, Ok(Reply::Link(_))) => self.issue(
-                Command::SetLinkDown {
-                    netns: self.plan.netns.clone(),
-                    index: self.plan.index,
-                },
-                Await::Down,
-            ),
+            (Await::Lookup, Ok(Reply::Link(link))) => {
+                self.peer = link.peer;
+                self.issue(
+                    Command::SetLinkDown {
+                        netns: self.plan.netns.clone(),
+                        index: self.plan.index,
+                    },
+                    Await::Down,
+                )
+            }
             (Await::Lookup | Await::Down, Err(e)) if e.is(Errno::ENODEV) => self.vanished(now),
             (Await::Down, Ok(_)) => self.final_step(now),
             (Await::Final, Ok(_)) => self.done(now, Ok(())),
@@ -144,7 +152,15 @@ impl Detach {
         let p = &self.plan;
         let command = match &p.origin {
             Origin::NewBridge | Origin::NewVeth { .. } if self.defer_delete => {
-                self.deferred = Some(p.index);
+                let host_end = match (&p.origin, &self.peer) {
+                    (Origin::NewVeth { host_index }, Some(peer))
+                        if peer.index == *host_index && peer.netns == Some(NetnsRef::Host) =>
+                    {
+                        Some((NetnsRef::Host, *host_index))
+                    }
+                    _ => None,
+                };
+                self.deferred = Some(host_end.unwrap_or_else(|| (p.netns.clone(), p.index)));
                 return;
             }
             Origin::NewBridge | Origin::NewVeth { .. } => Command::DeleteLinks {

@@ -12,7 +12,7 @@ use crate::machine::Machine;
 use crate::registry::{Interface, Registry};
 use crate::route_via::RouteVia;
 use crate::spec::Spec;
-use crate::types::{AddrInfo, Family, LinkInfo, LinkStats, NetnsRef, RouteSpec};
+use crate::types::{AddrInfo, Family, IfIndex, LinkInfo, LinkStats, NetnsRef, RouteSpec};
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::task::AtomicWaker;
@@ -165,20 +165,21 @@ impl<B: NetBackend> Plumber<B> {
         self.finish_detach(netns, name, &mut machine)
     }
 
-    /// Detach many interfaces of one namespace (SPEC D1 for each): the links nsplumb created
-    /// (veth pairs, bridges) are set down one by one, then deleted in one kernel batch, which
-    /// pays the kernel's per-delete RCU wait once instead of once per link (P4). Other
-    /// origins are detached one by one as [`Plumber::detach`] does. Each name gets its own
-    /// outcome, in the order given; a failed batch is retried link by link so that every
-    /// outcome is that link's own (D3: a link gone behind our back is `Vanished`).
+    /// Detach many interfaces (SPEC D1 for each), of one namespace or of many: the links
+    /// nsplumb created (veth pairs, bridges) are set down one by one, then deleted in one
+    /// kernel batch per namespace (a veth pair by its host end, so the pairs of many
+    /// containers go in one batch in the host), which pays the kernel's per-delete RCU wait
+    /// once instead of once per link (P4). Other origins are detached one by one as
+    /// [`Plumber::detach`] does. Each interface gets its own outcome, in the order given; a
+    /// failed batch is retried link by link so that every outcome is that link's own (D3: a
+    /// link gone behind our back is `Vanished`).
     pub async fn detach_many(
         &self,
-        netns: &NetnsRef,
-        names: &[&str],
+        interfaces: &[(&NetnsRef, &str)],
     ) -> Vec<Result<(), DetachError>> {
-        let mut outcomes: Vec<Option<Result<(), DetachError>>> = vec![None; names.len()];
+        let mut outcomes: Vec<Option<Result<(), DetachError>>> = vec![None; interfaces.len()];
         let mut deferred: Vec<(usize, Detach)> = Vec::new();
-        for (slot, name) in names.iter().enumerate() {
+        for (slot, (netns, name)) in interfaces.iter().enumerate() {
             let plan = match lock(&self.inner.registry).begin_detach(netns, name) {
                 Ok(plan) => plan,
                 Err(e) => {
@@ -196,45 +197,39 @@ impl<B: NetBackend> Plumber<B> {
                 outcomes[slot] = Some(self.finish_detach(netns, name, &mut machine));
             }
         }
-        if !deferred.is_empty() {
-            let indices = deferred
-                .iter()
-                .filter_map(|(_, m)| m.deferred_delete())
-                .collect();
-            let batch = execute(
-                &*self.inner.backend,
-                &Command::DeleteLinks {
-                    netns: netns.clone(),
+        // One batch per namespace the deletes happen in.
+        let mut batches: Vec<(NetnsRef, Vec<(usize, Detach)>)> = Vec::new();
+        for (slot, machine) in deferred {
+            let (where_, _) = machine.deferred_delete().expect("deferred");
+            match batches.iter_mut().find(|(n, _)| n == where_) {
+                Some((_, members)) => members.push((slot, machine)),
+                None => batches.push((where_.clone(), vec![(slot, machine)])),
+            }
+        }
+        for (where_, members) in batches {
+            let delete = |indices: Vec<IfIndex>| {
+                let command = Command::DeleteLinks {
+                    netns: where_.clone(),
                     indices,
-                },
-            )
-            .await
-            .0;
-            for (slot, mut machine) in deferred {
+                };
+                async move { execute(&*self.inner.backend, &command).await.0.map(|_| ()) }
+            };
+            let index_of = |m: &Detach| m.deferred_delete().expect("deferred").1;
+            let batch = delete(members.iter().map(|(_, m)| index_of(m)).collect()).await;
+            for (slot, mut machine) in members {
                 let result = match &batch {
-                    Ok(_) => Ok(()),
+                    Ok(()) => Ok(()),
                     // One bad link fails the whole batch: ask for each on its own.
-                    Err(_) => {
-                        let index = machine.deferred_delete().expect("deferred");
-                        execute(
-                            &*self.inner.backend,
-                            &Command::DeleteLinks {
-                                netns: netns.clone(),
-                                indices: vec![index],
-                            },
-                        )
-                        .await
-                        .0
-                        .map(|_| ())
-                    }
+                    Err(_) => delete(vec![index_of(&machine)]).await,
                 };
                 machine.finish_deferred(self.inner.backend.now(), result);
-                outcomes[slot] = Some(self.finish_detach(netns, names[slot], &mut machine));
+                let (netns, name) = interfaces[slot];
+                outcomes[slot] = Some(self.finish_detach(netns, name, &mut machine));
             }
         }
         outcomes
             .into_iter()
-            .map(|o| o.expect("every name has an outcome"))
+            .map(|o| o.expect("every interface has an outcome"))
             .collect()
     }
 

@@ -42,12 +42,19 @@ fn moved_spec(source: &str, name: &str) -> Spec {
 }
 
 fn detach_many(h: &mut Harness, ns: &NetnsRef, names: &[&str]) -> Vec<Result<(), DetachError>> {
+    let items: Vec<(NetnsRef, String)> =
+        names.iter().map(|n| (ns.clone(), n.to_string())).collect();
+    detach_many_across(h, items)
+}
+
+fn detach_many_across(
+    h: &mut Harness,
+    items: Vec<(NetnsRef, String)>,
+) -> Vec<Result<(), DetachError>> {
     let p = h.plumber.clone();
-    let ns = ns.clone();
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     h.block_on(async move {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        p.detach_many(&ns, &names).await
+        let refs: Vec<(&NetnsRef, &str)> = items.iter().map(|(n, s)| (n, s.as_str())).collect();
+        p.detach_many(&refs).await
     })
 }
 
@@ -160,4 +167,42 @@ fn a_failed_batch_is_retried_link_by_link_so_each_outcome_is_its_own() {
     );
     assert_eq!(deletes_since(&h, from), vec![0, 1, 1, 1]);
     assert!(h.plumber.interfaces(&ns).is_empty());
+}
+
+// SPEC: D1
+#[test]
+fn the_veth_pairs_of_many_namespaces_go_in_one_batch_in_the_host() {
+    let (mut h, _) = world(4);
+    let before = normalize(&h.snapshot());
+    let mut items = Vec::new();
+    for i in 0..4 {
+        let ns = h.netns(&format!("c{i}"));
+        let mut spec = veth_spec(i);
+        spec.destination = Destination::Name("eth0".into());
+        h.attach(&ns, spec).expect("attach");
+        items.push((ns, "eth0".to_string()));
+    }
+    let from = h.backend.log_len();
+    let outcomes = detach_many_across(&mut h, items.clone());
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let deletes: Vec<_> = h
+        .backend
+        .calls_since(from)
+        .into_iter()
+        .filter(|c| c.op == Op::DeleteLink)
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(deletes[0].netns, NetnsRef::Host, "by the host ends");
+    assert!(deletes[0].ok);
+    for (ns, _) in &items {
+        assert!(h.plumber.interfaces(ns).is_empty());
+        let left: Vec<_> = h.sim.kernel().list_links(ns).unwrap();
+        assert!(left.iter().all(|l| l.name == "lo"), "{left:?}");
+    }
+    // The host is as before but for the four new namespaces.
+    let mut after = normalize(&h.snapshot());
+    after
+        .namespaces
+        .retain(|n, _| !items.iter().any(|(ns, _)| n == ns));
+    assert!(before == after, "{}", diff(&before, &after));
 }

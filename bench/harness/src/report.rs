@@ -434,7 +434,8 @@ pub fn render(inp: &Inputs) -> String {
     let r = ratio(d1, db);
     t.push(Target {
         id: "P4",
-        what: "detach one by one / one kernel batch, per interface".into(),
+        what: "Plumber::detach one by one / Plumber::detach_many (one kernel batch), per interface"
+            .into(),
         measured: r,
         shown: format!("{} ms / {} ms = {}×", f(d1), f(db), f(r)),
         goal: "≥ 5×",
