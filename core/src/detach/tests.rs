@@ -92,3 +92,45 @@ fn an_index_reused_by_another_link_is_not_touched() {
         Some(Err(DetachError::Vanished { .. }))
     ));
 }
+
+/// `with_deferred_delete`: the machine stops before the delete and names the link to delete;
+/// a veth pair by its host end only when the looked-up peer is that recorded host end.
+// SPEC: D1
+#[test]
+fn a_deferred_delete_names_the_host_end_only_when_the_peer_is_still_ours() {
+    let deferred = |found: crate::LinkInfo| {
+        let plan = plan(Origin::NewVeth { host_index: 9 }, "vh0");
+        let mut s = Script::new(Detach::with_deferred_delete(plan, Timestamp::ZERO));
+        s.step(
+            "look up",
+            |c| matches!(c, C::LinkByIndex { index: 5, .. }),
+            Ok(R::Link(found)),
+        );
+        s.ok("down", |c| matches!(c, C::SetLinkDown { index: 5, .. }));
+        s.idle();
+        assert_eq!(s.m.outcome(), None, "no outcome before the caller's delete");
+        let target = s.m.deferred_delete().map(|(n, i)| (n.clone(), i));
+        (s, target)
+    };
+    let mac = mac(0xee);
+    let (_, t) = deferred(veth_in_ns(5, "eth0", 9, mac));
+    assert_eq!(t, Some((NetnsRef::Host, 9)), "the recorded host end");
+    // The peer is another link now (index 9 reused, or a peer in another namespace): the
+    // container end is deleted instead, never a host link that is not ours.
+    let (_, t) = deferred(veth_in_ns(5, "eth0", 12, mac));
+    assert_eq!(t, Some((ns(), 5)));
+    let (mut s, t) = deferred(link(5, "eth0", true));
+    assert_eq!(t, Some((ns(), 5)));
+    s.m.finish_deferred(
+        Timestamp::ZERO,
+        Err(BackendError::new(
+            Op::DeleteLink,
+            Errno::ENODEV,
+            &ns(),
+            "eth0",
+        )),
+    );
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(e.contains("vanished"), "{e}");
+    assert_eq!(s.m.deferred_delete(), None);
+}
