@@ -786,3 +786,72 @@ async fn host_link_comes_back_up_when_its_index_changed() {
         "rollback must not fail: {e}"
     );
 }
+
+// SPEC: D1
+// SPEC: D3
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_many_deletes_the_veth_pairs_of_many_namespaces_in_one_batch() {
+    if !enter("detach_many_deletes_the_veth_pairs_of_many_namespaces_in_one_batch") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let p = fx.plumber();
+    let b = fx.backend.clone();
+    let br = b.create_bridge(&NetnsRef::Host, "br0").await.unwrap();
+    b.set_link_up(&NetnsRef::Host, br).await.unwrap();
+    let mut namespaces = Vec::new();
+    for i in 0..4 {
+        let ns = fx.netns(&format!("m{i}")).await;
+        let mut spec = quiet(Spec::new(
+            Source::VethOnBridge {
+                bridge: "br0".into(),
+                host_name: format!("vm{i}"),
+            },
+            Destination::Name("eth0".into()),
+        ));
+        spec.ipv4 = Some(format!("192.0.2.{}/24", 40 + i));
+        p.attach(&ns, spec).await.unwrap();
+        namespaces.push(ns);
+    }
+    // A moved link in the last namespace too, and one veth that vanishes behind our back.
+    plain_link(&NetnsRef::Host, "dm0");
+    p.attach(&namespaces[3], named("dm0", "eth1"))
+        .await
+        .unwrap();
+    let gone = b.link_by_name(&namespaces[2], "eth0").await.unwrap();
+    b.delete_links(&namespaces[2], &[gone.index]).await.unwrap();
+
+    let items: Vec<(&NetnsRef, &str)> = vec![
+        (&namespaces[0], "eth0"),
+        (&namespaces[1], "eth0"),
+        (&namespaces[2], "eth0"),
+        (&namespaces[3], "eth1"),
+        (&namespaces[3], "eth0"),
+    ];
+    let outcomes = p.detach_many(&items).await;
+    for (i, o) in outcomes.iter().enumerate() {
+        if i == 2 {
+            assert!(matches!(o, Err(DetachError::Vanished { .. })), "{o:?}");
+        } else {
+            assert!(o.is_ok(), "{:?}: {o:?}", items[i]);
+        }
+    }
+    for (i, ns) in namespaces.iter().enumerate() {
+        let links = b.list_links(ns).await.unwrap();
+        assert_eq!(names_in(&links), ["lo".to_string()].into(), "namespace {i}");
+        assert!(b
+            .link_by_name(&NetnsRef::Host, &format!("vm{i}"))
+            .await
+            .is_err());
+    }
+    // The moved link is back in the host under its own name; no port is left on the bridge.
+    assert!(b.link_by_name(&NetnsRef::Host, "dm0").await.is_ok());
+    let ports = b
+        .list_links(&NetnsRef::Host)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.master == Some(br))
+        .count();
+    assert_eq!(ports, 0);
+}
