@@ -863,6 +863,16 @@ impl NetBackend for LinuxBackend {
         Ok(out)
     }
 
+    async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
+        let op = Op::NetnsCookie;
+        let ns = self.ns(op, netns)?;
+        in_netns(&ns, netns::cookie_here)
+            .instrument(tracing::debug_span!("netns_cookie", netns = %netns))
+            .await
+            .map(Some)
+            .map_err(|e| BackendError::new(op, io_errno(&e), netns, netns.to_string()))
+    }
+
     // ------------------------------------------------------------------ links
 
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {

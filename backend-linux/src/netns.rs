@@ -68,6 +68,28 @@ where
         .unwrap_or_else(|_| Err(io::Error::other("namespace thread died")))
 }
 
+/// The cookie of the namespace the calling thread is in (`SO_NETNS_COOKIE` of a socket made
+/// here; Linux ≥ 5.14): unlike the nsfs inode, never given to another namespace.
+pub(crate) fn cookie_here() -> io::Result<u64> {
+    let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::DGRAM, None)?;
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: a valid socket, and an out-buffer of the size passed.
+    let r = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cookie)
+}
+
 /// The directory named namespaces live in: `$NSPLUMB_NETNS_DIR` or `/run/netns`.
 pub(crate) fn netns_dir() -> PathBuf {
     std::env::var_os("NSPLUMB_NETNS_DIR")

@@ -229,6 +229,13 @@ impl NetBackend for SimBackend {
         Ok(self.kernel().list_netns())
     }
 
+    async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
+        self.kernel()
+            .netns_cookie(netns)
+            .map(Some)
+            .map_err(|e| BackendError::new(Op::NetnsCookie, e, netns, netns.to_string()))
+    }
+
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
         self.named(Op::GetLink, netns, name, |k| k.link_by_name(netns, name))
     }

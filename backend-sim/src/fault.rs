@@ -221,6 +221,11 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
             .await?;
         self.inner.list_netns().await
     }
+    async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
+        self.gate(Op::NetnsCookie, netns, || netns.to_string())
+            .await?;
+        self.inner.netns_cookie(netns).await
+    }
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
         self.gate(Op::GetLink, netns, || name.into()).await?;
         self.inner.link_by_name(netns, name).await

@@ -281,6 +281,12 @@ impl Kernel {
 
     // ------------------------------------------------------------------ lookups
 
+    /// Like Linux's netns cookie: never reused, even when a path is (a namespace deleted
+    /// and created again under the same name gets a new one). ENOENT for an unknown namespace.
+    pub fn netns_cookie(&self, r: &NetnsRef) -> Result<u64, Errno> {
+        self.ns_id(r).map(|id| u64::from(id) + 1)
+    }
+
     pub(crate) fn ns_id(&self, r: &NetnsRef) -> Result<NsId, Errno> {
         self.ns_by_ref.get(r).copied().ok_or(Errno::ENOENT)
     }

@@ -56,6 +56,13 @@ pub trait NetBackend: Send + Sync + 'static {
     async fn delete_netns(&self, netns: &NetnsRef) -> Result<(), BackendError>;
     /// Every namespace this backend can see, the host's own first.
     async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError>;
+    /// An identity of the namespace that is never reused while the system runs (Linux: the
+    /// netns cookie, `SO_NETNS_COOKIE`), or `None` if the backend has none. The nsfs inode of
+    /// a deleted namespace is given at once to the next one created, so state kept per
+    /// (device, inode) must be checked against this before it is trusted.
+    async fn netns_cookie(&self, _netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
+        Ok(None)
+    }
 
     // ---- links ----
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError>;

@@ -10,6 +10,7 @@ pub enum Op {
     CreateNetns,
     DeleteNetns,
     ListNetns,
+    NetnsCookie,
     GetLink,
     ListLinks,
     MoveLink,
@@ -37,10 +38,11 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 27] = [
+    pub const ALL: [Op; 28] = [
         Op::CreateNetns,
         Op::DeleteNetns,
         Op::ListNetns,
+        Op::NetnsCookie,
         Op::GetLink,
         Op::ListLinks,
         Op::MoveLink,
@@ -73,6 +75,7 @@ impl Op {
             Op::CreateNetns => "create namespace",
             Op::DeleteNetns => "delete namespace",
             Op::ListNetns => "list namespaces",
+            Op::NetnsCookie => "read the namespace cookie",
             Op::GetLink => "look up link",
             Op::ListLinks => "list links",
             Op::MoveLink => "move link",

@@ -198,6 +198,10 @@ impl<B: NetBackend> NetBackend for Recording<B> {
         )
         .await
     }
+    async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
+        self.wrap(Op::NetnsCookie, netns, None, self.inner.netns_cookie(netns))
+            .await
+    }
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
         self.wrap(
             Op::GetLink,

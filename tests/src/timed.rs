@@ -62,6 +62,9 @@ impl<B: NetBackend> NetBackend for Timed<B> {
     async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
         self.t("list_netns", self.inner.list_netns()).await
     }
+    async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
+        self.t("netns_cookie", self.inner.netns_cookie(netns)).await
+    }
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
         self.t("link_by_name", self.inner.link_by_name(netns, name))
             .await

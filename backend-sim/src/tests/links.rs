@@ -19,6 +19,23 @@ fn new_namespace_has_lo_down_and_eexist_on_recreate() {
 }
 
 #[test]
+fn a_namespace_created_again_under_its_name_has_a_new_cookie() {
+    // Linux: the netns cookie is never reused, unlike the nsfs inode (and here the path).
+    let mut k = Kernel::new(1);
+    let host = k.netns_cookie(&NetnsRef::Host).unwrap();
+    let a = k.create_netns("a").unwrap();
+    let first = k.netns_cookie(&a).unwrap();
+    assert_eq!(k.netns_cookie(&a), Ok(first), "stable while it lives");
+    assert_ne!(first, host);
+    k.delete_netns(&a).unwrap();
+    assert_eq!(k.netns_cookie(&a), Err(Errno::ENOENT));
+    let again = k.create_netns("a").unwrap();
+    assert_eq!(again, a, "the same path");
+    let second = k.netns_cookie(&again).unwrap();
+    assert!(second != first && second != host, "{first} {second} {host}");
+}
+
+#[test]
 fn ifindex_allocation_is_cyclic_and_peer_first() {
     // Linux 6.x: veth peer registered first; deleted indices not reused at once.
     let mut k = Kernel::new(1);

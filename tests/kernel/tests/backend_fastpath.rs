@@ -391,3 +391,33 @@ async fn na_senders_from_spare_and_fresh_sockets_agree() {
         assert_eq!(got, want, "byte-exact NA from {addr}");
     }
 }
+
+/// `netns_cookie`: one per namespace, stable while it lives, and a namespace created again
+/// under the same name (and, as the kernel does, the same nsfs inode) has another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_netns_cookie_tells_a_recreated_namespace_from_the_old_one() {
+    if !enter("the_netns_cookie_tells_a_recreated_namespace_from_the_old_one") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let host = b.netns_cookie(&NetnsRef::Host).await.unwrap().unwrap();
+    let ns = fx.netns("k").await;
+    let first = b.netns_cookie(&ns).await.unwrap().unwrap();
+    assert_eq!(b.netns_cookie(&ns).await.unwrap(), Some(first));
+    assert_ne!(first, host);
+    let NetnsRef::Path(path) = &ns else {
+        panic!("a named namespace has a path")
+    };
+    let name = std::path::Path::new(&**path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    b.forget_netns(&ns);
+    b.delete_netns(&ns).await.unwrap();
+    let again = b.create_netns(&name).await.unwrap();
+    assert_eq!(again, ns);
+    let second = b.netns_cookie(&again).await.unwrap().unwrap();
+    assert!(second != first && second != host, "{first} {second} {host}");
+}
