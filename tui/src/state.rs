@@ -339,6 +339,48 @@ pub struct NsState {
     /// Gateway routes nsplumb set in this namespace (G1), at most one per family.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<StoredRoute>,
+    /// The namespace's cookie when these records were written ([`NetBackend::netns_cookie`]).
+    /// The file is named after the nsfs inode, which the kernel gives to the next namespace
+    /// as soon as this one is gone: a different cookie means the records are of a namespace
+    /// that no longer exists.
+    ///
+    /// [`NetBackend::netns_cookie`]: nsplumb_core::NetBackend::netns_cookie
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_cookie: Option<u64>,
+}
+
+impl NsState {
+    /// Hold these records against the namespace's current cookie: if the namespace behind the
+    /// file is a new one (same inode, other cookie), the old records are dropped, since all
+    /// they named went with their namespace. True when the state changed (save it then).
+    pub fn check_identity(&mut self, current: Option<u64>) -> bool {
+        let Some(current) = current else {
+            return false;
+        };
+        match self.netns_cookie {
+            Some(known) if known == current => false,
+            Some(known) => {
+                tracing::info!(
+                    netns = %self.netns,
+                    old_cookie = known,
+                    cookie = current,
+                    records = self.interfaces.len() + self.pending.len(),
+                    "namespace re-created under the same inode: dropping the records of the old one"
+                );
+                *self = NsState {
+                    version: self.version,
+                    netns: std::mem::take(&mut self.netns),
+                    netns_cookie: Some(current),
+                    ..NsState::default()
+                };
+                true
+            }
+            None => {
+                self.netns_cookie = Some(current);
+                true
+            }
+        }
+    }
 }
 
 /// Where the files of one namespace live.
@@ -528,5 +570,42 @@ mod tests {
         assert!(!a.is_alive());
         assert!(a.terminate(Duration::from_millis(10)));
         assert!(Announcer::me().unwrap().is_alive());
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn records_of_a_namespace_with_another_cookie_are_dropped() {
+        let mut st = NsState {
+            version: STATE_VERSION,
+            netns: "/run/netns/c".into(),
+            netns_cookie: Some(7),
+            ..NsState::default()
+        };
+        st.gateways.push(StoredRoute {
+            dst: "0.0.0.0/0".into(),
+            gateway: Some("192.0.2.1".into()),
+            oif: 2,
+            scope: "universe".into(),
+        });
+        let kept = st.clone();
+        assert!(!st.check_identity(Some(7)), "same namespace: unchanged");
+        assert!(!st.check_identity(None), "no cookie known: unchanged");
+        assert_eq!(st, kept);
+        assert!(st.check_identity(Some(9)), "re-created: changed");
+        assert!(st.gateways.is_empty() && st.interfaces.is_empty() && st.pending.is_empty());
+        assert_eq!(
+            (st.netns_cookie, st.version, st.netns.as_str()),
+            (Some(9), STATE_VERSION, "/run/netns/c")
+        );
+        let mut legacy = NsState::default();
+        assert!(
+            legacy.check_identity(Some(3)),
+            "the first cookie is recorded"
+        );
+        assert_eq!(legacy.netns_cookie, Some(3));
     }
 }

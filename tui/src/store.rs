@@ -49,6 +49,8 @@ pub struct NsGuard {
     detaching: Option<String>,
     /// Gateway routes of this namespace, as loaded and as changed by this process.
     gateways: Vec<StoredRoute>,
+    /// The namespace's cookie, written with the records (see [`NsState::netns_cookie`]).
+    netns_cookie: Option<u64>,
 }
 
 impl Drop for NsGuard {
@@ -69,6 +71,7 @@ impl NsGuard {
             others_pending: Vec::new(),
             detaching: None,
             gateways: Vec::new(),
+            netns_cookie: None,
         }
     }
 
@@ -114,7 +117,9 @@ impl Store {
             .map_err(|e| format!("cannot lock {}: {e}", files.lock.display()))?;
         let mut loaded = state::load(&files.state)
             .map_err(|e| format!("cannot read state {}: {e}", files.state.display()))?;
-        if intent::reconcile(&**plumber.backend(), netns, &mut loaded).await {
+        let cookie = plumber.backend().netns_cookie(netns).await.ok().flatten();
+        let recreated = loaded.check_identity(cookie);
+        if intent::reconcile(&**plumber.backend(), netns, &mut loaded).await || recreated {
             loaded.netns = netns.to_string();
             state::save(&files.state, &loaded)
                 .map_err(|e| format!("cannot write state {}: {e}", files.state.display()))?;
@@ -124,6 +129,7 @@ impl Store {
         guard.announcers = announcers;
         guard.others_pending = loaded.pending;
         guard.gateways = loaded.gateways;
+        guard.netns_cookie = loaded.netns_cookie;
         Ok(guard)
     }
 
@@ -137,6 +143,22 @@ impl Store {
             return;
         }
         if let Ok(mut loaded) = state::load(&files.state) {
+            let has_records = !(loaded.interfaces.is_empty() && loaded.pending.is_empty());
+            let cookie = match loaded.netns_cookie.is_some() && has_records {
+                true => plumber.backend().netns_cookie(netns).await.ok().flatten(),
+                false => None,
+            };
+            if loaded.check_identity(cookie) {
+                // Records of a namespace that is gone: drop them now if nobody holds the lock
+                // (never wait); adopt none of them either way.
+                if let Ok(Some(_lock)) = FileLock::try_acquire(&files.lock) {
+                    if let Ok(mut fresh) = state::load(&files.state) {
+                        if fresh.check_identity(cookie) {
+                            let _ = state::save(&files.state, &fresh);
+                        }
+                    }
+                }
+            }
             if intent::needs_reconcile(&loaded) {
                 // Left by a dead process: reconcile now if nobody holds the lock (never wait).
                 if let Ok(Some(_lock)) = FileLock::try_acquire(&files.lock) {
@@ -459,6 +481,7 @@ fn save_ns<B: NetBackend>(plumber: &Plumber<B>, guard: &NsGuard) -> Result<(), S
         interfaces,
         pending,
         gateways,
+        netns_cookie: guard.netns_cookie,
     };
     state::save(&files.state, &st)
         .map_err(|e| format!("cannot write state {}: {e}", files.state.display()))

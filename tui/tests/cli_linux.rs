@@ -894,3 +894,58 @@ fn a_crashed_detach_can_be_retried_or_is_complete_on_the_kernel() {
     let r = k.nsplumb_from(&h, &detach, None);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// The state file is named after the namespace's nsfs inode, which the kernel gives to the
+/// next namespace as soon as one is deleted: records of a namespace deleted outside nsplumb
+/// (`ip netns del`, a container gone) must not hold names in the new one. The namespace
+/// cookie tells them apart.
+// SPEC: N4
+#[test]
+fn a_namespace_recreated_under_the_same_inode_starts_with_no_records() {
+    if !root_or_skip("a_namespace_recreated_under_the_same_inode_starts_with_no_records") {
+        return;
+    }
+    let k = Kernel::new();
+    let attach = |link: &str| {
+        k.nsplumb(&[
+            "attach",
+            "--netns",
+            &k.ns,
+            "--link",
+            link,
+            "--created-in-netns",
+            "--name",
+            "eth0",
+            "--announce-count",
+            "0",
+        ])
+    };
+    let inode = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{}", k.ns))
+            .unwrap()
+            .ino()
+    };
+    k.veth("a0", "b0", true);
+    let r = attach("a0");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let before = inode();
+    for args in [vec!["netns", "del", &k.ns], vec!["netns", "add", &k.ns]] {
+        let st = Command::new("ip").args(&args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    }
+    let after = inode();
+    eprintln!("inode before {before}, after {after} (the kernel reuses it at once)");
+    k.ip(&["link", "set", "lo", "up"]);
+    k.veth("c0", "d0", true);
+    let r = attach("c0");
+    assert_eq!(
+        r.code, 0,
+        "the old namespace's eth0 held the name: {}",
+        r.stderr
+    );
+    assert_eq!(k.records(), (vec!["eth0".to_string()], 0));
+    let r = k.nsplumb(&["detach", "--netns", &k.ns, "--name", "eth0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(k.links().contains("c0"), "renamed back: {:?}", k.links());
+}
