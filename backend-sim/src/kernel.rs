@@ -374,6 +374,7 @@ impl Kernel {
                 forward_delay_cs: b.forward_delay_cs,
             }),
             port_state: l.port.as_ref().map(|p| p.state),
+            ipv6_disabled: Some(self.v6_disabled(id, idx)),
         }
     }
 

@@ -645,19 +645,7 @@ impl Attach {
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
             (Await::DisableIpv6Read, Ok(Reply::Value(current))) => {
-                let want = self.disable_ipv6_value();
-                if current.trim() == want {
-                    self.ipv6_addr(now);
-                } else {
-                    self.issue(
-                        Command::WriteSysctl {
-                            netns: self.ns(),
-                            path: self.disable_ipv6_path(),
-                            value: want.into(),
-                        },
-                        Await::DisableIpv6Written { old: current },
-                    );
-                }
+                self.disable_ipv6_known(now, current)
             }
             (Await::DisableIpv6Read, Err(e)) if e.is(Errno::ENOENT) => {
                 // IPv6 is off in the kernel: fine when disabling, worth a word when enabling.
@@ -877,13 +865,8 @@ impl Attach {
                 Await::LinkRead,
             ),
             (Await::LinkRead, Ok(Reply::Link(link))) => {
-                let up = link.flags.up;
                 self.link = Some(link);
-                if up {
-                    self.unsubscribe(NS_EVENTS, AfterUnsubscribe::LinkUp);
-                } else {
-                    self.wait = Some(Wait::LinkUp(now + LINK_UP_WAIT));
-                }
+                self.configure_link(now);
             }
             (Await::NsSubscribed | Await::LinkRead, Err(e)) => {
                 let ctx = format!("failed to wait for interface {} to come up", self.plan.name);
@@ -992,6 +975,10 @@ impl Attach {
                 self.link = Some(link);
                 self.unsubscribe(NS_EVENTS, AfterUnsubscribe::LinkUp);
             }
+            // Any other state of the link while configuring (events queue until a wait).
+            (_, NS_EVENTS, LinkEvent::Changed(link)) if link.index == self.index => {
+                self.link = Some(link);
+            }
             (_, HOST_EVENTS, LinkEvent::Changed(link)) if Some(link.index) == self.peer => {
                 self.peer_state = link.port_state;
                 if matches!(self.wait, Some(Wait::Port(_)))
@@ -1081,8 +1068,21 @@ impl Attach {
 
     // ---- A4 ----
 
+    /// A4 starts with A11's subscription and its one read: the read also carries A6's
+    /// `disable_ipv6`, and "up" later comes from the notification of A9's own request, so the
+    /// attach makes no read of its own for either (subscribe first: no lost event).
     fn configure(&mut self, now: Timestamp) {
         self.phase(now, Phase::Configuring);
+        self.issue(
+            Command::Subscribe {
+                id: NS_EVENTS,
+                netns: self.ns(),
+            },
+            Await::NsSubscribed,
+        );
+    }
+
+    fn configure_link(&mut self, now: Timestamp) {
         let mac_at_creation = matches!(self.origin, Origin::NewVeth { .. });
         match self.plan.spec.mac {
             Some(mac) if !mac_at_creation => {
@@ -1135,7 +1135,11 @@ impl Attach {
         }
     }
 
-    fn ipv6_switch(&mut self, _now: Timestamp) {
+    fn ipv6_switch(&mut self, now: Timestamp) {
+        if let Some(disabled) = self.link.as_ref().and_then(|l| l.ipv6_disabled) {
+            let current = if disabled { "1" } else { "0" };
+            return self.disable_ipv6_known(now, current.to_string());
+        }
         self.issue(
             Command::ReadSysctl {
                 netns: self.ns(),
@@ -1143,6 +1147,23 @@ impl Attach {
             },
             Await::DisableIpv6Read,
         );
+    }
+
+    /// A6 once the current value is known: write only if different.
+    fn disable_ipv6_known(&mut self, now: Timestamp, current: String) {
+        let want = self.disable_ipv6_value();
+        if current.trim() == want {
+            self.ipv6_addr(now);
+        } else {
+            self.issue(
+                Command::WriteSysctl {
+                    netns: self.ns(),
+                    path: self.disable_ipv6_path(),
+                    value: want.into(),
+                },
+                Await::DisableIpv6Written { old: current },
+            );
+        }
     }
 
     fn ipv6_addr(&mut self, now: Timestamp) {
@@ -1277,15 +1298,14 @@ impl Attach {
 
     // ---- A11 ----
 
+    /// Subscribed and read in A4: the events since then tell whether the link is up.
     fn wait_link(&mut self, now: Timestamp) {
         self.phase(now, Phase::WaitingForLink);
-        self.issue(
-            Command::Subscribe {
-                id: NS_EVENTS,
-                netns: self.ns(),
-            },
-            Await::NsSubscribed,
-        );
+        if self.link.as_ref().is_some_and(|l| l.flags.up) {
+            self.unsubscribe(NS_EVENTS, AfterUnsubscribe::LinkUp);
+        } else {
+            self.wait = Some(Wait::LinkUp(now + LINK_UP_WAIT));
+        }
     }
 
     fn unsubscribe(&mut self, id: SubscriptionId, next: AfterUnsubscribe) {

@@ -31,6 +31,7 @@ pub fn link(index: IfIndex, name: &str, up: bool) -> LinkInfo {
         peer: None,
         bridge: None,
         port_state: None,
+        ipv6_disabled: Some(false),
     }
 }
 

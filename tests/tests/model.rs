@@ -340,8 +340,8 @@ impl Model {
         (v4, v6)
     }
 
-    /// How many calls of each op the attach makes up to and including the A11 link read: a
-    /// failure there is fatal; later ones only cost a warning. `None`: not predictable.
+    /// How many calls of each op the attach makes up to and including A11 (its subscription and
+    /// link read open A4): a failure there is fatal; later ones only cost a warning. `None`: not predictable.
     fn fatal_calls(&self, a: &AttachOp, op: Op) -> Option<u64> {
         let v6 = a.v6.is_some() as u64;
         let v4 = a.v4.is_some() as u64;
@@ -358,7 +358,8 @@ impl Model {
             Op::RenameLink => matches!(a.src, Src::Cd(_) | Src::Bridge(_)) as u64,
             Op::SetMac => (a.mac.is_some() && !matches!(a.src, Src::Veth(_))) as u64,
             Op::ListRoutes | Op::AddAddress => v4 + v6,
-            Op::ReadSysctl => 1 + a.sysctls.len() as u64,
+            // A6 takes `disable_ipv6` from the A11 link read: only A7 reads sysctls.
+            Op::ReadSysctl => a.sysctls.len() as u64,
             Op::WriteSysctl => {
                 if matches!(a.src, Src::Cd(_)) {
                     return None; // the link keeps sysctls from earlier attaches

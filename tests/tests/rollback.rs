@@ -109,17 +109,22 @@ fn spec(v: Variant, c: Config) -> Spec {
     s
 }
 
-/// Calls at or before the A11 link read are fatal when they fail (except set-up, which A9
-/// retries); later ones (A12, A13, the first announcement) only cost a warning.
+/// Calls up to A10 are fatal when they fail (except set-up, which A9 retries); A11 makes no call
+/// of its own any more (its subscription and read open A4), and later ones (A12, A13, the first
+/// announcement) only cost a warning.
 fn fatal(calls: &[Call], i: usize, ns: &NetnsRef) -> bool {
     if calls[i].op == Op::SetLinkUp {
         return false;
     }
-    let sub = calls
+    let up = calls
         .iter()
-        .position(|c| c.op == Op::SubscribeLinks && c.netns == *ns)
-        .expect("A11 subscribes");
-    i <= sub + 1
+        .rposition(|c| c.op == Op::SetLinkUp && c.netns == *ns)
+        .expect("A9 sets the link up");
+    let routes = calls[up + 1..]
+        .iter()
+        .take_while(|c| c.op == Op::AddRoute && c.netns == *ns)
+        .count();
+    i <= up + routes
 }
 
 // SPEC: A15

@@ -29,6 +29,39 @@ fn start(spec: Spec) -> Script<Attach> {
     Script::new(Attach::new(plan(spec), Timestamp::ZERO))
 }
 
+/// A4 opens with A11's subscription and its one read of the link (which also carries A6's
+/// `disable_ipv6`): subscribe first, then read, so no event is lost.
+fn watch(s: &mut Script<Attach>, index: IfIndex, read: LinkInfo) {
+    s.ok(
+        "subscribe first",
+        |c| matches!(c, C::Subscribe { id: 1, netns } if *netns == ns()),
+    );
+    s.step(
+        "then read the link once",
+        |c| matches!(c, C::LinkByIndex { index: i, netns } if *i == index && *netns == ns()),
+        Ok(R::Link(read)),
+    );
+}
+
+/// A read that does not tell `disable_ipv6` (A6 then reads the sysctl).
+fn v6_unknown(l: LinkInfo) -> LinkInfo {
+    LinkInfo {
+        ipv6_disabled: None,
+        ..l
+    }
+}
+
+/// A link event on the namespace subscription (id 1).
+fn ns_event(s: &mut Script<Attach>, l: LinkInfo) {
+    s.m.handle_input(
+        s.now,
+        Input::LinkEvent {
+            id: 1,
+            event: LinkEvent::Changed(l),
+        },
+    );
+}
+
 /// Drive the move path through A2..A4 (up to and including the IPv6 address).
 fn through_configure(s: &mut Script<Attach>) {
     s.step(
@@ -37,6 +70,8 @@ fn through_configure(s: &mut Script<Attach>) {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move+rename in one message", |c| matches!(c, C::MoveLink { from: NetnsRef::Host, index: 5, to, new_name } if *to == ns() && new_name == "eth0"), Ok(R::Index(5)));
+    // IPv6 is on (`disable_ipv6` 0 in the read): A6 neither reads nor writes the sysctl.
+    watch(s, 5, link(5, "eth0", false));
     s.ok(
         "set MAC",
         |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0x0a)),
@@ -55,11 +90,6 @@ fn through_configure(s: &mut Script<Attach>) {
         Ok(R::Routes(vec![])),
     );
     s.ok("add IPv4", |c| matches!(c, C::AddAddress { net, nodad: false, .. } if net.to_string() == "192.0.2.10/24"));
-    s.step(
-        "read disable_ipv6",
-        |c| matches!(c, C::ReadSysctl { path, .. } if path == "net/ipv6/conf/eth0/disable_ipv6"),
-        Ok(R::Value("0".into())),
-    );
     s.step(
         "route list v6",
         |c| {
@@ -81,14 +111,9 @@ fn through_configure(s: &mut Script<Attach>) {
 
 fn through_waits(s: &mut Script<Attach>) {
     s.ok("set up", |c| matches!(c, C::SetLinkUp { index: 5, .. }));
-    s.ok("subscribe first", |c| {
-        matches!(c, C::Subscribe { id: 1, .. })
-    });
-    s.step(
-        "then read the link",
-        |c| matches!(c, C::LinkByIndex { index: 5, .. }),
-        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
-    );
+    // "Up" comes from the notification of the request itself: no read.
+    s.idle();
+    ns_event(s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsubscribe", |c| matches!(c, C::Unsubscribe { id: 1 }));
     s.ok("subscribe host", |c| {
         matches!(
@@ -205,6 +230,7 @@ fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "routes",
@@ -342,6 +368,7 @@ fn addresses_already_gone_with_the_link_down_are_not_rollback_errors() {
     );
     s.ok("down", |c| matches!(c, C::SetLinkDown { .. }));
     s.ok("rename", |c| matches!(c, C::RenameLink { .. }));
+    watch(&mut s, 7, v6_unknown(link(7, "eth0", false)));
     s.step(
         "sysctl",
         |c| matches!(c, C::ReadSysctl { .. }),
@@ -386,6 +413,7 @@ fn route_conflict_names_address_and_route() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     let conflicting = RouteInfo {
         dst: "192.0.2.0/25".parse().unwrap(),
@@ -423,6 +451,7 @@ fn ipv4_only_disables_ipv6_and_reports_failure_to_disable() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.step(
         "routes",
         |c| matches!(c, C::ListRoutes { .. }),
@@ -461,6 +490,7 @@ fn missing_ipv6_sysctl_is_fine_when_disabling_and_value_already_right_is_not_wri
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.step(
         "routes",
         |c| matches!(c, C::ListRoutes { .. }),
@@ -494,6 +524,7 @@ fn sysctls_are_read_first_written_if_different_and_bad_paths_named() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.step(
         "disable_ipv6",
         |c| matches!(c, C::ReadSysctl { .. }),
@@ -587,6 +618,7 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
         "rename",
         |c| matches!(c, C::RenameLink { name, .. } if name == "eth0"),
     );
+    watch(&mut s, 7, v6_unknown(link(7, "eth0", false)));
     s.step(
         "disable_ipv6",
         |c| matches!(c, C::ReadSysctl { .. }),
@@ -657,12 +689,7 @@ fn ipv6_gone_after_sysctls_is_dropped_and_not_announced() {
         Ok(R::Addresses(v4_only)),
     );
     s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
-    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
-    s.step(
-        "read",
-        |c| matches!(c, C::LinkByIndex { .. }),
-        Ok(R::Link(link(5, "eth0", true))),
-    );
+    ns_event(&mut s, link(5, "eth0", true));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
     // No ff02::1 wait and no NA: only ARP.
     s.step(
@@ -695,6 +722,7 @@ fn link_up_is_retried_three_times_ten_ms_apart() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.step(
         "disable_ipv6",
         |c| matches!(c, C::ReadSysctl { .. }),
@@ -732,6 +760,7 @@ fn link_that_never_comes_up_is_not_an_error_and_nothing_is_announced() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "routes",
@@ -745,12 +774,7 @@ fn link_that_never_comes_up_is_not_an_error_and_nothing_is_announced() {
         Ok(R::Value("1".into())),
     );
     s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
-    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
-    s.step(
-        "read: still down",
-        |c| matches!(c, C::LinkByIndex { .. }),
-        Ok(R::Link(link(5, "eth0", false))),
-    );
+    ns_event(&mut s, link(5, "eth0", false));
     s.idle();
     // An event for another link changes nothing.
     s.m.handle_input(
@@ -782,6 +806,7 @@ fn link_up_event_after_subscribe_ends_the_wait() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "routes",
@@ -795,12 +820,7 @@ fn link_up_event_after_subscribe_ends_the_wait() {
         Ok(R::Value("1".into())),
     );
     s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
-    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
-    s.step(
-        "read: down",
-        |c| matches!(c, C::LinkByIndex { .. }),
-        Ok(R::Link(link(5, "eth0", false))),
-    );
+    ns_event(&mut s, link(5, "eth0", false));
     s.m.handle_input(
         s.now,
         Input::LinkEvent {
@@ -819,12 +839,7 @@ fn bridge_port_wait_is_event_driven_and_skipped_with_stp() {
         let mut s = start(dual_stack());
         through_configure(&mut s);
         s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
-        s.ok("sub", |c| matches!(c, C::Subscribe { id: 1, .. }));
-        s.step(
-            "read",
-            |c| matches!(c, C::LinkByIndex { .. }),
-            Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
-        );
+        ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
         s.ok("unsub", |c| matches!(c, C::Unsubscribe { id: 1 }));
         s.ok("sub host", |c| matches!(c, C::Subscribe { id: 2, .. }));
         s.step(
@@ -859,12 +874,7 @@ fn bridge_port_not_forwarding_in_time_is_a_warning() {
     let mut s = start(dual_stack());
     through_configure(&mut s);
     s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
-    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
-    s.step(
-        "read",
-        |c| matches!(c, C::LinkByIndex { .. }),
-        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
-    );
+    ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
     s.ok("sub host", |c| matches!(c, C::Subscribe { .. }));
     s.step(
@@ -898,6 +908,7 @@ fn missing_multicast_route_is_polled_then_na_unreachable_is_ignored() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "sysctl",
@@ -911,12 +922,7 @@ fn missing_multicast_route_is_polled_then_na_unreachable_is_ignored() {
     );
     s.ok("v6", |c| matches!(c, C::AddAddress { .. }));
     s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
-    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
-    s.step(
-        "read: not a veth",
-        |c| matches!(c, C::LinkByIndex { .. }),
-        Ok(R::Link(link(5, "eth0", true))),
-    );
+    ns_event(&mut s, link(5, "eth0", true));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
     let mut queries = 0;
     loop {
@@ -964,6 +970,7 @@ fn nothing_to_announce_without_addresses() {
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "sysctl",
@@ -971,12 +978,7 @@ fn nothing_to_announce_without_addresses() {
         Ok(R::Value("1".into())),
     );
     s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
-    s.ok("sub", |c| matches!(c, C::Subscribe { .. }));
-    s.step(
-        "read",
-        |c| matches!(c, C::LinkByIndex { .. }),
-        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
-    );
+    ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
     s.idle();
     assert!(s.m.outcome().unwrap().is_ok());
@@ -1031,6 +1033,7 @@ fn veth_fast_path_creates_the_pair_in_one_request_and_deletes_it_on_failure() {
         |c| matches!(c, C::CreateVeth { netns: NetnsRef::Host, request } if request.host_name == "vp1" && request.host_master == Some(3) && request.host_up && request.peer_name == "eth0" && request.peer_mac == Some(mac(0x0a)) && request.peer_netns == ns()),
         Ok(R::Veth(crate::VethPair { host_index: 9, peer_index: 2 })),
     );
+    watch(&mut s, 2, link(2, "eth0", false));
     // Name and MAC were set at creation: straight to the addresses.
     s.step(
         "routes",
@@ -1065,6 +1068,7 @@ fn bridge_created_in_namespace_is_renamed_and_deleted_on_failure() {
         "rename",
         |c| matches!(c, C::RenameLink { name, index: 4, .. } if name == "br0"),
     );
+    watch(&mut s, 4, bridge(4, false));
     s.step(
         "mac fails",
         |c| matches!(c, C::SetMac { .. }),
@@ -1100,6 +1104,7 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
             peer_index: 5,
         })),
     );
+    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.step(
         "routes",
         |c| matches!(c, C::ListRoutes { .. }),
@@ -1112,12 +1117,7 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
         Ok(R::Value("1".into())),
     );
     s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
-    s.ok("sub", |c| matches!(c, C::Subscribe { id: 1, .. }));
-    s.step(
-        "read",
-        |c| matches!(c, C::LinkByIndex { .. }),
-        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
-    );
+    ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { id: 1 }));
     s.ok("sub host", |c| matches!(c, C::Subscribe { id: 2, .. }));
     s.step(
@@ -1134,4 +1134,101 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
     );
     s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
     assert!(s.m.outcome().unwrap().is_ok());
+}
+
+// SPEC: A6
+#[test]
+fn disable_ipv6_comes_from_the_link_read_and_is_written_only_if_different() {
+    // IPv4 only, the read says IPv6 is on: one write, no sysctl read.
+    let mut spec = dual_stack();
+    spec.ipv6 = None;
+    spec.mac = None;
+    spec.announce_count = 0;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, link(5, "eth0", false));
+    s.step(
+        "routes",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("disable IPv6 without reading /proc first", |c| matches!(c, C::WriteSysctl { path, value, .. } if path == "net/ipv6/conf/eth0/disable_ipv6" && value == "1"));
+    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+
+    // With an IPv6 address and IPv6 off on the link: enabled, again without a read.
+    let mut spec = dual_stack();
+    spec.ipv4 = None;
+    spec.mac = None;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    let off = LinkInfo {
+        ipv6_disabled: Some(true),
+        ..link(5, "eth0", false)
+    };
+    watch(&mut s, 5, off);
+    s.ok(
+        "enable IPv6",
+        |c| matches!(c, C::WriteSysctl { value, .. } if value == "0"),
+    );
+    s.step(
+        "routes6",
+        |c| matches!(c, C::ListRoutes { .. }),
+        Ok(R::Routes(vec![])),
+    );
+    s.step(
+        "v6 fails",
+        |c| matches!(c, C::AddAddress { nodad: true, .. }),
+        err(Op::AddAddress, Errno::EACCES),
+    );
+    // A15: the link leaves the namespace, and its per-interface sysctls with it.
+    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    s.idle();
+}
+
+// SPEC: A11
+#[test]
+fn link_events_seen_while_retrying_set_up_count_for_the_wait() {
+    let mut spec = dual_stack();
+    spec.ipv4 = None;
+    spec.ipv6 = None;
+    spec.mac = None;
+    spec.announce_count = 0;
+    let mut s = start(spec);
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(&mut s, 5, link(5, "eth0", false));
+    s.ok(
+        "disable IPv6",
+        |c| matches!(c, C::WriteSysctl { value, .. } if value == "1"),
+    );
+    s.step(
+        "up fails once",
+        |c| matches!(c, C::SetLinkUp { .. }),
+        err(Op::SetLinkUp, Errno::EBUSY),
+    );
+    // Someone else brings the link up while the retry waits: the event is kept.
+    ns_event(&mut s, link(5, "eth0", true));
+    s.idle();
+    s.fire_timer();
+    s.ok("retry", |c| matches!(c, C::SetLinkUp { .. }));
+    // Already known to be up: no wait, no read.
+    s.ok("unsubscribe", |c| matches!(c, C::Unsubscribe { id: 1 }));
+    s.idle();
+    assert!(s.m.outcome().unwrap().is_ok());
+    assert_eq!(s.m.poll_timeout(), None);
 }

@@ -4,8 +4,9 @@ use super::*;
 use crate::backend::MockNetBackend;
 use crate::spec::{Destination, Source};
 use crate::testutil::{bridge, link, mac, port, veth_in_ns};
-use crate::types::{PortState, RouteInfo, RouteScope, Timestamp};
+use crate::types::{LinkEvent, PortState, RouteInfo, RouteScope, Timestamp};
 use futures::executor::block_on;
+use futures::StreamExt;
 use mockall::predicate::*;
 use mockall::Sequence;
 
@@ -49,6 +50,23 @@ fn expect_attach(b: &mut MockNetBackend, seq: &mut Sequence) {
         .times(1)
         .in_sequence(seq)
         .returning(|_, _, _, _| Ok(5));
+    // A11 first (subscribe, then one read, which also tells A6 that IPv6 is on), then A4.
+    b.expect_subscribe_links()
+        .with(eq(ctr.clone()))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| {
+            // The notification of A9's own set-up, queued until the attach waits for it.
+            let up = LinkEvent::Changed(veth_in_ns(5, "eth0", 9, mac(0x0a)));
+            Ok(Box::pin(
+                futures::stream::iter([up]).chain(futures::stream::pending()),
+            ))
+        });
+    b.expect_link_by_index()
+        .with(eq(ctr.clone()), eq(5))
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(link(5, "eth0", false)));
     b.expect_set_mac()
         .with(eq(ctr.clone()), eq(5), eq(mac(0x0a)))
         .times(1)
@@ -63,11 +81,6 @@ fn expect_attach(b: &mut MockNetBackend, seq: &mut Sequence) {
         .times(1)
         .in_sequence(seq)
         .returning(|_, _, _, _| Ok(()));
-    b.expect_read_sysctl()
-        .withf(|_, p| p == "net/ipv6/conf/eth0/disable_ipv6")
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| Ok("0".into()));
     b.expect_write_sysctl()
         .withf(|_, p, v| p == "net/ipv6/conf/eth0/disable_ipv6" && v == "1")
         .times(1)
@@ -85,16 +98,6 @@ fn expect_attach(b: &mut MockNetBackend, seq: &mut Sequence) {
         .times(1)
         .in_sequence(seq)
         .returning(|_, _| Ok(()));
-    b.expect_subscribe_links()
-        .with(eq(ctr.clone()))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_| Ok(Box::pin(futures::stream::pending())));
-    b.expect_link_by_index()
-        .with(eq(ctr.clone()), eq(5))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| Ok(veth_in_ns(5, "eth0", 9, mac(0x0a))));
     b.expect_subscribe_links()
         .with(eq(NetnsRef::Host))
         .times(1)

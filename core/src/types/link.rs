@@ -97,6 +97,10 @@ pub struct LinkInfo {
     pub bridge: Option<BridgeInfo>,
     /// Set when this link is a bridge port.
     pub port_state: Option<PortState>,
+    /// `net.ipv6.conf.NAME.disable_ipv6` as the link message carries it (`IFLA_AF_SPEC`), so
+    /// SPEC A6 needs no read of its own; `None` when the backend cannot tell (IPv6 off in the
+    /// kernel, or not reported).
+    pub ipv6_disabled: Option<bool>,
 }
 
 /// A change seen on a link-event subscription.
