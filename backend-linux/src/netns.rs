@@ -38,6 +38,9 @@ impl NsFile {
 /// every exiting thread `madvise(MADV_DONTNEED)` its unused part, 1.7–2.5 ms under load.
 pub(crate) const NETNS_THREAD_STACK: usize = 128 * 1024;
 
+/// How many namespace threads [`in_netns`] has started in this process (tests assert on deltas).
+pub(crate) static HOPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Run `f` on a fresh std thread that has joined the namespace `ns`, and hand the result back.
 pub(crate) async fn in_netns<T, F>(ns: &NsFile, f: F) -> io::Result<T>
 where
@@ -47,6 +50,7 @@ where
     let fd = ns.fd.clone();
     let key = ns.key;
     let (tx, rx) = tokio::sync::oneshot::channel();
+    HOPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     std::thread::Builder::new()
         .name("nsplumb-netns".into())
         .stack_size(NETNS_THREAD_STACK)
