@@ -695,10 +695,12 @@ impl Kernel {
         ns.neigh.flush_link(idx, false);
         let link = ns.links.remove(&idx).expect("checked");
         ns.names.remove(&link.name);
-        ns.emit(LinkEvent::Removed {
-            index: idx,
-            name: link.name.clone(),
-        });
+        if ns.has_subscribers() {
+            ns.emit(LinkEvent::Removed {
+                index: idx,
+                name: link.name.clone(),
+            });
+        }
         link
     }
 
@@ -747,12 +749,10 @@ impl Kernel {
         link.v6_ready = false;
         link.v6_mroute = false;
         link.sysctl = self.inherited(tid);
-        let arrive_name = if cur_taken {
-            new_name.to_string()
-        } else {
-            link.name.clone()
-        };
-        link.name = arrive_name.clone();
+        if cur_taken {
+            link.name = new_name.to_string();
+        }
+        let renamed_on_arrival = link.name == new_name;
         let new_idx = self.nsm(tid).reserve_index(idx);
         if let Kind::Veth { peer_ns, peer } = link.kind {
             if let Some(p) = self
@@ -767,10 +767,10 @@ impl Kernel {
             }
         }
         let ns = self.nsm(tid);
+        ns.names.insert(link.name.clone(), new_idx);
         ns.links.insert(new_idx, link);
-        ns.names.insert(arrive_name.clone(), new_idx);
         self.notify(tid, new_idx);
-        if arrive_name != new_name {
+        if !renamed_on_arrival {
             if new_taken {
                 return Err(Errno::EEXIST);
             }
