@@ -152,6 +152,8 @@ pub struct Attach {
     failure: Option<StepError>,
     rollback_errors: Vec<BackendError>,
     outcome: Option<Result<Attached, AttachError>>,
+    /// A2 and A3 are done: the link is in the namespace under its name, A4 is next.
+    obtained: bool,
 }
 
 impl Attach {
@@ -188,6 +190,7 @@ impl Attach {
             failure: None,
             rollback_errors: Vec::new(),
             outcome: None,
+            obtained: false,
         };
         a.start(now);
         a
@@ -220,6 +223,13 @@ impl Attach {
     /// `Some` once the attach is over: attached, or failed and rolled back.
     pub fn outcome(&self) -> Option<&Result<Attached, AttachError>> {
         self.outcome.as_ref()
+    }
+
+    /// A2 and A3 are done: the link is in the namespace under its final name (and stays
+    /// counted so). [`crate::Plumber::attach_many`] pauses each attach here, so that all links
+    /// are obtained before any is configured.
+    pub fn obtained(&self) -> bool {
+        self.obtained
     }
 
     pub fn take_outcome(&mut self) -> Option<Result<Attached, AttachError>> {
@@ -1072,6 +1082,7 @@ impl Attach {
     /// `disable_ipv6`, and "up" later comes from the notification of A9's own request, so the
     /// attach makes no read of its own for either (subscribe first: no lost event).
     fn configure(&mut self, now: Timestamp) {
+        self.obtained = true;
         self.phase(now, Phase::Configuring);
         self.issue(
             Command::Subscribe {

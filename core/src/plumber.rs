@@ -127,6 +127,58 @@ impl<B: NetBackend> Plumber<B> {
         let span = tracing::info_span!("attach", iface = %name, netns = %netns);
         let mut machine = Attach::new(plan, self.inner.backend.now());
         self.inner.run(&mut machine).instrument(span).await;
+        self.finish_attach(netns, &name, &mut machine)
+    }
+
+    /// Attach many interfaces (SPEC A1–A15 for each), of one namespace or of many, in two
+    /// rounds: first every link is obtained (A2, A3: created, or moved and renamed), then each
+    /// is configured, brought up and announced. The kernel's namespace move costs several ms
+    /// more right after another link came up (its RCU wait grows with the link-up work in
+    /// flight), so moving them all first is what `ip -batch` gets from one batch (P2). Each
+    /// interface gets its own outcome, in the order given; a failure rolls back that interface
+    /// only (A15).
+    pub async fn attach_many(
+        &self,
+        interfaces: Vec<(NetnsRef, Spec)>,
+    ) -> Vec<Result<Attached, AttachError>> {
+        let mut outcomes: Vec<Option<Result<Attached, AttachError>>> = Vec::new();
+        let mut started: Vec<(usize, NetnsRef, String, Attach)> = Vec::new();
+        for (slot, (netns, spec)) in interfaces.into_iter().enumerate() {
+            outcomes.push(None);
+            let plan = match lock(&self.inner.registry).prepare_attach(&netns, &spec) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    outcomes[slot] = Some(Err(e));
+                    continue;
+                }
+            };
+            let name = plan.name.clone();
+            let span = tracing::info_span!("attach", iface = %name, netns = %netns);
+            let mut machine = Attach::new(plan, self.inner.backend.now());
+            self.inner
+                .run_until(&mut machine, Attach::obtained)
+                .instrument(span)
+                .await;
+            started.push((slot, netns, name, machine));
+        }
+        for (slot, netns, name, mut machine) in started {
+            let span = tracing::info_span!("attach", iface = %name, netns = %netns);
+            self.inner.run(&mut machine).instrument(span).await;
+            outcomes[slot] = Some(self.finish_attach(&netns, &name, &mut machine));
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every interface has an outcome"))
+            .collect()
+    }
+
+    /// Register a finished attach (or free its name) and start its background announcements.
+    fn finish_attach(
+        &self,
+        netns: &NetnsRef,
+        name: &str,
+        machine: &mut Attach,
+    ) -> Result<Attached, AttachError> {
         let outcome = machine
             .take_outcome()
             .expect("a finished attach has an outcome");
@@ -139,7 +191,7 @@ impl<B: NetBackend> Plumber<B> {
                         waker: AtomicWaker::new(),
                     });
                     lock(&self.inner.announcers)
-                        .insert((netns.clone(), name.clone()), control.clone());
+                        .insert((netns.clone(), name.to_string()), control.clone());
                     lock(&self.inner.registry).complete_attach(attached);
                     let inner = self.inner.clone();
                     (self.inner.spawner)(Box::pin(async move {
@@ -149,7 +201,7 @@ impl<B: NetBackend> Plumber<B> {
                     lock(&self.inner.registry).complete_attach(attached);
                 }
             }
-            Err(_) => lock(&self.inner.registry).abort_attach(netns, &name),
+            Err(_) => lock(&self.inner.registry).abort_attach(netns, name),
         }
         outcome
     }
@@ -403,11 +455,21 @@ impl<B: NetBackend> Inner<B> {
 
     /// Run a machine to its end: commands one at a time, then link events or its deadline.
     async fn run<M: Machine>(&self, machine: &mut M) {
+        self.run_until(machine, |_| false).await
+    }
+
+    /// Run a machine until `pause` holds before its next command (or to its end). A paused
+    /// machine holds no subscription: pause only where it has none open.
+    async fn run_until<M: Machine>(&self, machine: &mut M, pause: impl Fn(&M) -> bool) {
         let backend = &*self.backend;
         machine.set_events(!lock(&self.listeners).is_empty());
         let mut subscriptions: Vec<(SubscriptionId, LinkEvents)> = Vec::new();
         loop {
             self.drain_events(machine);
+            if pause(machine) {
+                debug_assert!(subscriptions.is_empty(), "paused with a subscription open");
+                return;
+            }
             if let Some(command) = machine.poll_command() {
                 if let Command::Unsubscribe { id } = &command {
                     subscriptions.retain(|(sid, _)| sid != id);

@@ -855,3 +855,61 @@ async fn detach_many_deletes_the_veth_pairs_of_many_namespaces_in_one_batch() {
         .count();
     assert_eq!(ports, 0);
 }
+
+// SPEC: A2
+// SPEC: A15
+// SPEC: N4
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_many_moves_every_link_first_and_fails_alone() {
+    if !enter("attach_many_moves_every_link_first_and_fails_alone") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let p = fx.plumber();
+    let b = fx.backend.clone();
+    let mut items = Vec::new();
+    let mut namespaces = Vec::new();
+    for i in 0..3 {
+        let ns = fx.netns(&format!("am{i}")).await;
+        plain_link(&NetnsRef::Host, &format!("da{i}"));
+        let mut spec = named(&format!("da{i}"), "eth0");
+        spec.ipv4 = Some(format!("192.0.2.{}/24", 60 + i));
+        spec.ipv6 = Some(format!("fd00::{}/64", 60 + i));
+        items.push((ns.clone(), spec));
+        namespaces.push(ns);
+    }
+    // A fourth asks for a name the first takes in the same namespace: it fails, its link stays.
+    plain_link(&NetnsRef::Host, "da3");
+    items.push((namespaces[0].clone(), named("da3", "eth0")));
+    let outcomes = p.attach_many(items).await;
+    for (i, ns) in namespaces.iter().enumerate() {
+        let a = outcomes[i].as_ref().unwrap_or_else(|e| panic!("{i}: {e}"));
+        assert_eq!(a.name, "eth0");
+        let link = b.link_by_name(ns, "eth0").await.unwrap();
+        assert!(link.flags.up, "{i}: up");
+        let addrs: Vec<String> = b
+            .list_addresses(ns, Some(link.index))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.net.to_string())
+            .collect();
+        assert!(
+            addrs.contains(&format!("192.0.2.{}/24", 60 + i)),
+            "{addrs:?}"
+        );
+        assert!(addrs.contains(&format!("fd00::{}/64", 60 + i)), "{addrs:?}");
+    }
+    let e = err_text(outcomes[3].as_ref().unwrap_err());
+    assert!(e.contains("file exists"), "{e}");
+    assert!(b.link_by_name(&NetnsRef::Host, "da3").await.is_ok());
+    for ns in &namespaces {
+        p.detach(ns, "eth0").await.unwrap();
+    }
+    for i in 0..3 {
+        assert!(b
+            .link_by_name(&NetnsRef::Host, &format!("da{i}"))
+            .await
+            .is_ok());
+    }
+}
