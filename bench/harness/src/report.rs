@@ -174,6 +174,7 @@ fn batch_levels(hs: &[Value], prefix: &str) -> Vec<(String, f64)> {
                 continue;
             };
             let is_level = level == "all"
+                || level == "many"
                 || level
                     .strip_prefix('c')
                     .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
@@ -182,10 +183,13 @@ fn batch_levels(hs: &[Value], prefix: &str) -> Vec<(String, f64)> {
             }
         }
     }
-    let order = |l: &str| {
-        l.strip_prefix('c')
+    let order = |l: &str| match l {
+        "all" => usize::MAX - 1,
+        "many" => usize::MAX,
+        _ => l
+            .strip_prefix('c')
             .and_then(|k| k.parse::<usize>().ok())
-            .unwrap_or(usize::MAX)
+            .unwrap_or(usize::MAX),
     };
     labels.sort_by_key(|l| order(l));
     labels
@@ -206,6 +210,7 @@ fn level_name(level: &Option<String>) -> String {
     match level.as_deref() {
         None => "not measured".into(),
         Some("all") => "all N in flight".into(),
+        Some("many") => "all N in one Plumber::attach_many".into(),
         Some(l) => format!("{} in flight", l.trim_start_matches('c')),
     }
 }
