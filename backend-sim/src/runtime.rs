@@ -112,6 +112,9 @@ impl SimRuntime {
         loop {
             if woken.0.swap(false, Ordering::SeqCst) {
                 if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                    // What else is runnable at this instant runs too (background rounds that
+                    // are due), as when the future was one task of the pool.
+                    self.pool.run_until_stalled();
                     return v;
                 }
             }
