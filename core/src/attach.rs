@@ -135,7 +135,8 @@ pub struct Attach {
     index: IfIndex,
     /// The source link as found before attach (for undo).
     original: Option<LinkInfo>,
-    /// The link as read at A11.
+    /// The link as read when A4 starts (A11's read, also A6's), kept current by the link
+    /// events of the namespace subscription.
     link: Option<LinkInfo>,
     ipv6: Option<Ipv6Net>,
     ipv6_dropped: Option<Ipv6Net>,
