@@ -880,7 +880,11 @@ impl Attach {
                 self.configure_link(now);
             }
             (Await::NsSubscribed | Await::LinkRead, Err(e)) => {
-                let ctx = format!("failed to wait for interface {} to come up", self.plan.name);
+                // A11's subscription and read open A4 (the read also serves A6).
+                let ctx = format!(
+                    "failed to watch interface {} (link events and state)",
+                    self.plan.name
+                );
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
             (Await::Unsubscribed(next), _) => match next {
