@@ -1584,8 +1584,10 @@ impl NetBackend for LinuxBackend {
                     match guard.try_io(|s| s.get_ref().recv_from_full()) {
                         Ok(Ok((buf, _))) => buf,
                         Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            // The subscriber re-reads what it waits on (SPEC A11: no lost
+                            // event goes unnoticed).
                             tracing::warn!(netns = %st.netns, "link events lost (ENOBUFS)");
-                            continue;
+                            return Some((LinkEvent::Lost, st));
                         }
                         Ok(Err(_)) => {
                             st.mark_broken();

@@ -82,6 +82,10 @@ enum Await {
     RouteAdded(usize),
     NsSubscribed,
     LinkRead,
+    /// A11 read again after lost events.
+    LinkReread,
+    /// A12: the host end read again after lost events.
+    PeerReread,
     HostSubscribed,
     PeerRead,
     BridgeRead,
@@ -901,6 +905,27 @@ impl Attach {
                 AfterUnsubscribe::PortDone => self.wait_mcast(now),
             },
 
+            // Lost events: what the read says replaces them; a failed read leaves the wait as
+            // it is (it ends at its deadline).
+            (Await::LinkReread, Ok(Reply::Link(link))) => {
+                let up = link.flags.up;
+                self.link = Some(link);
+                if up && matches!(self.wait, Some(Wait::LinkUp(_))) {
+                    self.wait = None;
+                    self.unsubscribe(NS_EVENTS, AfterUnsubscribe::LinkUp);
+                }
+            }
+            (Await::PeerReread, Ok(Reply::Link(peer))) => {
+                self.peer_state = peer.port_state;
+                if peer.port_state == Some(PortState::Forwarding)
+                    && matches!(self.wait, Some(Wait::Port(_)))
+                {
+                    self.wait = None;
+                    self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone);
+                }
+            }
+            (Await::LinkReread | Await::PeerReread, _) => {}
+
             // A12 (failures here only cost the wait, never the attach)
             (Await::HostSubscribed, Ok(_)) => {
                 let peer = self.peer.expect("peer known");
@@ -1001,6 +1026,24 @@ impl Attach {
                 {
                     self.wait = None;
                     self.unsubscribe(HOST_EVENTS, AfterUnsubscribe::PortDone);
+                }
+            }
+            (Some(Wait::LinkUp(_)), NS_EVENTS, LinkEvent::Lost) => self.issue(
+                Command::LinkByIndex {
+                    netns: self.ns(),
+                    index: self.index,
+                },
+                Await::LinkReread,
+            ),
+            (Some(Wait::Port(_)), HOST_EVENTS, LinkEvent::Lost) => {
+                if let Some(peer) = self.peer {
+                    self.issue(
+                        Command::LinkByIndex {
+                            netns: NetnsRef::Host,
+                            index: peer,
+                        },
+                        Await::PeerReread,
+                    )
                 }
             }
             (Some(Wait::LinkUp(_)), NS_EVENTS, LinkEvent::Removed { index, .. })

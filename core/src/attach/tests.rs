@@ -1232,3 +1232,66 @@ fn link_events_seen_while_retrying_set_up_count_for_the_wait() {
     assert!(s.m.outcome().unwrap().is_ok());
     assert_eq!(s.m.poll_timeout(), None);
 }
+
+// SPEC: A11
+// SPEC: A12
+#[test]
+fn lost_events_make_the_waits_read_again() {
+    let mut s = start(dual_stack());
+    through_configure(&mut s);
+    s.ok("set up", |c| matches!(c, C::SetLinkUp { index: 5, .. }));
+    s.idle();
+    // The up notification was dropped by the kernel: read the link instead of waiting 5 s.
+    s.m.handle_input(
+        s.now,
+        Input::LinkEvent {
+            id: 1,
+            event: LinkEvent::Lost,
+        },
+    );
+    s.step(
+        "A11 reads again",
+        |c| matches!(c, C::LinkByIndex { index: 5, netns } if *netns == ns()),
+        Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
+    );
+    s.ok("unsubscribe", |c| matches!(c, C::Unsubscribe { id: 1 }));
+    s.ok("subscribe host", |c| {
+        matches!(c, C::Subscribe { id: 2, .. })
+    });
+    s.step(
+        "peer not forwarding yet",
+        |c| matches!(c, C::LinkByIndex { index: 9, .. }),
+        Ok(R::Link(port(9, 3, PortState::Learning))),
+    );
+    s.step(
+        "bridge without STP",
+        |c| matches!(c, C::LinkByIndex { index: 3, .. }),
+        Ok(R::Link(bridge(3, false))),
+    );
+    s.idle();
+    // Lost on the host subscription while waiting for the port: read the host end again.
+    s.m.handle_input(
+        s.now,
+        Input::LinkEvent {
+            id: 2,
+            event: LinkEvent::Lost,
+        },
+    );
+    s.step(
+        "A12 reads the host end again",
+        |c| {
+            matches!(
+                c,
+                C::LinkByIndex {
+                    netns: NetnsRef::Host,
+                    index: 9
+                }
+            )
+        },
+        Ok(R::Link(port(9, 3, PortState::Forwarding))),
+    );
+    s.ok("unsubscribe host", |c| {
+        matches!(c, C::Unsubscribe { id: 2 })
+    });
+    assert!(matches!(s.next(), C::GetRoute { .. }));
+}

@@ -110,13 +110,18 @@ pub enum LinkEvent {
     Changed(LinkInfo),
     /// `RTM_DELLINK`.
     Removed { index: IfIndex, name: String },
+    /// Events were dropped (the kernel's queue for this subscription overflowed, ENOBUFS):
+    /// whoever waits on one should read the link again.
+    Lost,
 }
 
 impl LinkEvent {
-    pub fn index(&self) -> IfIndex {
+    /// The link the event is about; `None` for [`LinkEvent::Lost`].
+    pub fn index(&self) -> Option<IfIndex> {
         match self {
-            LinkEvent::Changed(l) => l.index,
-            LinkEvent::Removed { index, .. } => *index,
+            LinkEvent::Changed(l) => Some(l.index),
+            LinkEvent::Removed { index, .. } => Some(*index),
+            LinkEvent::Lost => None,
         }
     }
 }

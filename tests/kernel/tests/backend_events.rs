@@ -28,6 +28,7 @@ fn name_of(ev: &LinkEvent) -> &str {
     match ev {
         LinkEvent::Changed(l) => &l.name,
         LinkEvent::Removed { name, .. } => name,
+        LinkEvent::Lost => "(lost events)",
     }
 }
 
@@ -125,7 +126,8 @@ async fn a_reused_subscription_sees_only_what_happens_after_it() {
             .iter()
             .filter(|ev| {
                 let n = name_of(ev);
-                n.starts_with("live")
+                matches!(ev, LinkEvent::Lost)
+                    || n.starts_with("live")
                     || n.starts_with("pre")
                     || n.starts_with("gap")
                     || n.starts_with("flood")
@@ -282,4 +284,54 @@ async fn link_info_ipv6_disabled_matches_proc_sys() {
     // No IPv6 on the link at all: no file, no value.
     run_in(&ns, &["ip", "link", "set", "en0", "mtu", "1200"]);
     check(None, Some(false)).await;
+}
+
+/// A subscription whose queue overflows while nobody reads it says so (`LinkEvent::Lost`)
+/// instead of going silent, so a waiter reads the link again (no lost event unnoticed).
+// SPEC: A11
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_subscription_reports_lost_events() {
+    if !enter("an_overflowing_subscription_reports_lost_events") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let ns = fx.netns("o").await;
+    let mut events = b.subscribe_links(&ns).await.unwrap();
+    let lines: Vec<String> = (0..600)
+        .map(|i| format!("link add over{i} type bridge"))
+        .collect();
+    ip_batch(&ns, &lines);
+    let lost = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(ev) = events.next().await {
+            if ev == LinkEvent::Lost {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        lost,
+        Ok(true),
+        "600 new links overflow the queue: Lost is reported"
+    );
+    // And the subscription goes on: once what was still queued is read, a later change
+    // arrives (made earlier, it would have found the queue full and been lost as well).
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), events.next()).await {}
+    run_in(&ns, &["ip", "link", "add", "after", "type", "bridge"]);
+    let after = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(ev) = events.next().await {
+            if matches!(&ev, LinkEvent::Changed(l) if l.name == "after") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        after,
+        Ok(true),
+        "the subscription still delivers after Lost"
+    );
 }
