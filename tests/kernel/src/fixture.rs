@@ -4,7 +4,7 @@
 //! private host namespace and every namespace lives on a private tmpfs.
 
 use nix::sched::{setns, CloneFlags};
-use nsplumb_core::{NetBackend, NetnsRef, Plumber, Spawner};
+use nsplumb_core::{MacAddr, NetBackend, NetnsRef, Plumber, Spawner, VethRequest};
 use nsplumb_linux::LinuxBackend;
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -138,4 +138,21 @@ pub async fn state_of(
         roles.push((n.as_str(), ns));
     }
     crate::state::observe(backend, &roles, opts).await
+}
+
+/// A veth pair request: `host` end down and in no bridge, `peer` end in `peer_ns`.
+pub fn veth_request(
+    host: &str,
+    peer_ns: &NetnsRef,
+    peer: &str,
+    peer_mac: Option<MacAddr>,
+) -> VethRequest {
+    VethRequest {
+        host_name: host.into(),
+        host_master: None,
+        host_up: false,
+        peer_netns: peer_ns.clone(),
+        peer_name: peer.into(),
+        peer_mac,
+    }
 }

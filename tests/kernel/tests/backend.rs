@@ -7,10 +7,10 @@ use futures::StreamExt;
 use ipnet::IpNet;
 use nsplumb_core::{
     Errno, Family, LinkEvent, LinkKind, MacAddr, NetBackend, NetnsRef, PeerRef, PortState,
-    RouteScope, RouteSpec, VethRequest,
+    RouteScope, RouteSpec,
 };
 use nsplumb_kernel_tests::capture::Capture;
-use nsplumb_kernel_tests::fixture::{run_in, Fixture};
+use nsplumb_kernel_tests::fixture::{run_in, veth_request, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use nsplumb_wire::{parse_frame, Announcement};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -21,18 +21,6 @@ const MAC_B: MacAddr = MacAddr([0x02, 0x00, 0x5e, 0x10, 0x00, 0x02]);
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
-}
-
-/// A veth pair: `host` end in `a`, `peer` end in `b`.
-fn veth(host: &str, b: &NetnsRef, peer: &str, mac: Option<MacAddr>) -> VethRequest {
-    VethRequest {
-        host_name: host.into(),
-        host_master: None,
-        host_up: false,
-        peer_netns: b.clone(),
-        peer_name: peer.into(),
-        peer_mac: mac,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,13 +117,13 @@ async fn move_and_rename_land_in_one_message() {
     // one we move is named like a link that already exists in `c`, which the one-message move
     // (name given with the move) never trips over.
     let pair = b
-        .create_veth(&a, &veth("lo", &a, "ve-b", None))
+        .create_veth(&a, &veth_request("lo", &a, "ve-b", None))
         .await
         .map(Some)
         .unwrap_or(None);
     assert!(pair.is_none(), "lo exists, veth named lo must fail");
     let pair = b
-        .create_veth(&a, &veth("ve-a", &a, "ve-b", None))
+        .create_veth(&a, &veth_request("ve-a", &a, "ve-b", None))
         .await
         .unwrap();
     b.create_bridge(&c, "ve-a").await.unwrap(); // same source name exists in `c`
@@ -179,7 +167,7 @@ async fn veth_is_born_in_its_namespace_with_name_and_mac() {
     let host = fx.netns("h").await;
     let ctr = fx.netns("c").await;
     let br = b.create_bridge(&host, "br0").await.unwrap();
-    let mut req = veth("vh0", &ctr, "eth0", Some(MAC_B));
+    let mut req = veth_request("vh0", &ctr, "eth0", Some(MAC_B));
     req.host_master = Some(br);
     req.host_up = true;
     let pair = b.create_veth(&host, &req).await.unwrap();
@@ -249,7 +237,7 @@ async fn addresses_with_nodad_are_never_tentative() {
     let a = fx.netns("a").await;
     let c = fx.netns("c").await;
     let pair = b
-        .create_veth(&a, &veth("eth0", &c, "eth0", None))
+        .create_veth(&a, &veth_request("eth0", &c, "eth0", None))
         .await
         .unwrap();
     let i = pair.host_index;
@@ -364,7 +352,7 @@ async fn routes_add_list_query_delete_and_ff02_with_oif() {
     let a = fx.netns("a").await;
     let c = fx.netns("c").await;
     let pair = b
-        .create_veth(&a, &veth("eth0", &c, "eth0", None))
+        .create_veth(&a, &veth_request("eth0", &c, "eth0", None))
         .await
         .unwrap();
     let i = pair.host_index;
@@ -467,7 +455,7 @@ async fn bridge_port_states_come_from_netlink() {
     // Without STP: forwarding as soon as the port has carrier.
     let plain = b.create_bridge(&host, "br0").await.unwrap();
     b.set_link_up(&host, plain).await.unwrap();
-    let mut req = veth("vp0", &ctr, "eth0", None);
+    let mut req = veth_request("vp0", &ctr, "eth0", None);
     req.host_master = Some(plain);
     req.host_up = true;
     let p = b.create_veth(&host, &req).await.unwrap();
@@ -504,7 +492,7 @@ async fn bridge_port_states_come_from_netlink() {
     assert!(info.stp_enabled);
     assert_eq!(info.forward_delay_cs, 200);
     b.set_link_up(&host, stp).await.unwrap();
-    let mut req = veth("vp1", &ctr, "eth1", None);
+    let mut req = veth_request("vp1", &ctr, "eth1", None);
     req.host_master = Some(stp);
     req.host_up = true;
     let q = b.create_veth(&host, &req).await.unwrap();
@@ -549,7 +537,7 @@ async fn arp_and_na_leave_byte_exact_and_counters_count() {
     let a = fx.netns("a").await;
     let c = fx.netns("c").await;
     let pair = b
-        .create_veth(&a, &veth("eth0", &c, "cap0", None))
+        .create_veth(&a, &veth_request("eth0", &c, "cap0", None))
         .await
         .unwrap();
     let (i, j) = (pair.host_index, pair.peer_index);
@@ -662,7 +650,7 @@ async fn fifty_veths_are_deleted_in_one_batch() {
                 let p = b
                     .create_veth(
                         &a,
-                        &veth(&format!("{tag}{n}"), &c, &format!("{tag}{n}"), None),
+                        &veth_request(&format!("{tag}{n}"), &c, &format!("{tag}{n}"), None),
                     )
                     .await
                     .unwrap();
@@ -690,11 +678,11 @@ async fn fifty_veths_are_deleted_in_one_batch() {
     );
     // A bad index in the middle: the others are still deleted, the bad one is reported.
     let x = b
-        .create_veth(&a, &veth("x0", &c, "x0", None))
+        .create_veth(&a, &veth_request("x0", &c, "x0", None))
         .await
         .unwrap();
     let y = b
-        .create_veth(&a, &veth("y0", &c, "y0", None))
+        .create_veth(&a, &veth_request("y0", &c, "y0", None))
         .await
         .unwrap();
     let e = b
@@ -790,7 +778,7 @@ async fn per_operation_timings() {
     b.set_link_up(&a, br).await.unwrap();
     let mut pairs = Vec::new();
     for n in 0..N {
-        let mut req = veth(&format!("vh{n}"), &c, &format!("eth{n}"), Some(MAC_B));
+        let mut req = veth_request(&format!("vh{n}"), &c, &format!("eth{n}"), Some(MAC_B));
         req.host_master = Some(br);
         req.host_up = true;
         pairs.push(time!(

@@ -6,22 +6,11 @@
 //! counts this test's hops only.
 
 use futures::StreamExt;
-use nsplumb_core::{Errno, LinkEvent, LinkEvents, NetBackend, NetnsRef, VethRequest};
-use nsplumb_kernel_tests::fixture::{in_ns, run_in, Fixture};
+use nsplumb_core::{Errno, LinkEvent, LinkEvents, NetBackend, NetnsRef};
+use nsplumb_kernel_tests::fixture::{in_ns, run_in, veth_request, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use nsplumb_linux::thread_hops;
 use std::time::Duration;
-
-fn veth(host: &str, peer_ns: &NetnsRef, peer: &str) -> VethRequest {
-    VethRequest {
-        host_name: host.into(),
-        host_master: None,
-        host_up: false,
-        peer_netns: peer_ns.clone(),
-        peer_name: peer.into(),
-        peer_mac: None,
-    }
-}
 
 /// The name an event is about.
 fn name_of(ev: &LinkEvent) -> &str {
@@ -71,7 +60,10 @@ async fn a_reused_subscription_sees_only_what_happens_after_it() {
     let mut fx = Fixture::new();
     let b = fx.backend.clone();
     let ns = fx.netns("a").await;
-    let pair = b.create_veth(&ns, &veth("e0", &ns, "e1")).await.unwrap();
+    let pair = b
+        .create_veth(&ns, &veth_request("e0", &ns, "e1", None))
+        .await
+        .unwrap();
     for round in 0..3 {
         let mut first = b.subscribe_links(&ns).await.unwrap();
         // It works, then events are left queued on it, unread, and it is dropped.
@@ -248,7 +240,10 @@ async fn link_info_ipv6_disabled_matches_proc_sys() {
     let mut fx = Fixture::new();
     let b = fx.backend.clone();
     let ns = fx.netns("a").await;
-    let pair = b.create_veth(&ns, &veth("en0", &ns, "dis0")).await.unwrap();
+    let pair = b
+        .create_veth(&ns, &veth_request("en0", &ns, "dis0", None))
+        .await
+        .unwrap();
     let (en, dis) = (pair.host_index, pair.peer_index);
     let path = |name: &str| format!("net/ipv6/conf/{name}/disable_ipv6");
     let check = |want_en: Option<bool>, want_dis: Option<bool>| {

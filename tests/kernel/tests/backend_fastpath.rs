@@ -4,21 +4,10 @@
 //! of time. Each test in its own isolated child (see `nsplumb_kernel_tests::privilege`).
 
 use futures::StreamExt;
-use nsplumb_core::{Errno, LinkEvent, NetBackend, NetnsRef, PeerRef, VethRequest};
-use nsplumb_kernel_tests::fixture::{in_ns, run_in, Fixture};
+use nsplumb_core::{Errno, LinkEvent, NetBackend, NetnsRef, PeerRef};
+use nsplumb_kernel_tests::fixture::{in_ns, run_in, veth_request, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use std::time::Duration;
-
-fn veth(host: &str, peer_ns: &NetnsRef, peer: &str) -> VethRequest {
-    VethRequest {
-        host_name: host.into(),
-        host_master: None,
-        host_up: false,
-        peer_netns: peer_ns.clone(),
-        peer_name: peer.into(),
-        peer_mac: None,
-    }
-}
 
 /// `/proc/sys/PATH` as read by a thread inside `ns`: the value, or the errno.
 fn proc_read(ns: &NetnsRef, path: &str) -> Result<String, Errno> {
@@ -57,7 +46,7 @@ async fn created_links_report_the_indices_a_lookup_finds() {
     }
     // Container end born in another namespace (the attach fast path).
     let pair = b
-        .create_veth(&host, &veth("vh0", &ctr, "eth0"))
+        .create_veth(&host, &veth_request("vh0", &ctr, "eth0", None))
         .await
         .unwrap();
     assert_eq!(
@@ -89,7 +78,7 @@ async fn created_links_report_the_indices_a_lookup_finds() {
     // A second pair into a second namespace: its own id.
     let ctr2 = fx.netns("c2").await;
     let pair2 = b
-        .create_veth(&host, &veth("vh2", &ctr2, "eth0"))
+        .create_veth(&host, &veth_request("vh2", &ctr2, "eth0", None))
         .await
         .unwrap();
     let h2 = b.link_by_index(&host, pair2.host_index).await.unwrap();
@@ -97,7 +86,10 @@ async fn created_links_report_the_indices_a_lookup_finds() {
     let h = b.link_by_index(&host, pair.host_index).await.unwrap();
     assert_eq!(h.peer.unwrap().netns, Some(ctr.clone()));
     // Both ends in one namespace.
-    let pair = b.create_veth(&ctr, &veth("va", &ctr, "vb")).await.unwrap();
+    let pair = b
+        .create_veth(&ctr, &veth_request("va", &ctr, "vb", None))
+        .await
+        .unwrap();
     assert_eq!(
         pair.host_index,
         b.link_by_name(&ctr, "va").await.unwrap().index
@@ -111,7 +103,7 @@ async fn created_links_report_the_indices_a_lookup_finds() {
     assert_eq!(br, b.link_by_name(&ctr, "br9").await.unwrap().index);
     // A failed creation still fails, naming the link.
     let e = b
-        .create_veth(&host, &veth("vh0", &ctr, "eth1"))
+        .create_veth(&host, &veth_request("vh0", &ctr, "eth1", None))
         .await
         .unwrap_err();
     assert_eq!(e.errno, Errno::EEXIST);
@@ -128,7 +120,9 @@ async fn disable_ipv6_read_over_netlink_matches_proc_sys() {
     let mut fx = Fixture::new();
     let b = fx.backend.clone();
     let ns = fx.netns("a").await;
-    b.create_veth(&ns, &veth("en0", &ns, "dis0")).await.unwrap();
+    b.create_veth(&ns, &veth_request("en0", &ns, "dis0", None))
+        .await
+        .unwrap();
     let path = |name: &str| format!("net/ipv6/conf/{name}/disable_ipv6");
     // Enabled, disabled (set behind the backend's back), and back.
     run_in(&ns, &["sysctl", "-qw", "net.ipv6.conf.dis0.disable_ipv6=1"]);
@@ -175,7 +169,10 @@ async fn every_subscription_sees_events_after_it_returns() {
     let mut fx = Fixture::new();
     let b = fx.backend.clone();
     let ns = fx.netns("a").await;
-    let pair = b.create_veth(&ns, &veth("s0", &ns, "s1")).await.unwrap();
+    let pair = b
+        .create_veth(&ns, &veth_request("s0", &ns, "s1", None))
+        .await
+        .unwrap();
     // Several subscriptions in a row in one namespace (more than any sockets kept ready), each
     // sees the change made right after it returned. (Not necessarily as its first event: the
     // kernel's linkwatch work can still report the previous round's change.)
@@ -255,7 +252,10 @@ async fn route_and_address_dumps_give_what_ip_shows() {
     let mut fx = Fixture::new();
     let b = fx.backend.clone();
     let ns = fx.netns("a").await;
-    let pair = b.create_veth(&ns, &veth("r0", &ns, "r1")).await.unwrap();
+    let pair = b
+        .create_veth(&ns, &veth_request("r0", &ns, "r1", None))
+        .await
+        .unwrap();
     for i in [pair.host_index, pair.peer_index] {
         b.set_link_up(&ns, i).await.unwrap();
     }
@@ -356,7 +356,10 @@ async fn na_senders_from_spare_and_fresh_sockets_agree() {
     let b = fx.backend.clone();
     let a = fx.netns("a").await;
     let c = fx.netns("c").await;
-    let pair = b.create_veth(&a, &veth("na0", &c, "na1")).await.unwrap();
+    let pair = b
+        .create_veth(&a, &veth_request("na0", &c, "na1", None))
+        .await
+        .unwrap();
     let (i, j) = (pair.host_index, pair.peer_index);
     let mac = nsplumb_core::MacAddr([0x02, 0x00, 0x5e, 0x10, 0x00, 0x07]);
     b.set_mac(&a, i, mac).await.unwrap();
