@@ -43,6 +43,18 @@ fn watch(s: &mut Script<Attach>, index: IfIndex, read: LinkInfo) {
     );
 }
 
+/// A2 on the move path (veth0 looked up in the host, moved in as eth0, index 5), then A4's
+/// subscription and read, answered with `read`.
+fn moved_and_watched(s: &mut Script<Attach>, read: LinkInfo) {
+    s.step(
+        "lookup",
+        |c| matches!(c, C::LinkByName { .. }),
+        Ok(R::Link(link(5, "veth0", false))),
+    );
+    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    watch(s, 5, read);
+}
+
 /// A read that does not tell `disable_ipv6` (A6 then reads the sysctl).
 fn v6_unknown(l: LinkInfo) -> LinkInfo {
     LinkInfo {
@@ -224,13 +236,7 @@ fn full_move_path_in_spec_order() {
 #[test]
 fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
     let mut s = start(dual_stack());
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "routes",
@@ -407,13 +413,7 @@ fn route_conflict_names_address_and_route() {
     let mut spec = dual_stack();
     spec.ipv6 = None;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     let conflicting = RouteInfo {
         dst: "192.0.2.0/25".parse().unwrap(),
@@ -445,13 +445,7 @@ fn ipv4_only_disables_ipv6_and_reports_failure_to_disable() {
     spec.ipv6 = None;
     spec.mac = None;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "routes",
         |c| matches!(c, C::ListRoutes { .. }),
@@ -484,13 +478,7 @@ fn missing_ipv6_sysctl_is_fine_when_disabling_and_value_already_right_is_not_wri
     spec.mac = None;
     spec.announce_count = 0;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "routes",
         |c| matches!(c, C::ListRoutes { .. }),
@@ -518,13 +506,7 @@ fn sysctls_are_read_first_written_if_different_and_bad_paths_named() {
         "net.ipv4.conf.IFNAME.nope=1".into(),
     ];
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "disable_ipv6",
         |c| matches!(c, C::ReadSysctl { .. }),
@@ -716,13 +698,7 @@ fn link_up_is_retried_three_times_ten_ms_apart() {
     spec.ipv6 = None;
     spec.mac = None;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "disable_ipv6",
         |c| matches!(c, C::ReadSysctl { .. }),
@@ -754,13 +730,7 @@ fn link_that_never_comes_up_is_not_an_error_and_nothing_is_announced() {
     let mut spec = dual_stack();
     spec.ipv6 = None;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "routes",
@@ -800,13 +770,7 @@ fn link_up_event_after_subscribe_ends_the_wait() {
     spec.ipv6 = None;
     spec.announce_count = 0;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "routes",
@@ -902,13 +866,7 @@ fn missing_multicast_route_is_polled_then_na_unreachable_is_ignored() {
     let mut spec = dual_stack();
     spec.ipv4 = None;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "sysctl",
@@ -964,13 +922,7 @@ fn nothing_to_announce_without_addresses() {
     spec.ipv4 = None;
     spec.ipv6 = None;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
+    moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.ok("mac", |c| matches!(c, C::SetMac { .. }));
     s.step(
         "sysctl",
@@ -1145,13 +1097,7 @@ fn disable_ipv6_comes_from_the_link_read_and_is_written_only_if_different() {
     spec.mac = None;
     spec.announce_count = 0;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, link(5, "eth0", false));
+    moved_and_watched(&mut s, link(5, "eth0", false));
     s.step(
         "routes",
         |c| matches!(c, C::ListRoutes { .. }),
@@ -1205,13 +1151,7 @@ fn link_events_seen_while_retrying_set_up_count_for_the_wait() {
     spec.mac = None;
     spec.announce_count = 0;
     let mut s = start(spec);
-    s.step(
-        "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
-        Ok(R::Link(link(5, "veth0", false))),
-    );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
-    watch(&mut s, 5, link(5, "eth0", false));
+    moved_and_watched(&mut s, link(5, "eth0", false));
     s.ok(
         "disable IPv6",
         |c| matches!(c, C::WriteSysctl { value, .. } if value == "1"),
