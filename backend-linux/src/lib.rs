@@ -859,7 +859,6 @@ fn io_errno(e: &io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-#[async_trait::async_trait]
 impl NetBackend for LinuxBackend {
     fn now(&self) -> Timestamp {
         Timestamp::from_duration(tokio::time::Instant::now().saturating_duration_since(epoch()))

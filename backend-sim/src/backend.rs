@@ -197,7 +197,6 @@ impl Drop for Sleep {
     }
 }
 
-#[async_trait::async_trait]
 impl NetBackend for SimBackend {
     fn now(&self) -> Timestamp {
         self.kernel().now()

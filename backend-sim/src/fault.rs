@@ -196,7 +196,6 @@ fn ix(i: IfIndex) -> String {
     format!("ifindex {i}")
 }
 
-#[async_trait::async_trait]
 impl<B: NetBackend> NetBackend for Faulty<B> {
     fn now(&self) -> Timestamp {
         self.inner.now()

@@ -487,7 +487,7 @@ impl<B: NetBackend> Inner<B> {
                 tracing::error!("state machine waits for nothing; stopping it");
                 break;
             }
-            let mut sleep = deadline.map(|d| backend.sleep_until(d));
+            let mut sleep = std::pin::pin!(deadline.map(|d| backend.sleep_until(d)));
             let wake = futures::future::poll_fn(|cx| {
                 let mut ended = None;
                 for (i, (id, stream)) in subscriptions.iter_mut().enumerate() {
@@ -500,7 +500,7 @@ impl<B: NetBackend> Inner<B> {
                 if let Some(i) = ended {
                     return Poll::Ready(Wake::Ended(i));
                 }
-                match sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
+                match sleep.as_mut().as_pin_mut().map(|s| s.poll(cx)) {
                     Some(Poll::Ready(())) => Poll::Ready(Wake::Timer),
                     _ => Poll::Pending,
                 }
@@ -530,7 +530,7 @@ impl<B: NetBackend> Inner<B> {
                 announcer.poll_timeout()
             };
             let Some(due) = due else { break };
-            let sleep = backend.sleep_until(due);
+            let sleep = std::pin::pin!(backend.sleep_until(due));
             CancelOrSleep {
                 control: &control,
                 sleep,
@@ -562,12 +562,12 @@ enum Wake {
 }
 
 /// Resolves at the deadline or as soon as detach cancels.
-struct CancelOrSleep<'a> {
+struct CancelOrSleep<'a, S> {
     control: &'a AnnounceControl,
-    sleep: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
+    sleep: Pin<&'a mut S>,
 }
 
-impl Future for CancelOrSleep<'_> {
+impl<S: Future<Output = ()>> Future for CancelOrSleep<'_, S> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.control.waker.register(cx.waker());

@@ -172,7 +172,6 @@ impl<B: NetBackend> Recording<B> {
     }
 }
 
-#[async_trait::async_trait]
 impl<B: NetBackend> NetBackend for Recording<B> {
     fn now(&self) -> Timestamp {
         self.inner.now()

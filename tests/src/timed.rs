@@ -45,7 +45,6 @@ impl<B: NetBackend> Timed<B> {
     }
 }
 
-#[async_trait::async_trait]
 impl<B: NetBackend> NetBackend for Timed<B> {
     fn now(&self) -> Timestamp {
         self.inner.now()

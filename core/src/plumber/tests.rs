@@ -10,6 +10,11 @@ use futures::StreamExt;
 use mockall::predicate::*;
 use mockall::Sequence;
 
+/// A mocked backend call's answer: the mock returns boxed futures for `impl Future` methods.
+fn ready<T: Send + 'static>(value: T) -> Pin<Box<dyn Future<Output = T> + Send>> {
+    Box::pin(std::future::ready(value))
+}
+
 fn no_spawn() -> Spawner {
     Arc::new(|_f| panic!("nothing to send in the background"))
 }
@@ -22,7 +27,7 @@ fn ns() -> NetnsRef {
 fn mock() -> MockNetBackend {
     let mut b = MockNetBackend::new();
     b.expect_now().return_const(Timestamp::ZERO);
-    b.expect_sleep_until().returning(|_| ());
+    b.expect_sleep_until().returning(|_| ready(()));
     b
 }
 
@@ -44,85 +49,87 @@ fn expect_attach(b: &mut MockNetBackend, seq: &mut Sequence) {
         .with(eq(NetnsRef::Host), eq("veth0"))
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _| Ok(link(5, "veth0", false)));
+        .returning(|_, _| ready(Ok(link(5, "veth0", false))));
     b.expect_move_link()
         .with(eq(NetnsRef::Host), eq(5), eq(ctr.clone()), eq("eth0"))
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _, _, _| Ok(5));
+        .returning(|_, _, _, _| ready(Ok(5)));
     // A11 first (subscribe, then one read, which also tells A6 that IPv6 is on), then A4.
     b.expect_subscribe_links()
         .with(eq(ctr.clone()))
         .times(1)
         .in_sequence(seq)
         .returning(|_| {
-            // The notification of A9's own set-up, queued until the attach waits for it.
-            let up = LinkEvent::Changed(veth_in_ns(5, "eth0", 9, mac(0x0a)));
-            Ok(Box::pin(
-                futures::stream::iter([up]).chain(futures::stream::pending()),
-            ))
+            ready({
+                // The notification of A9's own set-up, queued until the attach waits for it.
+                let up = LinkEvent::Changed(veth_in_ns(5, "eth0", 9, mac(0x0a)));
+                Ok(Box::pin(
+                    futures::stream::iter([up]).chain(futures::stream::pending()),
+                ))
+            })
         });
     b.expect_link_by_index()
         .with(eq(ctr.clone()), eq(5))
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _| Ok(link(5, "eth0", false)));
+        .returning(|_, _| ready(Ok(link(5, "eth0", false))));
     b.expect_set_mac()
         .with(eq(ctr.clone()), eq(5), eq(mac(0x0a)))
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _| ready(Ok(())));
     b.expect_list_routes()
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _| Ok(vec![]));
+        .returning(|_, _| ready(Ok(vec![])));
     b.expect_add_address()
         .withf(|_, i, net, nodad| *i == 5 && net.to_string() == "192.0.2.10/24" && !nodad)
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _, _, _| Ok(()));
+        .returning(|_, _, _, _| ready(Ok(())));
     b.expect_write_sysctl()
         .withf(|_, p, v| p == "net/ipv6/conf/eth0/disable_ipv6" && v == "1")
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _| ready(Ok(())));
     b.expect_set_link_up()
         .with(eq(ctr.clone()), eq(5))
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _| ready(Ok(())));
     b.expect_add_route()
         .withf(|_, r| {
             r.dst.to_string() == "198.51.100.0/24" && r.scope == RouteScope::Link && r.oif == 5
         })
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _| ready(Ok(())));
     b.expect_subscribe_links()
         .with(eq(NetnsRef::Host))
         .times(1)
         .in_sequence(seq)
-        .returning(|_| Ok(Box::pin(futures::stream::pending())));
+        .returning(|_| ready(Ok(Box::pin(futures::stream::pending()))));
     b.expect_link_by_index()
         .with(eq(NetnsRef::Host), eq(9))
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _| Ok(port(9, 3, PortState::Forwarding)));
+        .returning(|_, _| ready(Ok(port(9, 3, PortState::Forwarding))));
     b.expect_link_by_index()
         .with(eq(NetnsRef::Host), eq(3))
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _| Ok(bridge(3, false)));
+        .returning(|_, _| ready(Ok(bridge(3, false))));
     b.expect_link_by_index()
         .with(eq(ctr.clone()), eq(5))
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _| Ok(veth_in_ns(5, "eth0", 9, mac(0x0a))));
+        .returning(|_, _| ready(Ok(veth_in_ns(5, "eth0", 9, mac(0x0a)))));
     b.expect_send_arp()
         .withf(|_, i, m, a| *i == 5 && *m == mac(0x0a) && a.to_string() == "192.0.2.10")
         .times(1)
         .in_sequence(seq)
-        .returning(|_, _, _, _| Ok(()));
+        .returning(|_, _, _, _| ready(Ok(())));
 }
 
 // SPEC: A2, A4, A6, A9, A10, A11, A12, A14
@@ -149,17 +156,17 @@ fn detach_calls_down_then_moves_back_in_one_message() {
         .with(eq(ctr.clone()), eq(5))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(veth_in_ns(5, "eth0", 9, mac(0x0a))));
+        .returning(|_, _| ready(Ok(veth_in_ns(5, "eth0", 9, mac(0x0a)))));
     b.expect_set_link_down()
         .with(eq(ctr.clone()), eq(5))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _| ready(Ok(())));
     b.expect_move_link()
         .with(eq(ctr.clone()), eq(5), eq(NetnsRef::Host), eq("veth0"))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _, _, _| Ok(5));
+        .returning(|_, _, _, _| ready(Ok(5)));
     let p = Plumber::new(Arc::new(b), no_spawn());
     block_on(p.attach(&ns(), spec())).unwrap();
     block_on(p.detach(&ns(), "eth0")).unwrap();
@@ -195,11 +202,13 @@ fn gateway_uses_the_link_that_reaches_it_and_unset_deletes_it() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _| {
-            Ok(RouteInfo {
-                dst: "192.0.2.0/24".parse().unwrap(),
-                gateway: None,
-                oif: Some(5),
-                scope: RouteScope::Link,
+            ready({
+                Ok(RouteInfo {
+                    dst: "192.0.2.0/24".parse().unwrap(),
+                    gateway: None,
+                    oif: Some(5),
+                    scope: RouteScope::Link,
+                })
             })
         });
     b.expect_add_route()
@@ -210,12 +219,12 @@ fn gateway_uses_the_link_that_reaches_it_and_unset_deletes_it() {
         })
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _| ready(Ok(())));
     b.expect_del_route()
         .withf(|_, r| r.dst.to_string() == "0.0.0.0/0")
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _| ready(Ok(())));
     let p = Plumber::new(Arc::new(b), no_spawn());
     block_on(p.set_gateway(&ns(), Some("192.0.2.1".parse().unwrap()))).unwrap();
     block_on(p.set_gateway(&ns(), None)).unwrap();
@@ -228,12 +237,14 @@ fn gateway_uses_the_link_that_reaches_it_and_unset_deletes_it() {
 fn unreachable_gateway_is_named() {
     let mut b = mock();
     b.expect_get_route().returning(|ns, _, _| {
-        Err(crate::BackendError::new(
-            crate::Op::GetRoute,
-            crate::Errno::ENETUNREACH,
-            ns,
-            "198.51.100.1",
-        ))
+        ready({
+            Err(crate::BackendError::new(
+                crate::Op::GetRoute,
+                crate::Errno::ENETUNREACH,
+                ns,
+                "198.51.100.1",
+            ))
+        })
     });
     let p = Plumber::new(Arc::new(b), no_spawn());
     let e = block_on(p.set_gateway(&ns(), Some("198.51.100.1".parse().unwrap())))
@@ -250,12 +261,14 @@ fn unreachable_gateway_is_named() {
 fn statistics_of_a_missing_link_name_interface_and_namespace() {
     let mut b = MockNetBackend::new();
     b.expect_link_by_name().returning(|ns, name| {
-        Err(crate::BackendError::new(
-            crate::Op::GetLink,
-            crate::Errno::ENODEV,
-            ns,
-            name,
-        ))
+        ready({
+            Err(crate::BackendError::new(
+                crate::Op::GetLink,
+                crate::Errno::ENODEV,
+                ns,
+                name,
+            ))
+        })
     });
     let p = Plumber::new(Arc::new(b), no_spawn());
     let e = block_on(p.statistics(&ns(), "eth7"))

@@ -333,7 +333,7 @@ async fn drive(backend: &LinuxBackend, mut m: Attach) -> (Vec<(String, Duration)
         if m.outcome().is_some() {
             break;
         }
-        let mut sleep = m.poll_timeout().map(|d| backend.sleep_until(d));
+        let mut sleep = std::pin::pin!(m.poll_timeout().map(|d| backend.sleep_until(d)));
         let t = Instant::now();
         let wake = futures::future::poll_fn(|cx| {
             for (id, stream) in subs.iter_mut() {
@@ -341,7 +341,11 @@ async fn drive(backend: &LinuxBackend, mut m: Attach) -> (Vec<(String, Duration)
                     return Poll::Ready(Some((*id, event)));
                 }
             }
-            match sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
+            match sleep
+                .as_mut()
+                .as_pin_mut()
+                .map(|s| std::future::Future::poll(s, cx))
+            {
                 Some(Poll::Ready(())) => Poll::Ready(None),
                 _ => Poll::Pending,
             }
