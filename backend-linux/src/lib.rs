@@ -937,6 +937,13 @@ impl NetBackend for LinuxBackend {
         Ok(out)
     }
 
+    async fn prepare_netns(&self, netns: &NetnsRef) {
+        if let Ok(ns) = self.ns(Op::GetLink, netns) {
+            let span = tracing::debug_span!("prepare_netns", netns = %netns);
+            let _ = self.inner.handle(&ns).instrument(span).await;
+        }
+    }
+
     async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
         let op = Op::NetnsCookie;
         let ns = self.ns(op, netns)?;

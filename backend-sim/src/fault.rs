@@ -220,6 +220,9 @@ impl<B: NetBackend> NetBackend for Faulty<B> {
             .await?;
         self.inner.list_netns().await
     }
+    async fn prepare_netns(&self, netns: &NetnsRef) {
+        self.inner.prepare_netns(netns).await
+    }
     async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
         self.gate(Op::NetnsCookie, netns, || netns.to_string())
             .await?;

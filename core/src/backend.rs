@@ -73,6 +73,17 @@ pub trait NetBackend: Send + Sync + 'static {
         async { Ok(None) }
     }
 
+    /// Get ready to act in `netns` (Linux: open its netlink connection and sockets, one
+    /// thread hop), so the first real request there does not pay for it. A hint: it never
+    /// fails; the requests that follow report any problem with the namespace.
+    ///
+    /// [`Plumber::attach_many`](crate::Plumber::attach_many) calls it for every destination
+    /// before the first move: a namespace's first contact right before a move makes that
+    /// move wait one more kernel tick (measured: 16 → 20 ms per move on Linux).
+    fn prepare_netns(&self, _netns: &NetnsRef) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     // ---- links ----
     fn link_by_name(
         &self,

@@ -197,6 +197,9 @@ impl<B: NetBackend> NetBackend for Recording<B> {
         )
         .await
     }
+    async fn prepare_netns(&self, netns: &NetnsRef) {
+        self.inner.prepare_netns(netns).await
+    }
     async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
         self.wrap(Op::NetnsCookie, netns, None, self.inner.netns_cookie(netns))
             .await

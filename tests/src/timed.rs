@@ -61,6 +61,9 @@ impl<B: NetBackend> NetBackend for Timed<B> {
     async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
         self.t("list_netns", self.inner.list_netns()).await
     }
+    async fn prepare_netns(&self, netns: &NetnsRef) {
+        self.inner.prepare_netns(netns).await
+    }
     async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
         self.t("netns_cookie", self.inner.netns_cookie(netns)).await
     }

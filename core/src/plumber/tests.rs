@@ -279,3 +279,63 @@ fn statistics_of_a_missing_link_name_interface_and_namespace() {
         "{e}"
     );
 }
+
+/// `spec()` for another host link.
+fn spec_of(link: &str) -> Spec {
+    let mut s = spec();
+    s.source = Source::HostLink(link.into());
+    s
+}
+
+// SPEC: A2, A3, V1
+#[test]
+fn attach_many_prepares_every_valid_destination_once_before_the_first_lookup() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut b = mock();
+    let l = log.clone();
+    b.expect_prepare_netns().returning(move |ns| {
+        l.lock().unwrap().push(format!("prepare {ns}"));
+        ready(())
+    });
+    let l = log.clone();
+    b.expect_link_by_name().returning(move |ns, name| {
+        l.lock().unwrap().push(format!("lookup {name}"));
+        ready(Err(crate::BackendError::new(
+            crate::Op::GetLink,
+            crate::Errno::ENODEV,
+            ns,
+            name,
+        )))
+    });
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let other = NetnsRef::Path("/run/netns/ctr2".into());
+    let untouched = NetnsRef::Path("/run/netns/ctr3".into());
+    let mut invalid = spec_of("veth3");
+    invalid.ipv4 = Some("192.0.2.300/24".into());
+    let outcomes = block_on(p.attach_many(vec![
+        (ns(), spec_of("veth0")),
+        (other, spec_of("veth1")),
+        (ns(), spec_of("veth2")),
+        (untouched, invalid),
+    ]));
+    assert_eq!(outcomes.len(), 4);
+    for (i, o) in outcomes[..3].iter().enumerate() {
+        let e = o.as_ref().unwrap_err().to_string();
+        assert!(e.contains(&format!("veth{i}")), "interface {i}: {e}");
+    }
+    let e = outcomes[3].as_ref().unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+    let log = log.lock().unwrap().clone();
+    let mut prepared = log[..2].to_vec();
+    prepared.sort();
+    assert_eq!(
+        prepared,
+        ["prepare /run/netns/ctr1", "prepare /run/netns/ctr2"],
+        "{log:?}"
+    );
+    assert_eq!(
+        log[2..],
+        ["lookup veth0", "lookup veth1", "lookup veth2"],
+        "{log:?}"
+    );
+}

@@ -218,6 +218,47 @@ async fn subscribe_then_read_hops_once_cold_and_never_warm() {
     }
 }
 
+/// `prepare_netns` (what `Plumber::attach_many` does for every destination before the first
+/// move) is the namespace's one thread hop: the move's name check, the subscription and the
+/// link read that follow need none. A namespace that does not exist is left to the requests
+/// to report.
+// SPEC: A3, A11
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_namespace_needs_no_further_hop() {
+    if !enter("a_prepared_namespace_needs_no_further_hop") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let ns = fx.netns("p").await;
+    b.forget_netns(&ns);
+    let hops = thread_hops();
+    b.prepare_netns(&ns).await;
+    assert_eq!(
+        thread_hops() - hops,
+        1,
+        "{ns}: prepare opens the connection"
+    );
+    let hops = thread_hops();
+    b.prepare_netns(&ns).await;
+    let lo = b.link_by_name(&ns, "lo").await.unwrap();
+    let events = b.subscribe_links(&ns).await.unwrap();
+    let again = b.link_by_index(&ns, lo.index).await.unwrap();
+    assert_eq!(again.name, "lo");
+    drop(events);
+    assert_eq!(thread_hops() - hops, 0, "{ns}: prepared, then used");
+    let missing = NetnsRef::path("/run/netns/nsplumb-no-such-namespace");
+    let hops = thread_hops();
+    b.prepare_netns(&missing).await;
+    assert_eq!(
+        thread_hops() - hops,
+        0,
+        "a missing namespace is not entered"
+    );
+    let e = b.link_by_name(&missing, "lo").await.unwrap_err();
+    assert_eq!(e.errno, Errno::ENOENT, "{e}");
+}
+
 /// `/proc/sys/net/ipv6/conf/NAME/disable_ipv6` read by a thread inside `ns`.
 fn disable_ipv6_file(ns: &NetnsRef, name: &str) -> Result<String, Errno> {
     let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
