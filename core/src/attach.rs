@@ -1523,7 +1523,9 @@ impl Attach {
             warnings: self.warnings.clone(),
         };
         tracing::info!(iface = %attached.name, netns = %attached.netns, ifindex = attached.ifindex, mac = ?attached.mac, "attached");
-        self.push(now, EventKind::Attached(Box::new(attached.clone())));
+        if self.events.enabled() {
+            self.push(now, EventKind::Attached(Box::new(attached.clone())));
+        }
         self.outcome = Some(Ok(attached));
     }
 

@@ -163,16 +163,20 @@ impl Registry {
     /// The attach succeeded: the interface is registered under its name.
     pub fn complete_attach(&mut self, attached: &Attached) {
         let entry = self.namespaces.entry(attached.netns.clone()).or_default();
-        let iface = entry
-            .ifaces
-            .entry(attached.name.clone())
-            .or_insert_with(|| Interface {
-                name: attached.name.clone(),
-                source: attached.source.clone(),
-                state: IfaceState::Attached,
-                attached: None,
-                is_new_bridge: attached.origin == Origin::NewBridge,
-            });
+        // prepare_attach registered it (a name lookup, no key to allocate); adopt did not.
+        let iface = match entry.ifaces.get_mut(&attached.name) {
+            Some(iface) => iface,
+            None => entry
+                .ifaces
+                .entry(attached.name.clone())
+                .or_insert_with(|| Interface {
+                    name: attached.name.clone(),
+                    source: attached.source.clone(),
+                    state: IfaceState::Attached,
+                    attached: None,
+                    is_new_bridge: attached.origin == Origin::NewBridge,
+                }),
+        };
         iface.state = IfaceState::Attached;
         iface.attached = Some(attached.clone());
     }
