@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use futures::task::AtomicWaker;
 use futures::StreamExt;
 use ipnet::IpNet;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -30,6 +30,9 @@ use tracing::Instrument;
 /// Namespaces [`Plumber::attach_many`] prepares at once: each costs a thread hop on Linux,
 /// and more in flight than cores gains nothing.
 const PREPARE_IN_FLIGHT: usize = 8;
+
+/// Namespaces [`Plumber::attach_many`] configures at once (each one's interfaces in order).
+const CONFIGURE_IN_FLIGHT: usize = 8;
 
 /// Runs a background future (the announcements after the first, SPEC S5) on the caller's
 /// executor: `tokio::spawn` in a program, a virtual-time pool in the simulator.
@@ -136,8 +139,9 @@ impl<B: NetBackend> Plumber<B> {
 
     /// Attach many interfaces (SPEC A1–A15 for each), of one namespace or of many, in rounds:
     /// every destination namespace is prepared ([`NetBackend::prepare_netns`]), then every
-    /// link is obtained (A2, A3: created, or moved and renamed), then each is configured,
-    /// brought up and announced. The kernel's namespace move waits for an RCU barrier (4–6
+    /// link is obtained (A2, A3: created, or moved and renamed) in the order given, then each
+    /// is configured, brought up and announced (a namespace's interfaces in the order given,
+    /// up to eight namespaces at a time). The kernel's namespace move waits for an RCU barrier (4–6
     /// ticks); other work right before it (a link coming up, the first contact with a
     /// namespace) makes it wait a tick more, so the moves go back to back as in one
     /// `ip -batch` (P2). Each interface gets its own outcome, in the order given; a failure
@@ -175,10 +179,31 @@ impl<B: NetBackend> Plumber<B> {
                 .await;
             started.push((slot, netns, name, machine));
         }
-        for (slot, netns, name, mut machine) in started {
-            let span = tracing::info_span!("attach", iface = %name, netns = %netns);
-            self.inner.run(&mut machine).instrument(span).await;
-            outcomes[slot] = Some(self.finish_attach(&netns, &name, &mut machine));
+        // Each namespace's interfaces in the order given (A5 and the names see the ones
+        // before), namespaces side by side: their waits (link up, port forwarding) overlap.
+        let mut by_netns: BTreeMap<NetnsRef, Vec<(usize, String, Attach)>> = BTreeMap::new();
+        for (slot, netns, name, machine) in started {
+            by_netns
+                .entry(netns)
+                .or_default()
+                .push((slot, name, machine));
+        }
+        let configured: Vec<Vec<(usize, Result<Attached, AttachError>)>> =
+            futures::stream::iter(by_netns)
+                .map(|(netns, machines)| async move {
+                    let mut done = Vec::with_capacity(machines.len());
+                    for (slot, name, mut machine) in machines {
+                        let span = tracing::info_span!("attach", iface = %name, netns = %netns);
+                        self.inner.run(&mut machine).instrument(span).await;
+                        done.push((slot, self.finish_attach(&netns, &name, &mut machine)));
+                    }
+                    done
+                })
+                .buffer_unordered(CONFIGURE_IN_FLIGHT)
+                .collect()
+                .await;
+        for (slot, outcome) in configured.into_iter().flatten() {
+            outcomes[slot] = Some(outcome);
         }
         outcomes
             .into_iter()

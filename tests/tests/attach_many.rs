@@ -158,3 +158,38 @@ fn a_failure_rolls_back_its_own_interface_only() {
     let after = normalize(&h.snapshot());
     assert!(after == before, "{}", diff(&after, &before));
 }
+
+// SPEC: A5, A15
+#[test]
+fn interfaces_of_one_namespace_are_configured_in_order() {
+    // Namespaces are configured side by side, but within one the second interface sees the
+    // first one's route (A5), as it would one by one; the same subnet elsewhere is fine.
+    let (mut h, ns) = world(3);
+    let mut elsewhere = moved(2);
+    elsewhere.ipv4 = moved(0).ipv4;
+    let items = vec![
+        (ns[0].clone(), moved(0)),
+        (ns[0].clone(), moved(1)),
+        (ns[1].clone(), elsewhere),
+    ];
+    let outcomes = attach_many(&mut h, items);
+    assert_eq!(outcomes[0].as_ref().unwrap().name, "eth0");
+    let e = outcomes[1].as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains("conflicts with existing route 192.0.2.0/24"),
+        "{e}"
+    );
+    assert_eq!(outcomes[2].as_ref().unwrap().name, "eth0");
+    // The failed one went back to the host under its own name (A15).
+    let k = h.sim.kernel();
+    assert!(k.link_by_name(&NetnsRef::Host, "hd1").is_ok());
+    assert!(k.link_by_name(&ns[0], "eth1").is_err());
+    drop(k);
+    let names: Vec<String> = h
+        .plumber
+        .interfaces(&ns[0])
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, ["eth0"]);
+}
