@@ -141,9 +141,9 @@ impl<B: NetBackend> Plumber<B> {
     /// every destination namespace is prepared ([`NetBackend::prepare_netns`]), then every
     /// link is obtained (A2, A3: created, or moved and renamed) in the order given, then each
     /// is configured, brought up and announced (a namespace's interfaces in the order given,
-    /// up to eight namespaces at a time). The kernel's namespace move waits for an RCU barrier (4–6
-    /// ticks); other work right before it (a link coming up, the first contact with a
-    /// namespace) makes it wait a tick more, so the moves go back to back as in one
+    /// up to eight namespaces at a time). The kernel's namespace move waits for an RCU
+    /// barrier (4–6 ticks); other work right before it (a link coming up, the first contact
+    /// with a namespace) makes it wait a tick more, so the moves go back to back as in one
     /// `ip -batch` (P2). Each interface gets its own outcome, in the order given; a failure
     /// rolls back that interface only (A15).
     pub async fn attach_many(
