@@ -34,7 +34,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   t0=${EPOCHREALTIME/./}
   for ((i = 0; i < N; i++)); do echo "link set dev mpc$i netns mpx$i name eth0"; done | ip -batch -
   t1=${EPOCHREALTIME/./}
-  printf 'round %d  ip -batch moves:                %6.2f ms per move\n' "$r" "$(echo "($t1 - $t0) / $N / 1000" | bc -l)"
+  printf 'round %d  ip -batch moves:                %6.2f ms per move\n' "$r" "$(awk -v d=$((t1 - t0)) -v n="$N" 'BEGIN { print d / n / 1000 }')"
   cleanup; setup
   printf 'round %d  nsplumb move_link, cold:        %s\n' "$r" "$(PREFIX=mp "$MOVE_ONLY" "$N")"
   cleanup; setup
