@@ -202,14 +202,12 @@ fn gateway_uses_the_link_that_reaches_it_and_unset_deletes_it() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _| {
-            ready({
-                Ok(RouteInfo {
-                    dst: "192.0.2.0/24".parse().unwrap(),
-                    gateway: None,
-                    oif: Some(5),
-                    scope: RouteScope::Link,
-                })
-            })
+            ready(Ok(RouteInfo {
+                dst: "192.0.2.0/24".parse().unwrap(),
+                gateway: None,
+                oif: Some(5),
+                scope: RouteScope::Link,
+            }))
         });
     b.expect_add_route()
         .withf(|_, r| {
@@ -237,14 +235,12 @@ fn gateway_uses_the_link_that_reaches_it_and_unset_deletes_it() {
 fn unreachable_gateway_is_named() {
     let mut b = mock();
     b.expect_get_route().returning(|ns, _, _| {
-        ready({
-            Err(crate::BackendError::new(
-                crate::Op::GetRoute,
-                crate::Errno::ENETUNREACH,
-                ns,
-                "198.51.100.1",
-            ))
-        })
+        ready(Err(crate::BackendError::new(
+            crate::Op::GetRoute,
+            crate::Errno::ENETUNREACH,
+            ns,
+            "198.51.100.1",
+        )))
     });
     let p = Plumber::new(Arc::new(b), no_spawn());
     let e = block_on(p.set_gateway(&ns(), Some("198.51.100.1".parse().unwrap())))
@@ -261,14 +257,12 @@ fn unreachable_gateway_is_named() {
 fn statistics_of_a_missing_link_name_interface_and_namespace() {
     let mut b = MockNetBackend::new();
     b.expect_link_by_name().returning(|ns, name| {
-        ready({
-            Err(crate::BackendError::new(
-                crate::Op::GetLink,
-                crate::Errno::ENODEV,
-                ns,
-                name,
-            ))
-        })
+        ready(Err(crate::BackendError::new(
+            crate::Op::GetLink,
+            crate::Errno::ENODEV,
+            ns,
+            name,
+        )))
     });
     let p = Plumber::new(Arc::new(b), no_spawn());
     let e = block_on(p.statistics(&ns(), "eth7"))
