@@ -121,6 +121,23 @@ fn through_configure(s: &mut Script<Attach>) {
     );
 }
 
+/// A12: the read of the host end (index 9, in the host), a port of bridge 3 that forwards.
+fn read_host_end(s: &mut Script<Attach>, label: &str) {
+    s.step(
+        label,
+        |c| {
+            matches!(
+                c,
+                C::LinkByIndex {
+                    netns: NetnsRef::Host,
+                    index: 9
+                }
+            )
+        },
+        Ok(R::Link(port(9, 3, PortState::Forwarding))),
+    );
+}
+
 fn through_waits(s: &mut Script<Attach>) {
     s.ok("set up", |c| matches!(c, C::SetLinkUp { index: 5, .. }));
     // "Up" comes from the notification of the request itself: no read.
@@ -136,19 +153,7 @@ fn through_waits(s: &mut Script<Attach>) {
             }
         )
     });
-    s.step(
-        "read peer",
-        |c| {
-            matches!(
-                c,
-                C::LinkByIndex {
-                    netns: NetnsRef::Host,
-                    index: 9
-                }
-            )
-        },
-        Ok(R::Link(port(9, 3, PortState::Forwarding))),
-    );
+    read_host_end(s, "read peer");
     s.step(
         "read bridge",
         |c| {
@@ -1072,11 +1077,7 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
     ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { id: 1 }));
     s.ok("sub host", |c| matches!(c, C::Subscribe { id: 2, .. }));
-    s.step(
-        "host end",
-        |c| matches!(c, C::LinkByIndex { index: 9, .. }),
-        Ok(R::Link(port(9, 3, PortState::Forwarding))),
-    );
+    read_host_end(&mut s, "host end");
     // No second read of the bridge.
     s.ok("unsub host", |c| matches!(c, C::Unsubscribe { id: 2 }));
     s.step(
@@ -1217,19 +1218,7 @@ fn lost_events_make_the_waits_read_again() {
             event: LinkEvent::Lost,
         },
     );
-    s.step(
-        "A12 reads the host end again",
-        |c| {
-            matches!(
-                c,
-                C::LinkByIndex {
-                    netns: NetnsRef::Host,
-                    index: 9
-                }
-            )
-        },
-        Ok(R::Link(port(9, 3, PortState::Forwarding))),
-    );
+    read_host_end(&mut s, "A12 reads the host end again");
     s.ok("unsubscribe host", |c| {
         matches!(c, C::Unsubscribe { id: 2 })
     });
