@@ -255,6 +255,7 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
             bridge,
             port_state,
             ipv6_disabled: disable_ipv6(msg).map(|v| v != 0),
+            stats,
         },
         peer_index: if is_veth {
             peer_index.filter(|i| *i != 0)

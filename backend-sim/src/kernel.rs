@@ -375,6 +375,7 @@ impl Kernel {
             }),
             port_state: l.port.as_ref().map(|p| p.state),
             ipv6_disabled: Some(self.v6_disabled(id, idx)),
+            stats: Some(l.stats),
         }
     }
 

@@ -5,7 +5,7 @@ use crate::validate::AnnounceSettings;
 use ipnet::{Ipv4Net, Ipv6Net};
 
 /// How the link came to be in the namespace; decides what detach does (SPEC D1).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Moved from the host; detach moves it back under its source name.
@@ -21,19 +21,19 @@ pub enum Origin {
 }
 
 /// An attached interface as the caller sees it (SPEC A8: `ipv6` is `None` if it was dropped).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attached {
     pub netns: NetnsRef,
     pub name: String,
     pub source: String,
     pub ifindex: IfIndex,
     pub mac: Option<MacAddr>,
-    #[serde(serialize_with = "opt_display")]
+    #[serde(with = "crate::types::opt_text")]
     pub ipv4: Option<Ipv4Net>,
-    #[serde(serialize_with = "opt_display")]
+    #[serde(with = "crate::types::opt_text")]
     pub ipv6: Option<Ipv6Net>,
     /// A8: the requested IPv6 address, when it vanished after the sysctls and was dropped.
-    #[serde(serialize_with = "opt_display")]
+    #[serde(with = "crate::types::opt_text")]
     pub ipv6_dropped: Option<Ipv6Net>,
     /// Destination name of the master bridge.
     pub master: Option<String>,
@@ -42,12 +42,38 @@ pub struct Attached {
     pub warnings: Vec<String>,
 }
 
-fn opt_display<T: std::fmt::Display, S: serde::Serializer>(
-    v: &Option<T>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => s.collect_str(v),
-        None => s.serialize_none(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_attached_interface_reads_back_from_its_json() {
+        let attached = Attached {
+            netns: NetnsRef::path("/run/netns/ctr1"),
+            name: "eth0".into(),
+            source: "vnsp0001".into(),
+            ifindex: 2,
+            mac: Some(MacAddr([2, 0x42, 0xc0, 0, 2, 10])),
+            ipv4: Some("192.0.2.10/24".parse().unwrap()),
+            ipv6: None,
+            ipv6_dropped: Some("fd00::10/64".parse().unwrap()),
+            master: None,
+            origin: Origin::NewVeth { host_index: 7 },
+            announce: AnnounceSettings {
+                count: 3,
+                interval: Duration::from_millis(1000),
+            },
+            warnings: vec!["w".into()],
+        };
+        let text = serde_json::to_string(&attached).unwrap();
+        assert!(text.contains(r#""ipv4":"192.0.2.10/24""#), "{text}");
+        assert!(text.contains(r#""mac":"02:42:c0:00:02:0a""#), "{text}");
+        assert_eq!(serde_json::from_str::<Attached>(&text).unwrap(), attached);
+        let bad = text.replace("192.0.2.10/24", "192.0.2.300/24");
+        let e = serde_json::from_str::<Attached>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("192.0.2.300/24"), "{e}");
     }
 }

@@ -56,7 +56,7 @@ mod route_via;
 
 pub use detach::{Detach, DetachPlan};
 pub use machine::{drain_commands, Machine};
-pub use plumber::{LinkView, Plumber, Spawner};
+pub use plumber::{LinkView, Plumber, Reservation, Spawner};
 pub use registry::{IfaceState, Interface, Registry};
 pub use route_via::RouteVia;
 

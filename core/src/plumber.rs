@@ -1,7 +1,7 @@
 //! The small generic async driver: runs the sans-IO machines against any [`NetBackend`].
 
 use crate::announce::Announcer;
-use crate::attach::Attach;
+use crate::attach::{Attach, AttachPlan};
 use crate::attached::Attached;
 use crate::backend::{LinkEvents, NetBackend};
 use crate::command::{execute, Command, Input, SubscriptionId};
@@ -129,12 +129,19 @@ impl<B: NetBackend> Plumber<B> {
     /// SPEC A1–A15. Returns once the interface is configured and the first announcement went
     /// out; the rest are sent in the background through the spawner.
     pub async fn attach(&self, netns: &NetnsRef, spec: Spec) -> Result<Attached, AttachError> {
-        let plan = lock(&self.inner.registry).prepare_attach(netns, &spec)?;
-        let name = plan.name.clone();
-        let span = tracing::info_span!("attach", iface = %name, netns = %netns);
-        let mut machine = Attach::new(plan, self.inner.backend.now());
-        self.inner.run(&mut machine).instrument(span).await;
-        self.finish_attach(netns, &name, &mut machine)
+        self.reserve(netns, &spec)?.attach().await
+    }
+
+    /// A1 and N1–N4 without touching the kernel: validate `spec` and hold its destination
+    /// name. A caller that must write down what it is about to do before the kernel changes
+    /// (crash safety, SPEC R1) learns the name here, and the attach then uses exactly it; the
+    /// name is chosen once. Dropping the reservation unused frees the name.
+    pub fn reserve(&self, netns: &NetnsRef, spec: &Spec) -> Result<Reservation<B>, AttachError> {
+        let plan = lock(&self.inner.registry).prepare_attach(netns, spec)?;
+        Ok(Reservation {
+            plumber: self.clone(),
+            plan: Some(plan),
+        })
     }
 
     /// Attach many interfaces (SPEC A1–A15 for each), of one namespace or of many, in rounds:
@@ -480,6 +487,51 @@ impl<B: NetBackend> Plumber<B> {
                 link,
             })
             .collect())
+    }
+}
+
+/// A destination name held for one attach (see [`Plumber::reserve`]).
+pub struct Reservation<B: NetBackend> {
+    plumber: Plumber<B>,
+    /// `None` once the attach has started.
+    plan: Option<AttachPlan>,
+}
+
+impl<B: NetBackend> Reservation<B> {
+    /// The name the interface will have in its namespace.
+    pub fn name(&self) -> &str {
+        &self.plan().name
+    }
+
+    pub fn netns(&self) -> &NetnsRef {
+        &self.plan().netns
+    }
+
+    /// The validated spec, the name and the resolved master.
+    pub fn plan(&self) -> &AttachPlan {
+        self.plan
+            .as_ref()
+            .expect("a reservation holds its plan until it attaches")
+    }
+
+    /// SPEC A2–A15 under the reserved name.
+    pub async fn attach(mut self) -> Result<Attached, AttachError> {
+        let plan = self.plan.take().expect("a reservation attaches once");
+        let plumber = self.plumber.clone();
+        let netns = plan.netns.clone();
+        let name = plan.name.clone();
+        let span = tracing::info_span!("attach", iface = %name, netns = %netns);
+        let mut machine = Attach::new(plan, plumber.inner.backend.now());
+        plumber.inner.run(&mut machine).instrument(span).await;
+        plumber.finish_attach(&netns, &name, &mut machine)
+    }
+}
+
+impl<B: NetBackend> Drop for Reservation<B> {
+    fn drop(&mut self) {
+        if let Some(plan) = self.plan.take() {
+            lock(&self.plumber.inner.registry).abort_attach(&plan.netns, &plan.name);
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 /// Where the interface's name inside the namespace comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Destination {
     /// Exactly this name.
     Name(String),
@@ -12,7 +13,8 @@ pub enum Destination {
 }
 
 /// How the link to attach is obtained (SPEC A2, V10).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Source {
     /// An existing link in the host namespace, moved into the target namespace.
     HostLink(String),
@@ -46,23 +48,40 @@ pub const MAX_ANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
 ///
 /// Text fields stay text so that every problem can be reported at once, naming the field and
 /// the value (SPEC V1–V10); [`crate::validate`] turns this into a [`crate::ValidSpec`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized as it is given (text fields stay text), so a record of a request can be read
+/// back and validated again; fields missing from an older record take their defaults.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Spec {
     pub source: Source,
     pub destination: Destination,
     /// `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff`.
+    #[serde(default)]
     pub mac: Option<String>,
     /// CIDR, e.g. `192.0.2.10/24`.
+    #[serde(default)]
     pub ipv4: Option<String>,
     /// CIDR, e.g. `fd00::10/64`.
+    #[serde(default)]
     pub ipv6: Option<String>,
+    #[serde(default)]
     pub link_local: Vec<String>,
+    #[serde(default)]
     pub routes: Vec<String>,
     /// `net.X.Y.IFNAME.Z=V`.
+    #[serde(default)]
     pub sysctls: Vec<String>,
     /// Source name of a bridge interface already attached in the same namespace.
+    #[serde(default)]
     pub master: Option<String>,
+    #[serde(default = "default_announce_count")]
     pub announce_count: u32,
+    #[serde(
+        rename = "announce_interval_ms",
+        with = "crate::types::millis",
+        default = "default_announce_interval"
+    )]
     pub announce_interval: Duration,
 }
 
@@ -82,5 +101,56 @@ impl Spec {
             announce_count: DEFAULT_ANNOUNCE_COUNT,
             announce_interval: DEFAULT_ANNOUNCE_INTERVAL,
         }
+    }
+}
+
+fn default_announce_count() -> u32 {
+    DEFAULT_ANNOUNCE_COUNT
+}
+
+fn default_announce_interval() -> Duration {
+    DEFAULT_ANNOUNCE_INTERVAL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_reads_back_as_written_and_missing_fields_take_their_defaults() {
+        let mut spec = Spec::new(
+            Source::VethOnBridge {
+                bridge: "br0".into(),
+                host_name: "vnsp0001".into(),
+            },
+            Destination::Prefix("eth".into()),
+        );
+        spec.ipv4 = Some("192.0.2.10/24".into());
+        spec.announce_interval = Duration::from_millis(250);
+        let text = serde_json::to_string(&spec).unwrap();
+        assert!(text.contains(r#""announce_interval_ms":250"#), "{text}");
+        assert_eq!(serde_json::from_str::<Spec>(&text).unwrap(), spec);
+
+        let minimal = r#"{"source":{"host_link":"veth0"},"destination":{"name":"eth0"}}"#;
+        let read: Spec = serde_json::from_str(minimal).unwrap();
+        assert_eq!(
+            read,
+            Spec::new(
+                Source::HostLink("veth0".into()),
+                Destination::Name("eth0".into())
+            )
+        );
+    }
+
+    // SPEC: R3
+    #[test]
+    fn an_unknown_source_kind_or_field_is_an_error_naming_it() {
+        let kind = r#"{"source":{"hostlink":"veth0"},"destination":{"name":"eth0"}}"#;
+        let e = serde_json::from_str::<Spec>(kind).unwrap_err().to_string();
+        assert!(e.contains("unknown variant `hostlink`"), "{e}");
+        let field =
+            r#"{"source":{"host_link":"veth0"},"destination":{"name":"eth0"},"colour":"blue"}"#;
+        let e = serde_json::from_str::<Spec>(field).unwrap_err().to_string();
+        assert!(e.contains("unknown field `colour`"), "{e}");
     }
 }

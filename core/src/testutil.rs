@@ -32,6 +32,7 @@ pub fn link(index: IfIndex, name: &str, up: bool) -> LinkInfo {
         bridge: None,
         port_state: None,
         ipv6_disabled: Some(false),
+        stats: None,
     }
 }
 

@@ -64,15 +64,11 @@ impl SysctlSetting {
 }
 
 /// Announcement settings (SPEC V7, V8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AnnounceSettings {
     pub count: u32,
-    #[serde(rename = "interval_ms", serialize_with = "millis")]
+    #[serde(rename = "interval_ms", with = "crate::types::millis")]
     pub interval: Duration,
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis() as u64)
 }
 
 /// A spec that passed validation: typed, normalised, safe to act on.

@@ -179,6 +179,26 @@ fn detach_calls_down_then_moves_back_in_one_message() {
     );
 }
 
+// SPEC: N2, N3
+#[test]
+fn a_reservation_holds_its_name_and_the_attach_uses_exactly_it() {
+    let mut b = mock();
+    let mut seq = Sequence::new();
+    expect_attach(&mut b, &mut seq);
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let held = p.reserve(&ns(), &spec()).unwrap();
+    assert_eq!(held.name(), "eth0");
+    // A second reservation with the same prefix sees the first one's name as taken.
+    let second = p.reserve(&ns(), &spec()).unwrap();
+    assert_eq!(second.name(), "eth1");
+    // Dropped unused, it frees its name without a kernel call (the mock would panic).
+    drop(second);
+    assert_eq!(p.interfaces(&ns()).len(), 1);
+    let attached = block_on(held.attach()).unwrap();
+    assert_eq!(attached.name, "eth0");
+    assert_eq!(p.reserve(&ns(), &spec()).unwrap().name(), "eth1");
+}
+
 // SPEC: A1
 #[test]
 fn invalid_spec_makes_no_backend_call() {

@@ -1,6 +1,6 @@
 //! What a backend reports about a link.
 
-use super::{MacAddr, NetnsRef};
+use super::{LinkStats, MacAddr, NetnsRef};
 
 /// Interface index, unique within one namespace.
 pub type IfIndex = u32;
@@ -101,6 +101,9 @@ pub struct LinkInfo {
     /// SPEC A6 needs no read of its own; `None` when the backend cannot tell (IPv6 off in the
     /// kernel, or not reported).
     pub ipv6_disabled: Option<bool>,
+    /// The 64-bit counters (SPEC T1), read with the link so that listing and statistics need
+    /// no request per link; `None` when the kernel sent none.
+    pub stats: Option<LinkStats>,
 }
 
 /// A change seen on a link-event subscription.

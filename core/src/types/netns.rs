@@ -65,3 +65,18 @@ impl serde::Serialize for NetnsRef {
         s.collect_str(self)
     }
 }
+
+/// The text form written by `Display`: `host`, or the namespace file's path.
+impl<'de> serde::Deserialize<'de> for NetnsRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        match &*s {
+            "host" => Ok(NetnsRef::Host),
+            "" => Err(serde::de::Error::custom("an empty namespace path")),
+            p if p.contains('\0') => Err(serde::de::Error::custom(format!(
+                "namespace path {p:?} contains a NUL byte"
+            ))),
+            p => Ok(NetnsRef::Path(p.into())),
+        }
+    }
+}

@@ -5,7 +5,7 @@ use ipnet::IpNet;
 use std::net::IpAddr;
 
 /// `RT_SCOPE_*` values nsplumb uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RouteScope {
     Universe,
@@ -14,9 +14,12 @@ pub enum RouteScope {
 }
 
 /// A route to add or delete (main table).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RouteSpec {
-    #[serde(serialize_with = "crate::types::serde_display")]
+    #[serde(
+        serialize_with = "crate::types::serde_display",
+        deserialize_with = "crate::types::serde_fromstr"
+    )]
     pub dst: IpNet,
     pub gateway: Option<IpAddr>,
     pub oif: IfIndex,
@@ -51,7 +54,7 @@ impl std::fmt::Display for RouteInfo {
 }
 
 /// Address family selector for listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Family {
     V4,
     V6,
