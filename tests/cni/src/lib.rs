@@ -1,0 +1,26 @@
+//! End-to-end tests of a CNI plugin driven as runtimes drive it: directly (environment +
+//! stdin, one process per call), by Podman 4.3 with its CNI backend, and by containerd 1.6's
+//! `ctr run --cni`. Proven today against Debian's reference `bridge` plugin; pointed at
+//! nsplumb-cni with `NSPLUMB_CNI_PLUGIN=/path/to/nsplumb-cni` (see README.md).
+//!
+//! Every test starts with `if !isolation::enter("its_name") { return; }`: its body then runs
+//! in fresh network, mount and PID namespaces with private mounts for every path a runtime
+//! writes ([`isolation`], [`private_mounts`]).
+
+pub mod cgroups;
+pub mod command;
+pub mod conflist;
+pub mod containerd;
+pub mod env;
+pub mod error;
+pub mod host;
+pub mod isolation;
+pub mod netns;
+pub mod observe;
+pub mod plugin;
+pub mod podman;
+pub mod private_mounts;
+pub mod prober;
+pub mod reuse;
+pub mod rootfs;
+pub mod stats;
