@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::conflist::{AddressRange, BridgeNetwork};
-use crate::error::Result;
+use crate::error::{HarnessError, Result};
 use crate::host;
 use crate::netns::NamedNetns;
 use crate::plugin::{with_prev_result, Plugin, PluginUnderTest, Verb};
@@ -77,22 +77,16 @@ pub fn failed_add_leftovers(plugin: &Plugin, network: &mut BridgeNetwork) -> Res
     let config = network.request_config();
     let holder = NamedNetns::add("c4-holder")?;
     let first = plugin
-        .call(Verb::Add)
-        .container("c4-holder")
-        .netns(holder.path())
-        .ifname("eth0")
+        .on(Verb::Add, "c4-holder", holder.path())
         .config(&config)
         .run()?;
-    let first_result = first.expect_result("ADD of the container holding the only address");
+    let first_result = first.result("ADD of the container holding the only address")?;
 
     let victim = NamedNetns::add("c4-victim")?;
     let veths_before = host::host_veths()?;
     let reserved_before = host::reservations(&network.reservation_dir());
     let failed = plugin
-        .call(Verb::Add)
-        .container("c4-victim")
-        .netns(victim.path())
-        .ifname("eth0")
+        .on(Verb::Add, "c4-victim", victim.path())
         .config(&config)
         .run()?;
     let observation = FailedAdd {
@@ -113,28 +107,23 @@ pub fn failed_add_leftovers(plugin: &Plugin, network: &mut BridgeNetwork) -> Res
             .map(|(ip, _)| ip)
             .collect(),
     };
-    assert_ne!(
-        failed.code, 0,
-        "the ADD into an exhausted range must fail; stdout {}",
-        failed.stdout
-    );
     // The runtime's DEL after the failed ADD, then the holder's.
     plugin
-        .call(Verb::Del)
-        .container("c4-victim")
-        .netns(victim.path())
-        .ifname("eth0")
+        .on(Verb::Del, "c4-victim", victim.path())
         .config(&config)
         .run()?
-        .expect_result("DEL after the failed ADD");
+        .result("DEL after the failed ADD")?;
     plugin
-        .call(Verb::Del)
-        .container("c4-holder")
-        .netns(holder.path())
-        .ifname("eth0")
+        .on(Verb::Del, "c4-holder", holder.path())
         .config(&with_prev_result(&config, &first_result))
         .run()?
-        .expect_result("DEL of the holder");
+        .result("DEL of the holder")?;
+    if failed.success() {
+        return Err(HarnessError::Invalid {
+            what: "ADD into an exhausted range (the experiment's precondition)".into(),
+            reason: format!("succeeded: {}", failed.stdout),
+        });
+    }
     Ok(observation)
 }
 
@@ -159,21 +148,15 @@ pub fn empty_netns_del(
     let ns = NamedNetns::add("c6-empty")?;
     let veths_before = host::host_veths()?;
     let added = plugin
-        .call(Verb::Add)
-        .container("c6-empty")
-        .netns(ns.path())
-        .ifname("eth0")
+        .on(Verb::Add, "c6-empty", ns.path())
         .config(&config)
         .run()?;
-    let result = added.expect_result("ADD before the DEL with an empty CNI_NETNS");
+    let result = added.result("ADD before the DEL with an empty CNI_NETNS")?;
     let host_end = host::host_veths()?
         .into_iter()
         .find(|v| !veths_before.contains(v));
     let del = plugin
-        .call(Verb::Del)
-        .container("c6-empty")
-        .netns("")
-        .ifname("eth0")
+        .on(Verb::Del, "c6-empty", "")
         .config(&with_prev_result(&config, &result))
         .run()?;
     let veths_after = host::host_veths()?;

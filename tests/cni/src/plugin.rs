@@ -14,6 +14,8 @@ use crate::error::{HarnessError, Result};
 pub const PLUGIN_ENV: &str = "NSPLUMB_CNI_PLUGIN";
 /// Debian's reference bridge plugin (containernetworking-plugins 1.1.1).
 pub const REFERENCE_BRIDGE: &str = "/usr/lib/cni/bridge";
+/// The container interface name runtimes pass for a container's first network.
+pub const IFNAME: &str = "eth0";
 /// Where Debian installs the reference plugins (IPAM: host-local, static, dhcp).
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/cni";
 
@@ -136,6 +138,12 @@ impl Plugin {
             config: Value::Null,
             timeout: Duration::from_secs(30),
         }
+    }
+
+    /// A call for the attachment `(id, netns, IFNAME)`: the shape of every ADD, CHECK and DEL
+    /// a runtime makes for a container's first interface.
+    pub fn on(&self, verb: Verb, id: &str, netns: impl AsRef<Path>) -> Call<'_> {
+        self.call(verb).container(id).netns(netns).ifname(IFNAME)
     }
 
     /// The VERSION call Podman 4.3 (libcni 1.1.2) makes before every ADD and DEL: no container
@@ -281,17 +289,24 @@ impl Outcome {
         self.json.as_ref()?.get("msg")?.as_str()
     }
 
-    /// The result JSON of a call that must have succeeded; panics with everything the plugin
-    /// said otherwise.
+    /// The result JSON of a call that must have succeeded; otherwise an error with everything
+    /// the plugin said.
+    pub fn result(&self, what: &str) -> Result<Value> {
+        if !self.success() {
+            return Err(HarnessError::Failed {
+                what: what.into(),
+                command: "CNI plugin".into(),
+                status: format!("exit code {}", self.code),
+                stdout: self.stdout.clone(),
+                stderr: self.stderr.clone(),
+            });
+        }
+        Ok(self.json.clone().unwrap_or(Value::Null))
+    }
+
+    /// [`Outcome::result`] for a test: panics on failure.
     pub fn expect_result(&self, what: &str) -> Value {
-        assert!(
-            self.success(),
-            "{what}: plugin exited {} ; stdout: {} ; stderr: {}",
-            self.code,
-            self.stdout,
-            self.stderr
-        );
-        self.json.clone().unwrap_or(Value::Null)
+        self.result(what).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

@@ -220,16 +220,10 @@ volume_path = "{base}/volumes"
 
     /// The MAC address of the container's `eth0`.
     pub fn mac_of(&self, name: &str) -> Result<String> {
-        let done = self.exec(name, &["cat", "/sys/class/net/eth0/address"])?;
-        if !done.success() {
-            return Err(HarnessError::Failed {
-                what: format!("read the MAC of {name}"),
-                command: "podman exec cat /sys/class/net/eth0/address".into(),
-                status: done.status.to_string(),
-                stdout: done.stdout,
-                stderr: done.stderr,
-            });
-        }
+        let done = self
+            .cmd(format!("read the MAC of {name}"))
+            .args(["exec", name, "cat", "/sys/class/net/eth0/address"])
+            .ok()?;
         Ok(done.stdout.trim().to_string())
     }
 

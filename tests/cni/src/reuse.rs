@@ -63,27 +63,48 @@ impl ReuseObservation {
     }
 }
 
-/// Run B's ADD (`add`, returning how long it took) while the host pings `address`: the ADD
-/// time, the first answer counted from the ADD's start, and the host's entry at the end.
-fn time_first_answer(
+/// The host's first holder of `address` (MAC `old_mac`) must answer its ping, then `remove`
+/// it; then run the second holder's ADD (`add`, returning how long it took) while the host
+/// pings `address`, and observe.
+fn observe(
     address: Ipv4Addr,
-    add: impl FnOnce() -> Result<Duration>,
-) -> Result<(Duration, Option<Duration>, Option<Neighbour>)> {
+    (old_mac, new_mac): (String, String),
+    remove_first: impl FnOnce() -> Result<()>,
+    add_second: impl FnOnce() -> Result<Duration>,
+) -> Result<ReuseObservation> {
+    if !answers(address, Duration::from_secs(5))? {
+        return Err(HarnessError::Invalid {
+            what: format!("host ping of the first holder of {address} ({old_mac})"),
+            reason: "no answer within 5 s".into(),
+        });
+    }
+    remove_first()?;
+    let entry_before = host::neighbour(IpAddr::V4(address))?;
     let probe = BackgroundProbe::start(address, PING_INTERVAL, GIVE_UP_AFTER)?;
     let start = Instant::now();
-    let add_took = match add() {
+    let add_took = match add_second() {
         Ok(took) => took,
         Err(e) => {
             probe.cancel();
             return Err(e);
         }
     };
-    let answered = probe.join().map(|at| at.duration_since(start));
-    Ok((add_took, answered, host::neighbour(IpAddr::V4(address))?))
+    let answered_after = probe.join().map(|at| at.duration_since(start));
+    Ok(ReuseObservation {
+        address,
+        old_mac,
+        new_mac,
+        entry_before,
+        add_took,
+        answered_after,
+        entry_after: host::neighbour(IpAddr::V4(address))?,
+    })
 }
 
-fn mac_for(round: usize, holder: u8) -> String {
-    format!("02:00:5e:00:{:02x}:{holder:02x}", round % 256)
+/// MACs of a round's first and second holder.
+fn macs(round: usize) -> (String, String) {
+    let mac = |holder: u8| format!("02:00:5e:00:{:02x}:{holder:02x}", round % 256);
+    (mac(0x0a), mac(0x0b))
 }
 
 fn args(ip: Ipv4Addr, mac: &str) -> String {
@@ -104,13 +125,10 @@ impl<'a> DirectReuse<'a> {
         let config = network.request_config();
         let ns = NamedNetns::add("reuse-keeper")?;
         let result = plugin
-            .call(Verb::Add)
-            .container("reuse-keeper")
-            .netns(ns.path())
-            .ifname("eth0")
+            .on(Verb::Add, "reuse-keeper", ns.path())
             .config(&config)
             .run()?
-            .expect_result("ADD of the keeper");
+            .result("ADD of the keeper")?;
         Ok(DirectReuse {
             plugin,
             config,
@@ -121,71 +139,47 @@ impl<'a> DirectReuse<'a> {
     fn add(&self, id: &str, ns: &NamedNetns, cni_args: &str) -> Result<(Value, Duration)> {
         let outcome = self
             .plugin
-            .call(Verb::Add)
-            .container(id)
-            .netns(ns.path())
-            .ifname("eth0")
+            .on(Verb::Add, id, ns.path())
             .cni_args(cni_args)
             .config(&self.config)
             .run()?;
-        if !outcome.success() {
-            return Err(HarnessError::Failed {
-                what: format!("ADD of {id}"),
-                command: "plugin ADD".into(),
-                status: outcome.code.to_string(),
-                stdout: outcome.stdout,
-                stderr: outcome.stderr,
-            });
-        }
-        Ok((outcome.json.unwrap_or(Value::Null), outcome.elapsed))
+        Ok((outcome.result(&format!("ADD of {id}"))?, outcome.elapsed))
     }
 
     fn del(&self, id: &str, ns: &NamedNetns, cni_args: &str, result: &Value) -> Result<()> {
         self.plugin
-            .call(Verb::Del)
-            .container(id)
-            .netns(ns.path())
-            .ifname("eth0")
+            .on(Verb::Del, id, ns.path())
             .cni_args(cni_args)
             .config(&with_prev_result(&self.config, result))
             .run()?
-            .expect_result(&format!("DEL of {id}"));
-        Ok(())
+            .result(&format!("DEL of {id}"))
+            .map(drop)
     }
 
     /// One round on `address`.
     pub fn round(&self, round: usize, address: Ipv4Addr) -> Result<ReuseObservation> {
-        let (old_mac, new_mac) = (mac_for(round, 0x0a), mac_for(round, 0x0b));
+        let (old_mac, new_mac) = macs(round);
         let (a_args, b_args) = (args(address, &old_mac), args(address, &new_mac));
-        let mut ns_a = NamedNetns::add(&format!("reuse-a{round}"))?;
-        let (a_result, _) = self.add(&format!("reuse-a{round}"), &ns_a, &a_args)?;
-        if !answers(address, Duration::from_secs(5))? {
-            return Err(HarnessError::Invalid {
-                what: format!("host ping of the first holder of {address}"),
-                reason: "no answer within 5 s".into(),
-            });
-        }
-        self.del(&format!("reuse-a{round}"), &ns_a, &a_args, &a_result)?;
-        ns_a.delete()?;
-
-        let ns_b = NamedNetns::add(&format!("reuse-b{round}"))?;
-        let entry_before = host::neighbour(IpAddr::V4(address))?;
+        let (a, b) = (format!("reuse-a{round}"), format!("reuse-b{round}"));
+        let mut ns_a = NamedNetns::add(&a)?;
+        let (a_result, _) = self.add(&a, &ns_a, &a_args)?;
+        let ns_b = NamedNetns::add(&b)?;
         let mut b_result = Value::Null;
-        let (add_took, answered_after, entry_after) = time_first_answer(address, || {
-            let (result, took) = self.add(&format!("reuse-b{round}"), &ns_b, &b_args)?;
-            b_result = result;
-            Ok(took)
-        })?;
-        self.del(&format!("reuse-b{round}"), &ns_b, &b_args, &b_result)?;
-        Ok(ReuseObservation {
+        let observed = observe(
             address,
-            old_mac,
-            new_mac,
-            entry_before,
-            add_took,
-            answered_after,
-            entry_after,
-        })
+            (old_mac, new_mac),
+            || {
+                self.del(&a, &ns_a, &a_args, &a_result)?;
+                ns_a.delete()
+            },
+            || {
+                let (result, took) = self.add(&b, &ns_b, &b_args)?;
+                b_result = result;
+                Ok(took)
+            },
+        )?;
+        self.del(&b, &ns_b, &b_args, &b_result)?;
+        Ok(observed)
     }
 }
 
@@ -194,10 +188,7 @@ impl Drop for DirectReuse<'_> {
         if let Some((ns, result)) = self.keeper.take() {
             let _ = self
                 .plugin
-                .call(Verb::Del)
-                .container("reuse-keeper")
-                .netns(ns.path())
-                .ifname("eth0")
+                .on(Verb::Del, "reuse-keeper", ns.path())
                 .config(&with_prev_result(&self.config, &result))
                 .run();
         }
@@ -214,32 +205,21 @@ pub fn podman_round(
 ) -> Result<ReuseObservation> {
     let keeper = format!("keeper{round}");
     podman.start(&RunOptions::sleeper(&keeper, network))?;
-    let (old_mac, new_mac) = (mac_for(round, 0x0a), mac_for(round, 0x0b));
-    let a = format!("holder-a{round}");
+    let (old_mac, new_mac) = macs(round);
+    let (a, b) = (format!("holder-a{round}"), format!("holder-b{round}"));
     podman.start(&RunOptions::sleeper(&a, network).ip(address).mac(&old_mac))?;
-    if !answers(address, Duration::from_secs(5))? {
-        return Err(HarnessError::Invalid {
-            what: format!("host ping of {a} at {address}"),
-            reason: "no answer within 5 s".into(),
-        });
-    }
-    podman.rm(&a)?;
-    let b = format!("holder-b{round}");
-    let entry_before = host::neighbour(IpAddr::V4(address))?;
-    let (add_took, answered_after, entry_after) = time_first_answer(address, || {
-        let started = Instant::now();
-        podman.start(&RunOptions::sleeper(&b, network).ip(address).mac(&new_mac))?;
-        Ok(started.elapsed())
-    })?;
+    let second = RunOptions::sleeper(&b, network).ip(address).mac(&new_mac);
+    let observed = observe(
+        address,
+        (old_mac, new_mac),
+        || podman.rm(&a),
+        || {
+            let started = Instant::now();
+            podman.start(&second)?;
+            Ok(started.elapsed())
+        },
+    )?;
     podman.rm(&b)?;
     podman.rm(&keeper)?;
-    Ok(ReuseObservation {
-        address,
-        old_mac,
-        new_mac,
-        entry_before,
-        add_took,
-        answered_after,
-        entry_after,
-    })
+    Ok(observed)
 }

@@ -83,10 +83,7 @@ fn add_check_add_again_del_del_again() {
     // SPEC: C3 — ADD: bridge with the gateway, a veth whose container end is eth0 in the
     // namespace with the IPAM address, whose host end is a port of the bridge.
     let added = plugin
-        .call(Verb::Add)
-        .container("direct1")
-        .netns(ns.path())
-        .ifname("eth0")
+        .on(Verb::Add, "direct1", ns.path())
         .config(&config)
         .run()
         .expect("run ADD");
@@ -148,10 +145,7 @@ fn add_check_add_again_del_del_again() {
     // SPEC: C7 — CHECK against the ADD's result.
     let with_prev = with_prev_result(&config, &result);
     let checked = plugin
-        .call(Verb::Check)
-        .container("direct1")
-        .netns(ns.path())
-        .ifname("eth0")
+        .on(Verb::Check, "direct1", ns.path())
         .config(&with_prev)
         .run()
         .expect("run CHECK");
@@ -164,10 +158,7 @@ fn add_check_add_again_del_del_again() {
         host::reservations(&network.reservation_dir()),
     );
     let again = plugin
-        .call(Verb::Add)
-        .container("direct1")
-        .netns(ns.path())
-        .ifname("eth0")
+        .on(Verb::Add, "direct1", ns.path())
         .config(&config)
         .run()
         .expect("run second ADD");
@@ -192,10 +183,7 @@ fn add_check_add_again_del_del_again() {
     // SPEC: C6 — DEL removes the veth and the reservation; a second DEL succeeds.
     for attempt in ["DEL", "second DEL"] {
         plugin
-            .call(Verb::Del)
-            .container("direct1")
-            .netns(ns.path())
-            .ifname("eth0")
+            .on(Verb::Del, "direct1", ns.path())
             .config(&with_prev)
             .run()
             .expect("run DEL")
@@ -220,10 +208,7 @@ fn del_after_the_namespace_is_gone() {
     let plugin = env.plugin();
     let mut ns = NamedNetns::add("gone1").expect("netns");
     let result = plugin
-        .call(Verb::Add)
-        .container("gone1")
-        .netns(ns.path())
-        .ifname("eth0")
+        .on(Verb::Add, "gone1", ns.path())
         .config(&config)
         .run()
         .expect("run ADD")
@@ -231,10 +216,7 @@ fn del_after_the_namespace_is_gone() {
     let path = ns.path();
     ns.delete().expect("delete the namespace");
     let del = plugin
-        .call(Verb::Del)
-        .container("gone1")
-        .netns(&path)
-        .ifname("eth0")
+        .on(Verb::Del, "gone1", &path)
         .config(&with_prev_result(&config, &result))
         .run()
         .expect("run DEL");

@@ -31,7 +31,7 @@ struct Args {
     /// ADD/DEL rounds.
     #[arg(long, default_value_t = 100)]
     n: usize,
-    /// Reused-address rounds (the bridge plugin needs seconds each).
+    /// Reused-address rounds, at most 200 (the bridge plugin needs 20-55 s each).
     #[arg(long, default_value_t = 10)]
     reuse_n: usize,
     /// `podman run` rounds (default: N).
@@ -82,21 +82,15 @@ fn measure(env: &CniEnv, index: usize, args: &Args, rows: &mut Vec<Row>) -> Resu
     {
         let ns = NamedNetns::add(&format!("warm{index}"))?;
         let r = plugin
-            .call(Verb::Add)
-            .container("warm")
-            .netns(ns.path())
-            .ifname("eth0")
+            .on(Verb::Add, "warm", ns.path())
             .config(&config)
             .run()?
-            .expect_result("warm-up ADD");
+            .result("warm-up ADD")?;
         plugin
-            .call(Verb::Del)
-            .container("warm")
-            .netns(ns.path())
-            .ifname("eth0")
+            .on(Verb::Del, "warm", ns.path())
             .config(&with_prev_result(&config, &r))
             .run()?
-            .expect_result("warm-up DEL");
+            .result("warm-up DEL")?;
     }
 
     // Namespaces made up front: their creation and teardown stay out of the timings.
@@ -106,23 +100,14 @@ fn measure(env: &CniEnv, index: usize, args: &Args, rows: &mut Vec<Row>) -> Resu
     let (mut adds, mut dels) = (Vec::new(), Vec::new());
     for (i, ns) in pool.iter().enumerate() {
         let id = format!("bench-{i}");
-        let add = plugin
-            .call(Verb::Add)
-            .container(&id)
-            .netns(ns.path())
-            .ifname("eth0")
-            .config(&config)
-            .run()?;
-        let result = add.expect_result("ADD");
+        let add = plugin.on(Verb::Add, &id, ns.path()).config(&config).run()?;
+        let result = add.result("ADD")?;
         adds.push(add.elapsed);
         let del = plugin
-            .call(Verb::Del)
-            .container(&id)
-            .netns(ns.path())
-            .ifname("eth0")
+            .on(Verb::Del, &id, ns.path())
             .config(&with_prev_result(&config, &result))
             .run()?;
-        del.expect_result("DEL");
+        del.result("DEL")?;
         dels.push(del.elapsed);
     }
     drop(pool);
@@ -131,13 +116,21 @@ fn measure(env: &CniEnv, index: usize, args: &Args, rows: &mut Vec<Row>) -> Resu
     rows.push(row(&name, "DEL", dels, ""));
     rows.push(row(&name, "ADD+DEL", sums, ""));
 
+    // A network of its own, a fresh address per round: a round's host entry must be new when
+    // its first holder is pinged, and stale when its second is added.
+    let reuse_network = env.network(
+        &format!("reuse{index}"),
+        &format!("nspreuse{index}"),
+        "198.51.100.0/24",
+    )?;
     let mut answered = Vec::new();
     let mut unanswered = 0;
     let mut stale = 0;
     {
-        let reuse = DirectReuse::new(&plugin, &network)?;
+        let reuse = DirectReuse::new(&plugin, &reuse_network)?;
         for round in 0..args.reuse_n {
-            let obs = reuse.round(round, Ipv4Addr::new(192, 0, 2, 200))?;
+            let last_octet = u8::try_from(10 + round).expect("--reuse-n at most 200");
+            let obs = reuse.round(round, Ipv4Addr::new(198, 51, 100, last_octet))?;
             eprintln!("   reuse round {round}: {obs:?}");
             stale += usize::from(obs.stale_entry_held());
             match obs.answered_after {
