@@ -16,7 +16,20 @@ use crate::journal::Entry;
 use crate::session::NsSession;
 use crate::store::Store;
 use crate::HostBackend;
-use nsplumb_core::{DetachError, NetnsRef, Plumber};
+use nsplumb_core::{Attached, DetachError, NetnsRef, Plumber};
+
+/// The registered interface `name` of `netns`, as attached (records adopted already).
+fn attached_named<B: HostBackend>(
+    plumber: &Plumber<B>,
+    netns: &NetnsRef,
+    name: &str,
+) -> Option<Attached> {
+    plumber
+        .interfaces(netns)
+        .into_iter()
+        .find(|i| i.name == name)
+        .and_then(|i| i.attached)
+}
 
 /// SPEC D1–D3, G4 and R1 for one interface: see the module documentation.
 pub async fn detach<B: HostBackend>(
@@ -26,11 +39,7 @@ pub async fn detach<B: HostBackend>(
     name: &str,
 ) -> Result<(), HostError> {
     let mut session = NsSession::begin(store, plumber, netns).await?;
-    let attached = plumber
-        .interfaces(netns)
-        .into_iter()
-        .find(|i| i.name == name)
-        .and_then(|i| i.attached);
+    let attached = attached_named(plumber, netns, name);
     if attached.is_some() {
         // Marked before the kernel is touched: a crash from here on is recoverable.
         session.intend_detach(plumber, name).map_err(|e| {
@@ -97,16 +106,11 @@ pub async fn forget<B: HostBackend>(
     name: &str,
 ) -> Result<(), HostError> {
     let mut session = NsSession::begin(store, plumber, netns).await?;
-    let attached = plumber
-        .interfaces(netns)
-        .into_iter()
-        .find(|i| i.name == name)
-        .and_then(|i| i.attached)
-        .ok_or_else(|| {
-            HostError::Failed(format!(
-                "forget: interface {name:?} is not attached in namespace {netns}"
-            ))
-        })?;
+    let attached = attached_named(plumber, netns, name).ok_or_else(|| {
+        HostError::Failed(format!(
+            "forget: interface {name:?} is not attached in namespace {netns}"
+        ))
+    })?;
     let still_there = plumber
         .backend()
         .link_by_index(netns, attached.ifindex)

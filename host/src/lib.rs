@@ -47,10 +47,10 @@ pub use record::{IfaceRecord, IntentRecord, Owner, RecordPhase};
 pub use refresh::refresh;
 pub use store::Store;
 
-/// The backend the host layer needs: the core's, plus namespace administration (create,
-/// delete, the cookie that tells a re-created namespace from the old one). Every bound in this
-/// crate is this one, so that it is the one line to change when those move to a trait of their
-/// own.
+/// The backend the host layer needs: the core's kernel operations plus namespace
+/// administration (create, delete, and the cookie that tells a re-created namespace from the
+/// old one), today all in `NetBackend`. Every bound in this crate is this one, so that when
+/// namespace administration moves to a trait of its own, adding it here is the one change.
 pub trait HostBackend: nsplumb_core::NetBackend {}
 
 impl<B: nsplumb_core::NetBackend> HostBackend for B {}
