@@ -674,5 +674,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+mod kernel_cleanup;
+
 #[cfg(test)]
 mod tests;

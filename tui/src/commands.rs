@@ -1,17 +1,13 @@
-//! The subcommands, generic over the backend.
+//! The subcommands, generic over the backend: input checks and output here; the flows with
+//! their records and crash safety are `nsplumb-host`'s, shared with the TUI.
 
 use crate::cli::{AttachArgs, Command, DetachArgs, ListArgs, NetnsAction, StatsArgs};
-use crate::intent;
-use crate::journal::{Entry, SpecRecord};
 use crate::output;
-use crate::state::Announcer;
-use crate::store::Store;
 use nsplumb_core::{
-    validate, AttachError, Destination, DetachError, Event, EventKind, NetBackend, NetnsRef,
-    Plumber, Source, Spec, DEFAULT_ANNOUNCE_INTERVAL,
+    validate, Destination, NetnsRef, Plumber, Source, Spec, DEFAULT_ANNOUNCE_INTERVAL,
 };
+use nsplumb_host::{AnnouncedBy, AttachRequest, HostBackend, HostError, Store};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Exit status 1: the operation failed (and was rolled back).
@@ -41,8 +37,17 @@ impl Failure {
     }
 }
 
+impl From<HostError> for Failure {
+    fn from(e: HostError) -> Failure {
+        match e.is_invalid_input() {
+            true => Failure::invalid(e.to_string()),
+            false => Failure::failed(e.to_string()),
+        }
+    }
+}
+
 /// Everything a command needs.
-pub struct Ctx<B: NetBackend> {
+pub struct Ctx<B: HostBackend> {
     pub plumber: Plumber<B>,
     pub store: Store,
     pub json: bool,
@@ -50,29 +55,13 @@ pub struct Ctx<B: NetBackend> {
     pub resolve: Box<dyn Fn(&str) -> NetnsRef + Send + Sync>,
 }
 
-/// A host-end name for `--veth-on-bridge`: `vnsp` + 8 hex digits from pid, time and a counter.
-pub fn generate_host_name() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut x = (std::process::id() as u64) << 32
-        ^ nanos
-        ^ ((COUNTER.fetch_add(1, Ordering::Relaxed) as u64) << 20);
-    // splitmix64 finaliser, so close inputs give far-apart names.
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d049bb133111eb);
-    x ^= x >> 31;
-    format!("vnsp{:08x}", x as u32)
-}
-
-/// The spec and gateways an `attach` asks for; bad gateways are invalid input.
+/// The spec and gateways an `attach` asks for; bad gateways are invalid input (the spec is
+/// validated by the attach flow, once).
 pub fn build_spec(args: &AttachArgs) -> Result<(Spec, Vec<IpAddr>), Failure> {
     let source = match (&args.link, &args.veth_on_bridge) {
         (_, Some(bridge)) => Source::VethOnBridge {
             bridge: bridge.clone(),
-            host_name: generate_host_name(),
+            host_name: nsplumb_host::veth_host_name(),
         },
         (Some(link), None) if args.bridge => Source::NewBridge(link.clone()),
         (Some(link), None) if args.created_in_netns => Source::CreatedInNamespace(link.clone()),
@@ -115,13 +104,14 @@ pub fn build_spec(args: &AttachArgs) -> Result<(Spec, Vec<IpAddr>), Failure> {
             Err(_) => bad.push(format!("gateway {g:?}: is not an IP address")),
         }
     }
-    // Report every problem at once: the spec's own and the gateways'.
-    let mut problems: Vec<String> = match validate(&spec) {
-        Ok(_) => Vec::new(),
-        Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
-    };
-    problems.extend(bad);
-    if !problems.is_empty() {
+    if !bad.is_empty() {
+        // Every problem at once: the spec's own too (the attach flow, which validates the
+        // spec, is not reached).
+        let mut problems: Vec<String> = match validate(&spec) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+        };
+        problems.extend(bad);
         let dst = match &spec.destination {
             Destination::Name(n) => format!(" as {n}"),
             Destination::Prefix(p) => format!(" as {p}N"),
@@ -146,7 +136,7 @@ fn check_ns_name(what: &str, s: &str) -> Result<(), Failure> {
 }
 
 /// Run one subcommand (not `tui`): prints its output, returns its failure.
-pub async fn run<B: NetBackend>(ctx: &Ctx<B>, command: &Command) -> Result<(), Failure> {
+pub async fn run<B: HostBackend>(ctx: &Ctx<B>, command: &Command) -> Result<(), Failure> {
     match command {
         Command::Netns { action } => netns(ctx, action).await,
         Command::Attach(args) => attach(ctx, args).await,
@@ -158,8 +148,7 @@ pub async fn run<B: NetBackend>(ctx: &Ctx<B>, command: &Command) -> Result<(), F
     }
 }
 
-async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), Failure> {
-    let backend = ctx.plumber.backend();
+async fn netns<B: HostBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), Failure> {
     match action {
         NetnsAction::Add { name } => {
             check_ns_name("namespace name", name)?;
@@ -173,13 +162,7 @@ async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), 
                     "namespace name {name:?}: must be a plain name (no '/', not '.', '..' or 'host')"
                 )));
             }
-            let ns = backend
-                .create_netns(name)
-                .await
-                .map_err(|e| Failure::failed(format!("failed to create namespace {name}: {e}")))?;
-            ctx.store
-                .journal(Entry::NetnsAdd { name: name.clone() })
-                .map_err(Failure::failed)?;
+            let ns = nsplumb_host::create_netns(&ctx.store, &ctx.plumber, name).await?;
             output::print_netns_added(ctx.json, &ns);
             Ok(())
         }
@@ -189,21 +172,14 @@ async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), 
             if ns.is_host() {
                 return Err(Failure::invalid("the host namespace cannot be deleted"));
             }
-            ctx.store.forget_ns(&ns);
-            backend
-                .delete_netns(&ns)
-                .await
-                .map_err(|e| Failure::failed(format!("failed to delete namespace {ns}: {e}")))?;
-            ctx.store
-                .journal(Entry::NetnsDel {
-                    netns: ns.to_string(),
-                })
-                .map_err(Failure::failed)?;
+            nsplumb_host::delete_netns(&ctx.store, &ctx.plumber, &ns).await?;
             output::print_ok(ctx.json, &format!("deleted namespace {ns}"));
             Ok(())
         }
         NetnsAction::List => {
-            let list = backend
+            let list = ctx
+                .plumber
+                .backend()
                 .list_netns()
                 .await
                 .map_err(|e| Failure::failed(format!("failed to list namespaces: {e}")))?;
@@ -213,133 +189,26 @@ async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), 
     }
 }
 
-async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Failure> {
+async fn attach<B: HostBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Failure> {
     check_ns_name("namespace", &args.netns)?;
     let (spec, gateways) = build_spec(args)?;
-    let netns = (ctx.resolve)(&args.netns);
-    let mut guard = ctx
-        .store
-        .begin(&ctx.plumber, &netns)
-        .await
-        .map_err(Failure::failed)?;
-    let source_name = spec.source.name().to_string();
-    // Written down before the kernel is touched: a crash from here on is recoverable.
-    ctx.store
-        .intend_attach(&ctx.plumber, &mut guard, &spec)
-        .map_err(|e| {
-            Failure::failed(format!(
-                "attach of {source_name} in namespace {netns}: cannot save its intent: {e}"
-            ))
-        })?;
-    intent::test_abort_point("before-kernel-attach");
-    let mut events = ctx.plumber.subscribe();
-    let record = SpecRecord::from_spec(&spec);
-    let (dest_name, dest_prefix) = match &spec.destination {
-        Destination::Name(n) => (Some(n.clone()), None),
-        Destination::Prefix(p) => (None, Some(p.clone())),
+    let request = AttachRequest {
+        gateways,
+        announced_by: AnnouncedBy::ThisProcess,
+        ..AttachRequest::new((ctx.resolve)(&args.netns), spec)
     };
-    let attached = match ctx.plumber.attach(&netns, spec).await {
-        Ok(a) => a,
-        Err(e @ AttachError::Invalid(_)) => {
-            let _ = ctx.store.commit(&ctx.plumber, guard, None);
-            return Err(Failure::invalid(format!(
-                "attach of {source_name} in namespace {netns}: {e}"
-            )));
-        }
-        Err(e) => {
-            let _ = ctx.store.journal(Entry::AttachFailed {
-                netns: netns.to_string(),
-                name: dest_name,
-                prefix: dest_prefix,
-                spec: Box::new(record),
-            });
-            let _ = ctx.store.commit(&ctx.plumber, guard, None);
-            return Err(Failure::failed(format!(
-                "attach of {source_name} in namespace {netns} failed: {e}"
-            )));
-        }
-    };
-    let name = attached.name.clone();
-    ctx.store
-        .journal(Entry::Attach {
-            netns: netns.to_string(),
-            name: name.clone(),
-            spec: Box::new(record),
-            announcer: None,
-        })
-        .map_err(Failure::failed)?;
-    intent::test_abort_point("after-kernel-attach");
-    for gw in &gateways {
-        if let Err(e) = ctx.store.set_gateway(&ctx.plumber, &mut guard, *gw).await {
-            // Roll the attach back: the command as a whole failed.
-            let undo = ctx.plumber.detach(&netns, &name).await;
-            let _ = ctx.store.journal(Entry::Detach {
-                netns: netns.to_string(),
-                name: name.clone(),
-            });
-            let mut msg = format!("set gateway {gw} for {name} in namespace {netns} failed: {e}");
-            if let Err(u) = &undo {
-                msg.push_str(&format!("; rollback (detach) also failed: {u}"));
-            }
-            let _ = ctx.store.commit(&ctx.plumber, guard, None);
-            return Err(Failure::failed(msg));
-        }
-    }
-    // Still announcing? Only if no AnnounceStopped for it was seen during attach.
-    let mut pending = Vec::new();
-    while let Ok(ev) = events.try_recv() {
-        pending.push(ev);
-    }
-    let mut stopped = pending.iter().any(|ev| is_stop_for(ev, &netns, &name));
-    if attached.announce.count <= 1 {
-        stopped = true;
-    }
-    let me = if stopped { None } else { Announcer::me() };
-    if let Err(e) = ctx
-        .store
-        .commit(&ctx.plumber, guard, me.map(|a| (name.as_str(), a)))
-    {
-        // Without its record no later process could detach it: undo.
-        let undo = ctx.plumber.detach(&netns, &name).await;
-        let _ = ctx.store.journal(Entry::Detach {
-            netns: netns.to_string(),
-            name: name.clone(),
-        });
-        let mut msg = format!("attach of {name} in namespace {netns}: {e}; the attach was undone");
-        if let Err(u) = undo {
-            msg.push_str(&format!(" (detach failed: {u})"));
-        }
-        return Err(Failure::failed(msg));
-    }
-    ctx.store.release_journal();
-    output::print_attached(ctx.json, &attached, &gateways);
-    if !stopped {
+    let outcome = nsplumb_host::attach(&ctx.store, &ctx.plumber, request).await?;
+    output::print_attached(ctx.json, &outcome.attached, &outcome.gateways);
+    if let Some(announcing) = outcome.announcing {
         // Stay until the remaining announcements are sent (S5).
-        let a = attached.announce;
-        let budget = a.interval * a.count + Duration::from_secs(7);
-        let wait = async {
-            use futures::StreamExt;
-            while let Some(ev) = events.next().await {
-                if is_stop_for(&ev, &netns, &name) {
-                    break;
-                }
-            }
-        };
-        if tokio::time::timeout(budget, wait).await.is_err() {
-            tracing::warn!(iface = %name, %netns, "announcements did not finish in time");
-        }
-        ctx.store.clear_announcer(&netns, &name).await;
+        announcing.finish(&ctx.store).await;
     }
     Ok(())
 }
 
-fn is_stop_for(ev: &Event, netns: &NetnsRef, name: &str) -> bool {
-    ev.iface == name && ev.netns == *netns && matches!(ev.kind, EventKind::AnnounceStopped(_))
-}
-
 /// The namespace of a `--netns NS --name NAME` command, once both are valid (SPEC V rules):
 /// invalid input is refused before anything is touched.
-fn checked_netns<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<NetnsRef, Failure> {
+fn checked_netns<B: HostBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<NetnsRef, Failure> {
     check_ns_name("namespace", &args.netns)?;
     if let Err(r) = nsplumb_core::check_ifname(&args.name) {
         return Err(Failure::invalid(format!(
@@ -350,121 +219,20 @@ fn checked_netns<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<Netns
     Ok((ctx.resolve)(&args.netns))
 }
 
-async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
+async fn detach<B: HostBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
     let netns = checked_netns(ctx, args)?;
-    let mut guard = ctx
-        .store
-        .begin(&ctx.plumber, &netns)
-        .await
-        .map_err(Failure::failed)?;
-    let ifindex = ctx
-        .plumber
-        .interfaces(&netns)
-        .into_iter()
-        .find(|i| i.name == args.name)
-        .and_then(|i| i.attached.map(|a| a.ifindex));
-    if ifindex.is_some() {
-        // Marked before the kernel is touched: a crash from here on is recoverable.
-        ctx.store
-            .intend_detach(&ctx.plumber, &mut guard, &args.name)
-            .map_err(|e| {
-                Failure::failed(format!(
-                    "detach of {} from namespace {netns}: cannot save its state: {e}",
-                    args.name
-                ))
-            })?;
-    }
-    intent::test_abort_point("before-kernel-detach");
-    ctx.store.stop_announcer(&mut guard, &args.name).await;
-    let result = ctx.plumber.detach(&netns, &args.name).await;
-    // Journaled even when it failed: the simulator replays exactly what happened.
-    ctx.store
-        .journal(Entry::Detach {
-            netns: netns.to_string(),
-            name: args.name.clone(),
-        })
-        .map_err(Failure::failed)?;
-    intent::test_abort_point("after-kernel-detach");
-    let mut gateway_error = None;
-    if let (Ok(()), Some(index)) = (&result, ifindex) {
-        // G4: the gateway routes on this link go with it.
-        gateway_error = ctx
-            .store
-            .drop_gateways_on(&ctx.plumber, &mut guard, index)
-            .await
-            .err();
-    }
-    ctx.store
-        .commit(&ctx.plumber, guard, None)
-        .map_err(Failure::failed)?;
-    match result {
-        Ok(()) => {
-            if let Some(e) = gateway_error {
-                return Err(Failure::failed(format!(
-                    "detached {} from namespace {netns}, but {e}",
-                    args.name
-                )));
-            }
-            output::print_ok(
-                ctx.json,
-                &format!("detached {} from namespace {netns}", args.name),
-            );
-            Ok(())
-        }
-        Err(e @ DetachError::NotAttached { .. }) => Err(Failure::failed(format!("detach: {e}"))),
-        Err(e) => Err(Failure::failed(format!(
-            "detach of {} from namespace {netns} failed: {e}",
-            args.name
-        ))),
-    }
+    nsplumb_host::detach(&ctx.store, &ctx.plumber, &netns, &args.name).await?;
+    output::print_ok(
+        ctx.json,
+        &format!("detached {} from namespace {netns}", args.name),
+    );
+    Ok(())
 }
 
-/// SPEC D3: drop the record of an interface whose link vanished, freeing its name. A link
-/// that is still there is refused: detach restores it, forgetting would strand it.
-async fn forget<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
+/// SPEC D3: drop the record of an interface whose link vanished, freeing its name.
+async fn forget<B: HostBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
     let netns = checked_netns(ctx, args)?;
-    let mut guard = ctx
-        .store
-        .begin(&ctx.plumber, &netns)
-        .await
-        .map_err(Failure::failed)?;
-    let iface = ctx
-        .plumber
-        .interfaces(&netns)
-        .into_iter()
-        .find(|i| i.name == args.name);
-    let Some(attached) = iface.and_then(|i| i.attached) else {
-        return Err(Failure::failed(format!(
-            "forget: interface {:?} is not attached in namespace {netns}",
-            args.name
-        )));
-    };
-    let still_there = ctx
-        .plumber
-        .backend()
-        .link_by_index(&netns, attached.ifindex)
-        .await
-        .is_ok_and(|l| l.name == args.name);
-    if still_there {
-        return Err(Failure::failed(format!(
-            "forget: interface {:?} is still in namespace {netns} (ifindex {}); detach it instead",
-            args.name, attached.ifindex
-        )));
-    }
-    ctx.plumber.forget(&netns, &args.name);
-    ctx.store
-        .journal(Entry::Forget {
-            netns: netns.to_string(),
-            name: args.name.clone(),
-        })
-        .map_err(Failure::failed)?;
-    ctx.store
-        .drop_gateways_on(&ctx.plumber, &mut guard, attached.ifindex)
-        .await
-        .map_err(Failure::failed)?;
-    ctx.store
-        .commit(&ctx.plumber, guard, None)
-        .map_err(Failure::failed)?;
+    nsplumb_host::forget(&ctx.store, &ctx.plumber, &netns, &args.name).await?;
     output::print_ok(
         ctx.json,
         &format!(
@@ -475,7 +243,7 @@ async fn forget<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Fa
     Ok(())
 }
 
-async fn list<B: NetBackend>(ctx: &Ctx<B>, args: &ListArgs) -> Result<(), Failure> {
+async fn list<B: HostBackend>(ctx: &Ctx<B>, args: &ListArgs) -> Result<(), Failure> {
     let namespaces = match &args.netns {
         Some(n) => {
             check_ns_name("namespace", n)?;
@@ -491,7 +259,12 @@ async fn list<B: NetBackend>(ctx: &Ctx<B>, args: &ListArgs) -> Result<(), Failur
     let mut all = Vec::new();
     for ns in &namespaces {
         // Which links nsplumb manages, from the state file (read without waiting for a lock).
-        ctx.store.refresh(&ctx.plumber, ns).await;
+        if let Err(e) = nsplumb_host::refresh(&ctx.store, &ctx.plumber, ns).await {
+            if args.netns.is_some() {
+                return Err(e.into());
+            }
+            eprintln!("nsplumb: warning: {e}");
+        }
         match ctx.plumber.list(ns).await {
             Ok(links) => all.push((ns.clone(), links)),
             Err(e) if args.netns.is_some() => return Err(Failure::failed(e.to_string())),
@@ -502,7 +275,7 @@ async fn list<B: NetBackend>(ctx: &Ctx<B>, args: &ListArgs) -> Result<(), Failur
     Ok(())
 }
 
-async fn stats<B: NetBackend>(ctx: &Ctx<B>, args: &StatsArgs) -> Result<(), Failure> {
+async fn stats<B: HostBackend>(ctx: &Ctx<B>, args: &StatsArgs) -> Result<(), Failure> {
     check_ns_name("namespace", &args.netns)?;
     if let Some(n) = &args.name {
         if let Err(r) = nsplumb_core::check_ifname(n) {

@@ -1,15 +1,11 @@
-//! nsplumb: the command line and the terminal UI over `nsplumb-core`.
+//! nsplumb: the command line and the terminal UI over `nsplumb-core`; what they keep between
+//! processes, and the attach and detach flows, are `nsplumb-host`'s.
 
 pub mod app;
-pub mod cancel;
 pub mod cli;
 pub mod commands;
-pub mod intent;
-pub mod journal;
 pub mod output;
 pub mod simworld;
-pub mod state;
-pub mod store;
 
 use futures::future::BoxFuture;
 use nsplumb_core::{NetnsRef, Spawner};

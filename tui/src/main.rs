@@ -1,13 +1,12 @@
 use clap::Parser;
 use nsplumb_core::{NetnsRef, Plumber};
+use nsplumb_host::{paths, Store};
 use nsplumb_linux::LinuxBackend;
 use nsplumb_tui::cli::{BackendKind, Cli, Command};
 use nsplumb_tui::commands::{self, Ctx, Failure};
-use nsplumb_tui::journal::Journal;
 use nsplumb_tui::simworld::SimWorld;
-use nsplumb_tui::store::Store;
-use nsplumb_tui::{app, output, state, tokio_spawner};
-use std::sync::{Arc, Mutex};
+use nsplumb_tui::{app, output, tokio_spawner};
+use std::sync::Arc;
 
 fn main() {
     let json_flag = std::env::args().any(|a| a == "--json");
@@ -87,17 +86,13 @@ fn init_stderr_logging() {
 async fn run_command(backend: BackendKind, json: bool, command: &Command) -> Result<(), Failure> {
     match backend {
         BackendKind::Sim => {
-            let dir = state::sim_state_dir();
-            let journal_dir = dir.clone();
-            let journal = tokio::task::spawn_blocking(move || Journal::open(&journal_dir))
+            let dir = paths::sim_state_dir();
+            // The journal is read whole before anything acts (a corrupt one is an error).
+            let (store, entries) = tokio::task::spawn_blocking(move || Store::open_sim(dir))
                 .await
-                .map_err(|e| Failure::failed(e.to_string()))?
-                .map_err(|e| Failure::failed(format!("cannot open the sim journal: {e}")))?;
+                .map_err(|e| Failure::failed(e.to_string()))??;
             let world = SimWorld::new(1).await.map_err(Failure::failed)?;
             world.spawn_pacer();
-            let entries = journal
-                .entries()
-                .map_err(|e| Failure::failed(format!("cannot read the sim journal: {e}")))?;
             // The replay rebuilds the simulated kernel on a plumber of its own; this process's
             // plumber learns nsplumb's records from the state files, as on Linux.
             let replayer = Plumber::new(world.backend.clone(), tokio_spawner());
@@ -105,10 +100,7 @@ async fn run_command(backend: BackendKind, json: bool, command: &Command) -> Res
             let plumber = Plumber::new(world.backend.clone(), tokio_spawner());
             let ctx = Ctx {
                 plumber,
-                store: Store::Sim {
-                    journal: Mutex::new(journal),
-                    dir,
-                },
+                store,
                 json,
                 resolve: Box::new(NetnsRef::from_name_or_path),
             };
@@ -124,7 +116,7 @@ async fn run_command(backend: BackendKind, json: bool, command: &Command) -> Res
             let ctx = Ctx {
                 plumber,
                 store: Store::Linux {
-                    dir: state::state_dir("/run/nsplumb"),
+                    dir: paths::state_dir("/run/nsplumb"),
                 },
                 json,
                 resolve: Box::new(move |s| nsplumb_tui::resolve_in(&dir, s)),

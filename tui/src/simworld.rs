@@ -2,8 +2,8 @@
 //! container namespaces `ctr1..ctr3`, dummy host links `dummy0..dummy2`, virtual time paced by
 //! the wall clock, and fault injection.
 
-use crate::journal::Entry;
 use nsplumb_core::{Errno, NetBackend, NetnsRef, Op, Plumber, Timestamp};
+use nsplumb_host::journal::{self, Entry};
 use nsplumb_sim::{FaultHandle, Faulty, SimBackend};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -92,83 +92,11 @@ impl SimWorld {
         });
     }
 
-    /// Replay the journal: every earlier mutating command, in order, on `plumber` (one used
-    /// for nothing else: the replay rebuilds the simulated kernel, while nsplumb's own records
-    /// come from the state files as on Linux). Failures are logged and skipped (the same
-    /// input gives the same result every time).
+    /// Replay the journal ([`journal::replay`]) on `plumber`, with virtual time jumping to
+    /// each deadline meanwhile.
     pub async fn replay(&self, plumber: &Plumber<SimNet>, entries: &[Entry]) {
         self.fast.store(true, Ordering::Relaxed);
-        for e in entries {
-            let r: Result<(), String> = match e {
-                Entry::NetnsAdd { name } => self
-                    .backend
-                    .create_netns(name)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                Entry::NetnsDel { netns } => self
-                    .backend
-                    .delete_netns(&NetnsRef::from_name_or_path(netns))
-                    .await
-                    .map_err(|e| e.to_string()),
-                Entry::Attach {
-                    netns, name, spec, ..
-                } => plumber
-                    .attach(
-                        &NetnsRef::from_name_or_path(netns),
-                        spec.to_replay_spec(name),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                Entry::AttachFailed {
-                    netns,
-                    name,
-                    prefix,
-                    spec,
-                } => {
-                    let dest = match (name, prefix) {
-                        (Some(n), _) => nsplumb_core::Destination::Name(n.clone()),
-                        (None, p) => {
-                            nsplumb_core::Destination::Prefix(p.clone().unwrap_or_default())
-                        }
-                    };
-                    let _ = plumber
-                        .attach(
-                            &NetnsRef::from_name_or_path(netns),
-                            spec.to_replay_spec_as(dest),
-                        )
-                        .await;
-                    Ok(())
-                }
-                Entry::Detach { netns, name } => plumber
-                    .detach(&NetnsRef::from_name_or_path(netns), name)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Entry::Gateway { netns, gateway } => match gateway.parse() {
-                    Ok(ip) => plumber
-                        .set_gateway(&NetnsRef::from_name_or_path(netns), Some(ip))
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(_) => Err(format!("bad gateway {gateway}")),
-                },
-                Entry::DelRoute { netns, route } => match route.to_route() {
-                    Some(r) => self
-                        .backend
-                        .del_route(&NetnsRef::from_name_or_path(netns), &r)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    None => Err(format!("bad route {route:?}")),
-                },
-                Entry::Forget { netns, name } => {
-                    plumber.forget(&NetnsRef::from_name_or_path(netns), name);
-                    Ok(())
-                }
-            };
-            if let Err(err) = r {
-                tracing::warn!(entry = ?e, "journal replay step failed: {err}");
-            }
-        }
+        journal::replay(plumber, entries).await;
         self.fast.store(false, Ordering::Relaxed);
     }
 

@@ -3,11 +3,11 @@
 //! In a test binary of its own: the TUI's SIGUSR1 listener is process-wide.
 
 use nsplumb_core::{Destination, EventKind, NetnsRef, Plumber, Source, Spec, StopReason};
+use nsplumb_host::{cancel, state_file, Store};
 use nsplumb_tui::app::run::Runner;
 use nsplumb_tui::app::Effect;
 use nsplumb_tui::simworld::SimWorld;
-use nsplumb_tui::store::Store;
-use nsplumb_tui::{cancel, state, tokio_spawner};
+use nsplumb_tui::tokio_spawner;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,20 +56,17 @@ async fn a_detach_from_another_process_asks_the_tui_to_cancel_its_announcements(
     let cli_store = Store::Linux {
         dir: dir.path().to_path_buf(),
     };
-    let mut guard = cli_store.begin(&cli_plumber, &ns).await.unwrap();
-    let recorded = guard
-        .announcer_of("eth0")
+    let files = cli_store.files(&ns).unwrap();
+    let recorded = state_file::load(&files.state).unwrap().unwrap().interfaces[0]
+        .announcer
         .expect("the TUI is the recorded announcer");
     assert!(recorded.on_request);
     assert_eq!(recorded.pid, std::process::id());
-    cli_store
-        .intend_detach(&cli_plumber, &mut guard, "eth0")
-        .unwrap();
     let t = Instant::now();
-    assert!(
-        cli_store.stop_announcer(&mut guard, "eth0").await,
-        "the TUI confirmed the cancel"
-    );
+    nsplumb_host::detach(&cli_store, &cli_plumber, &ns, "eth0")
+        .await
+        .unwrap();
+    // Well within the time a detach waits for an answer: the TUI confirmed the cancel.
     assert!(
         t.elapsed() < cancel::CANCEL_REQUEST_TIMEOUT,
         "{:?}",
@@ -96,8 +93,6 @@ async fn a_detach_from_another_process_asks_the_tui_to_cancel_its_announcements(
     assert!(cancelled, "the TUI got AnnounceStopped(Cancelled)");
     assert!((1..3).contains(&sent), "{sent} of 3 sent");
 
-    cli_plumber.detach(&ns, "eth0").await.unwrap();
-    cli_store.commit(&cli_plumber, guard, None).unwrap();
     // Past the next two due times: nothing more from the TUI for eth0.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     while let Ok(ev) = tui_events.try_recv() {
@@ -107,7 +102,7 @@ async fn a_detach_from_another_process_asks_the_tui_to_cancel_its_announcements(
         );
     }
     // The TUI is alive and its state shows nothing left.
-    let st = state::load(&cli_store.files_of(&ns).unwrap().state).unwrap();
+    let st = state_file::load(&files.state).unwrap().unwrap();
     assert!(st.interfaces.is_empty(), "{st:?}");
     assert!(tui.run_effect(Effect::Refresh).await.is_ok());
 }

@@ -144,7 +144,7 @@ impl Kernel {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|i| i["name"].as_str().unwrap().to_string())
+                    .map(|i| i["attached"]["name"].as_str().unwrap().to_string())
                     .collect::<std::collections::BTreeSet<_>>()
                     .into_iter()
                     .collect()

@@ -93,7 +93,7 @@ impl Sim {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|i| i["name"].as_str().unwrap().to_string())
+                    .map(|i| i["attached"]["name"].as_str().unwrap().to_string())
                     .collect::<std::collections::BTreeSet<_>>()
                     .into_iter()
                     .collect()
@@ -1223,7 +1223,7 @@ fn a_vanished_interface_stays_reserved_across_processes_until_forgotten() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["name"] == "eth0")
+        .find(|i| i["attached"]["name"] == "eth0")
         .unwrap_or_else(|| panic!("eth0 still recorded: {st}"));
     assert_eq!(eth0["phase"], "vanished");
     // Reported again by the next process, and its name is not handed out.
@@ -1263,4 +1263,106 @@ fn a_vanished_interface_stays_reserved_across_processes_until_forgotten() {
         "0",
     ]);
     assert_eq!(r.json()["name"], "eth0");
+}
+
+/// The simulated kernel is its journal: a line that does not read back (an unknown source
+/// kind, a line of an older format) is an error naming the file and what is wrong, and no
+/// command acts on a half-read journal (the journal is left as it was).
+// SPEC: R3
+#[test]
+fn a_journal_line_that_does_not_read_back_is_an_error_naming_the_file() {
+    let s = Sim::new();
+    let journal = s.dir.path().join("sim-journal");
+    let unknown_kind = concat!(
+        r#"{"format":{"version":2}}"#,
+        "\n",
+        r#"{"attach":{"netns":"/run/netns/ctr1","name":"eth0","spec":{"source":{"veth_on_brige":{"bridge":"br0","host_name":"dummy0"}},"destination":{"name":"eth0"},"announce_count":0}}}"#,
+        "\n"
+    );
+    // The format before this one: its unknown kinds replayed as a host link move.
+    let older = concat!(
+        r#"{"op":"attach","netns":"/run/netns/ctr1","name":"eth0","spec":{"source_kind":"brige","source":"dummy0","mac":null,"ipv4":null,"ipv6":null,"master":null,"announce_count":0,"announce_interval_ms":1000}}"#,
+        "\n"
+    );
+    for (text, needle) in [(unknown_kind, "veth_on_brige"), (older, "older")] {
+        std::fs::write(&journal, text).unwrap();
+        for args in [
+            &["--json", "list"][..],
+            &[
+                "attach", "--netns", "ctr2", "--link", "dummy1", "--name", "eth0",
+            ][..],
+        ] {
+            let r = s.run(args);
+            assert_eq!(r.code, 1, "{args:?}: {} {}", r.stdout, r.stderr);
+            assert!(
+                r.stderr.contains(&*journal.to_string_lossy()) && r.stderr.contains(needle),
+                "{args:?}: {}",
+                r.stderr
+            );
+            assert_eq!(
+                std::fs::read_to_string(&journal).unwrap(),
+                text,
+                "{args:?} changed the journal"
+            );
+        }
+    }
+    std::fs::remove_file(&journal).unwrap();
+    let host = s.names_in("host");
+    assert!(has(&host, "dummy0"), "{host:?}");
+}
+
+/// A state file with a field that does not read back is an error naming the file, the field
+/// and the value; the command fails and nothing acts on the record (the link stays where it is).
+// SPEC: R3
+#[test]
+fn a_corrupt_state_file_field_is_an_error_and_nothing_acts_on_it() {
+    let s = Sim::new();
+    let v = s
+        .ok(&[
+            "--json",
+            "attach",
+            "--netns",
+            "ctr1",
+            "--link",
+            "dummy0",
+            "--name",
+            "eth0",
+            "--announce-count",
+            "0",
+        ])
+        .json();
+    let mac = v["mac"].as_str().unwrap().to_string();
+    let file = s.dir.path().join("sim-_run_netns_ctr1.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(&mac), "{text}");
+    let corrupt = text.replacen(&format!("\"{mac}\""), "\"zz:zz\"", 1);
+    std::fs::write(&file, &corrupt).unwrap();
+    let journal = std::fs::read_to_string(s.dir.path().join("sim-journal")).unwrap();
+    for args in [
+        &["detach", "--netns", "ctr1", "--name", "eth0"][..],
+        &["forget", "--netns", "ctr1", "--name", "eth0"][..],
+        &[
+            "attach", "--netns", "ctr1", "--link", "dummy1", "--prefix", "eth",
+        ][..],
+    ] {
+        let r = s.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&*file.to_string_lossy())
+                && r.stderr.contains("mac")
+                && r.stderr.contains("zz:zz"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), corrupt, "{args:?}");
+        assert_eq!(
+            std::fs::read_to_string(s.dir.path().join("sim-journal")).unwrap(),
+            journal,
+            "{args:?} changed the simulated kernel"
+        );
+    }
+    // Put right, the record works again.
+    std::fs::write(&file, &text).unwrap();
+    s.ok(&["detach", "--netns", "ctr1", "--name", "eth0"]);
+    assert!(has(&s.names_in("host"), "dummy0"));
 }

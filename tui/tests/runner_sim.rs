@@ -3,11 +3,11 @@
 
 use futures::StreamExt;
 use nsplumb_core::{Destination, Errno, NetnsRef, Op, Plumber, Source, Spec};
+use nsplumb_host::Store;
 use nsplumb_tui::app::model::{Model, Msg};
 use nsplumb_tui::app::run::Runner;
 use nsplumb_tui::app::{update, Effect};
 use nsplumb_tui::simworld::SimWorld;
-use nsplumb_tui::store::Store;
 use nsplumb_tui::tokio_spawner;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,4 +166,35 @@ async fn an_injected_fault_fails_the_next_attach_and_it_is_rolled_back() {
         })
         .await;
     assert!(r.is_ok(), "{r:?}");
+}
+
+/// The attach and its gateway are one operation, in the TUI as in the CLI: a gateway that
+/// cannot be set rolls the interface back, and the error says both.
+// SPEC: G1
+// SPEC: A15
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_gateway_rolls_the_attach_back_as_the_cli_does() {
+    let (runner, _) = setup().await;
+    let before = runner.snapshot().await.links;
+    let ctr1 = NetnsRef::from_name_or_path("ctr1");
+    let mut dummy1_spec = Spec::new(
+        Source::HostLink("dummy1".into()),
+        Destination::Name("eth0".into()),
+    );
+    dummy1_spec.ipv4 = Some("192.0.2.40/24".into());
+    let r = runner
+        .run_effect(Effect::Attach {
+            netns: ctr1.clone(),
+            spec: Box::new(dummy1_spec),
+            gateway: Some("198.51.100.1".parse().unwrap()),
+        })
+        .await;
+    let err = r.expect_err("the gateway has no route in ctr1");
+    assert!(
+        err.contains("198.51.100.1") && err.contains("could not be found"),
+        "{err}"
+    );
+    assert!(runner.plumber.interfaces(&ctr1).is_empty());
+    let after = runner.snapshot().await.links;
+    assert_eq!(before, after, "rolled back: nothing changed");
 }

@@ -3,14 +3,12 @@
 use super::model::{Effect, LinkRow, Model, Msg, Snapshot};
 use super::{update, view};
 use crate::cli::BackendKind;
-use crate::commands::generate_host_name;
 use crate::simworld::SimWorld;
-use crate::state::{self, Announcer};
-use crate::store::Store;
 use crate::tokio_spawner;
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event as CtEvent};
 use futures::StreamExt;
-use nsplumb_core::{NetBackend, NetnsRef, Plumber, Source};
+use nsplumb_core::{NetnsRef, Plumber, Source};
+use nsplumb_host::{paths, AnnouncedBy, AttachRequest, HostBackend, Store};
 use nsplumb_linux::LinuxBackend;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,7 +41,7 @@ fn init_file_logging(dir: &std::path::Path) {
 pub async fn run_tui(kind: BackendKind) -> Result<(), String> {
     match kind {
         BackendKind::Sim => {
-            init_file_logging(&state::sim_state_dir());
+            init_file_logging(&paths::sim_state_dir());
             let world = SimWorld::new(1).await?;
             world.spawn_pacer();
             let plumber = Plumber::new(world.backend.clone(), tokio_spawner());
@@ -56,7 +54,7 @@ pub async fn run_tui(kind: BackendKind) -> Result<(), String> {
             event_loop(ctx, Model::new("simulator", true)).await
         }
         BackendKind::Linux => {
-            let dir = state::state_dir("/run/nsplumb");
+            let dir = paths::state_dir("/run/nsplumb");
             init_file_logging(&dir);
             let backend =
                 LinuxBackend::new().map_err(|e| format!("cannot open the Linux backend: {e}"))?;
@@ -71,7 +69,7 @@ pub async fn run_tui(kind: BackendKind) -> Result<(), String> {
             );
             ctx.discover_host = true;
             // Detaches from other processes ask the TUI to stop its announcements (S8).
-            crate::cancel::spawn_listener(ctx.store.clone(), ctx.plumber.clone())
+            nsplumb_host::cancel::spawn_listener(ctx.store.clone(), ctx.plumber.clone())
                 .map_err(|e| format!("cannot listen for cancel requests (SIGUSR1): {e}"))?;
             ctx.announce_on_request = true;
             // A cached netlink socket keeps its namespace alive: close those of namespaces
@@ -88,7 +86,7 @@ pub type NetnsHook = Arc<dyn Fn(&NetnsRef) + Send + Sync>;
 pub type Resolver = Arc<dyn Fn(&str) -> NetnsRef + Send + Sync>;
 
 /// Runs effects against a plumber.
-pub struct Runner<B: NetBackend> {
+pub struct Runner<B: HostBackend> {
     pub plumber: Plumber<B>,
     pub store: Arc<Store>,
     pub sim: Option<SimWorld>,
@@ -98,12 +96,12 @@ pub struct Runner<B: NetBackend> {
     /// Called for a namespace that is no longer there.
     pub forget_netns: Option<NetnsHook>,
     /// Record this process as the announcer of what it attaches, to be asked to cancel by a
-    /// detach from another process (set once [`crate::cancel::spawn_listener`] runs).
+    /// detach from another process (set once [`nsplumb_host::cancel::spawn_listener`] runs).
     pub announce_on_request: bool,
     seen: Arc<std::sync::Mutex<Vec<NetnsRef>>>,
 }
 
-impl<B: NetBackend> Runner<B> {
+impl<B: HostBackend> Runner<B> {
     pub fn new(
         plumber: Plumber<B>,
         store: Store,
@@ -123,7 +121,7 @@ impl<B: NetBackend> Runner<B> {
     }
 }
 
-impl<B: NetBackend> Clone for Runner<B> {
+impl<B: HostBackend> Clone for Runner<B> {
     fn clone(&self) -> Self {
         Runner {
             plumber: self.plumber.clone(),
@@ -181,7 +179,7 @@ pub fn discover_namespaces(listed: Vec<NetnsRef>) -> Vec<NetnsRef> {
     out
 }
 
-impl<B: NetBackend> Runner<B> {
+impl<B: HostBackend> Runner<B> {
     /// Read every namespace, link, address and counter.
     pub async fn snapshot(&self) -> Snapshot {
         let backend = self.plumber.backend();
@@ -205,7 +203,9 @@ impl<B: NetBackend> Runner<B> {
         let mut stats = Vec::new();
         for ns in &namespaces {
             // Interfaces attached or detached by other processes (Linux state files).
-            self.store.refresh(&self.plumber, ns).await;
+            if let Err(e) = nsplumb_host::refresh(&self.store, &self.plumber, ns).await {
+                tracing::warn!(netns = %ns, "{e}");
+            }
             let Ok(views) = self.plumber.list(ns).await else {
                 continue;
             };
@@ -264,92 +264,43 @@ impl<B: NetBackend> Runner<B> {
                 gateway,
             } => {
                 if let Source::VethOnBridge { host_name, .. } = &mut spec.source {
-                    *host_name = generate_host_name();
+                    *host_name = nsplumb_host::veth_host_name();
                 }
-                let mut guard = self.store.begin(p, &netns).await?;
-                // Written down before the kernel is touched: a crash is recoverable.
-                self.store.intend_attach(p, &mut guard, &spec)?;
-                let mut events = p.subscribe();
-                let a = p
-                    .attach(&netns, *spec)
-                    .await
-                    .map_err(|e| format!("attach in {} failed: {e}", netns.short_name()));
-                let a = match a {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let _ = self.store.commit(p, guard, None);
-                        return Err(e);
-                    }
+                // Still announcing after attach: recorded so that a detach from another
+                // process asks this one to cancel first (S8), never kills it.
+                let announced_by = match self.announce_on_request {
+                    true => AnnouncedBy::ThisProcessOnRequest,
+                    false => AnnouncedBy::Unrecorded,
                 };
+                let request = AttachRequest {
+                    gateways: gateway.into_iter().collect(),
+                    announced_by,
+                    ..AttachRequest::new(netns.clone(), *spec)
+                };
+                let outcome = nsplumb_host::attach(&self.store, p, request)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let a = &outcome.attached;
                 let mut msg = format!(
                     "attached {} as {} in {}",
                     a.source,
                     a.name,
                     netns.short_name()
                 );
-                if let Some(gw) = gateway {
-                    match self.store.set_gateway(p, &mut guard, gw).await {
-                        Ok(()) => msg.push_str(&format!(", gateway {gw}")),
-                        Err(e) => msg.push_str(&format!("; gateway {gw} failed: {e}")),
-                    }
+                for gw in &outcome.gateways {
+                    msg.push_str(&format!(", gateway {gw}"));
                 }
-                // Still announcing: recorded so that a detach from another process asks this
-                // one to cancel first (S8), never kills it.
-                let mut stopped = a.announce.count <= 1;
-                while let Ok(ev) = events.try_recv() {
-                    stopped |= is_stop_for(&ev, &netns, &a.name);
-                }
-                let announcer = if self.announce_on_request && !stopped {
-                    Announcer::me_on_request()
-                } else {
-                    None
-                };
-                self.store
-                    .commit(p, guard, announcer.map(|me| (a.name.as_str(), me)))?;
-                if announcer.is_some() {
+                if let (Some(announcing), true) = (outcome.announcing, self.announce_on_request) {
                     let store = self.store.clone();
-                    let budget = a.announce.interval * a.announce.count + Duration::from_secs(7);
-                    let name = a.name.clone();
-                    tokio::spawn(async move {
-                        let done = async {
-                            while let Some(ev) = events.next().await {
-                                if is_stop_for(&ev, &netns, &name) {
-                                    break;
-                                }
-                            }
-                        };
-                        let _ = tokio::time::timeout(budget, done).await;
-                        store.clear_announcer(&netns, &name).await;
-                    });
+                    tokio::spawn(async move { announcing.finish(&store).await });
                 }
                 Ok(msg)
             }
             Effect::Detach { netns, name } => {
-                let mut guard = self.store.begin(p, &netns).await?;
-                let ifindex = p
-                    .interfaces(&netns)
-                    .into_iter()
-                    .find(|i| i.name == name)
-                    .and_then(|i| i.attached.map(|a| a.ifindex));
-                if ifindex.is_some() {
-                    self.store.intend_detach(p, &mut guard, &name)?;
-                }
-                self.store.stop_announcer(&mut guard, &name).await;
-                let r = p.detach(&netns, &name).await;
-                let mut gateway_error = None;
-                if let (Ok(()), Some(index)) = (&r, ifindex) {
-                    gateway_error = self
-                        .store
-                        .drop_gateways_on(p, &mut guard, index)
-                        .await
-                        .err();
-                }
-                self.store.commit(p, guard, None)?;
-                r.map_err(|e| format!("detach of {name} failed: {e}"))?;
-                match gateway_error {
-                    Some(e) => Err(format!("detached {name}, but {e}")),
-                    None => Ok(format!("detached {name} from {}", netns.short_name())),
-                }
+                nsplumb_host::detach(&self.store, p, &netns, &name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("detached {name} from {}", netns.short_name()))
             }
             Effect::SetSysctl {
                 netns,
@@ -393,16 +344,10 @@ impl<B: NetBackend> Runner<B> {
                 ))
             }
             Effect::SetGateway { netns, gateway } => {
-                let mut guard = self.store.begin(p, &netns).await?;
-                let r = self.store.set_gateway(p, &mut guard, gateway).await;
-                self.store.commit(p, guard, None)?;
-                r.map(|()| format!("gateway {gateway} set in {}", netns.short_name()))
-                    .map_err(|e| {
-                        format!(
-                            "set gateway {gateway} in {} failed: {e}",
-                            netns.short_name()
-                        )
-                    })
+                nsplumb_host::set_gateway(&self.store, p, &netns, gateway)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("gateway {gateway} set in {}", netns.short_name()))
             }
             Effect::InjectFault { op, errno } => match &self.sim {
                 Some(w) => {
@@ -420,7 +365,7 @@ impl<B: NetBackend> Runner<B> {
     }
 }
 
-async fn event_loop<B: NetBackend>(runner: Runner<B>, mut model: Model) -> Result<(), String> {
+async fn event_loop<B: HostBackend>(runner: Runner<B>, mut model: Model) -> Result<(), String> {
     let (tx, mut rx) = unbounded_channel::<Msg>();
     // Plumber events → messages.
     {
@@ -542,10 +487,4 @@ async fn event_loop<B: NetBackend>(runner: Runner<B>, mut model: Model) -> Resul
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result
-}
-
-fn is_stop_for(ev: &nsplumb_core::Event, netns: &NetnsRef, name: &str) -> bool {
-    ev.iface == name
-        && ev.netns == *netns
-        && matches!(ev.kind, nsplumb_core::EventKind::AnnounceStopped(_))
 }

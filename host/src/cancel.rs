@@ -1,17 +1,23 @@
 //! Cross-process S8 for a long-lived announcer (the TUI): a detach from another process must
 //! stop its announcements before detaching, but must not kill it.
 //!
-//! The TUI records itself as the announcer with `on_request`. The detaching process, holding
-//! the namespace lock and having marked the record `detaching`, sends it SIGUSR1 and waits
-//! (bounded) for an acknowledgement file `<state file stem>.cancelled-<name>`. The TUI, on
-//! SIGUSR1, reads the state files of its namespaces (replaced atomically, so no lock is
-//! needed), cancels the announcements of every record that is `detaching` with itself as the
-//! announcer (`Plumber::cancel_announce`: no frame after it returns), and writes the
-//! acknowledgement. The detaching process then drops the announcer from the record.
+//! The long-lived process records itself as the announcer with `on_request`. The detaching
+//! process, holding the namespace lock and having marked the record `detaching`, sends it
+//! SIGUSR1 and waits (bounded) for an acknowledgement file `<state file stem>.cancelled-<name>`.
+//! The announcer, on SIGUSR1, reads the state files of its namespaces (replaced atomically, so
+//! no lock is needed), cancels the announcements of every record that is `detaching` with
+//! itself as the announcer (`Plumber::cancel_announce`: no frame after it returns), and writes
+//! the acknowledgement.
 
-use crate::state::{self, Announcer, NsFiles, RecordPhase};
+use crate::announcer::AnnouncerProcess;
+use crate::paths::NsFiles;
+use crate::process::ProcessRef;
+use crate::record::RecordPhase;
+use crate::state_file::{self, write_atomic};
 use crate::store::Store;
-use nsplumb_core::{NetBackend, NetnsRef, Plumber};
+use crate::HostBackend;
+use nix::sys::signal::Signal;
+use nsplumb_core::{NetnsRef, Plumber};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,24 +41,21 @@ pub fn ack_path(files: &NsFiles, name: &str) -> PathBuf {
 /// Detaching side: ask `announcer` to stop announcing `name` and wait until it confirms, it
 /// exits, or the timeout passes. True when it confirmed or is gone. Blocking.
 pub fn request_cancel(
-    announcer: &Announcer,
+    announcer: &AnnouncerProcess,
     files: &NsFiles,
     name: &str,
     timeout: Duration,
 ) -> bool {
-    if !announcer.is_alive() {
+    let process = announcer.process();
+    if !process.is_alive() {
         return true;
     }
     let ack = ack_path(files, name);
     let _ = std::fs::remove_file(&ack);
-    // SAFETY: plain syscall; the pid was checked to be the recorded process just above.
-    unsafe { libc::kill(announcer.pid as libc::pid_t, libc::SIGUSR1) };
+    process.signal(Signal::SIGUSR1);
     let deadline = Instant::now() + timeout;
     let confirmed = loop {
-        if ack.exists() {
-            break true;
-        }
-        if announcer.has_exited() {
+        if ack.exists() || process.has_exited() {
             break true;
         }
         if Instant::now() >= deadline {
@@ -66,8 +69,8 @@ pub fn request_cancel(
 
 /// Announcer side: cancel the announcements of every interface that another process is
 /// detaching and that this process announces; confirm each. Returns how many were answered.
-pub async fn answer_requests<B: NetBackend>(store: &Store, plumber: &Plumber<B>) -> usize {
-    let Some(me) = Announcer::me() else { return 0 };
+pub async fn answer_requests<B: HostBackend>(store: &Store, plumber: &Plumber<B>) -> usize {
+    let Some(me) = ProcessRef::me() else { return 0 };
     let namespaces: BTreeSet<NetnsRef> = plumber
         .registry()
         .all_attached()
@@ -75,22 +78,26 @@ pub async fn answer_requests<B: NetBackend>(store: &Store, plumber: &Plumber<B>)
         .collect();
     let mut answered = 0;
     for netns in namespaces {
-        let Some(files) = store.files_of(&netns) else {
+        let Some(files) = store.files(&netns) else {
             continue;
         };
-        let Ok(st) = state::load(&files.state) else {
-            continue;
-        };
-        for i in st.interfaces {
-            let mine = i.announcer.is_some_and(|a| a.is_same_process(&me));
-            if i.phase != RecordPhase::Detaching || !mine {
+        let st = match state_file::load(&files.state) {
+            Ok(Some(st)) => st,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(%netns, "cannot answer cancel requests: {e}");
                 continue;
             }
-            plumber.cancel_announce(&netns, &i.name).await;
-            if let Err(e) =
-                state::write_atomic(&ack_path(&files, &i.name), me.pid.to_string().as_bytes())
-            {
-                tracing::warn!(iface = %i.name, %netns, "cannot confirm the cancel request: {e}");
+        };
+        for record in st.interfaces {
+            let mine = record.announcer.is_some_and(|a| a.process() == me);
+            if record.phase != RecordPhase::Detaching || !mine {
+                continue;
+            }
+            let name = &record.attached.name;
+            plumber.cancel_announce(&netns, name).await;
+            if let Err(e) = write_atomic(&ack_path(&files, name), me.pid.to_string().as_bytes()) {
+                tracing::warn!(iface = %name, %netns, "cannot confirm the cancel request: {e}");
             }
             answered += 1;
         }
@@ -101,7 +108,7 @@ pub async fn answer_requests<B: NetBackend>(store: &Store, plumber: &Plumber<B>)
 /// Announcer side: answer cancel requests (SIGUSR1) for as long as the runtime lives. Call
 /// before recording this process as an `on_request` announcer: until the handler is installed
 /// SIGUSR1 would terminate the process.
-pub fn spawn_listener<B: NetBackend>(
+pub fn spawn_listener<B: HostBackend>(
     store: Arc<Store>,
     plumber: Plumber<B>,
 ) -> std::io::Result<()> {
@@ -119,16 +126,16 @@ pub fn spawn_listener<B: NetBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths::ns_files;
 
     #[test]
     fn a_gone_announcer_needs_no_answer() {
         let dir = tempfile::tempdir().unwrap();
-        let files = state::ns_files(dir.path(), &NetnsRef::Host);
-        let gone = Announcer {
+        let files = ns_files(dir.path(), &NetnsRef::Host);
+        let gone = AnnouncerProcess::on_request(ProcessRef {
             pid: u32::MAX - 1,
             start_time: 1,
-            on_request: true,
-        };
+        });
         let t = Instant::now();
         assert!(request_cancel(
             &gone,
@@ -145,10 +152,11 @@ mod tests {
     /// A long-lived announcer that never answers (hung, or SIGUSR1 ignored): the detach waits
     /// the bounded time, is told "not confirmed" (it goes ahead with a warning), and the
     /// announcer is neither killed nor signalled to death.
+    // SPEC: S8
     #[test]
     fn an_announcer_that_does_not_answer_is_waited_for_a_bounded_time_and_left_running() {
         let dir = tempfile::tempdir().unwrap();
-        let files = state::ns_files(dir.path(), &NetnsRef::Host);
+        let files = ns_files(dir.path(), &NetnsRef::Host);
         let mut child = std::process::Command::new("sh")
             .args(["-c", "trap '' USR1; echo ready; sleep 30"])
             .stdout(std::process::Stdio::piped())
@@ -162,15 +170,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ready.trim(), "ready");
-        let silent = Announcer {
-            on_request: true,
-            ..Announcer::of(child.id()).expect("the child runs")
-        };
+        let silent = AnnouncerProcess::on_request(ProcessRef::of(child.id()).expect("it runs"));
         let timeout = Duration::from_millis(300);
         let t = Instant::now();
         let confirmed = request_cancel(&silent, &files, "eth0", timeout);
         let waited = t.elapsed();
-        let still_running = silent.is_alive();
+        let still_running = silent.process().is_alive();
         let _ = child.kill();
         let _ = child.wait();
         assert!(!confirmed, "no answer must not count as a confirmation");

@@ -1,0 +1,254 @@
+//! The attach and detach flows on the simulator, with state files and the journal: what they
+//! leave when a step after the kernel change fails, and the announcer a front end records for
+//! a process of its own.
+
+use nsplumb_core::{Destination, NetBackend, NetnsRef, Plumber, Source, Spawner, Spec};
+use nsplumb_host::{
+    journal::Journal, state_file, AnnouncedBy, AnnouncerProcess, AttachRequest, ProcessRef, Store,
+};
+use nsplumb_sim::SimBackend;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct World {
+    sim: SimBackend,
+    plumber: Plumber<SimBackend>,
+    ctr1: NetnsRef,
+    dir: tempfile::TempDir,
+}
+
+fn tokio_spawner() -> Spawner {
+    Arc::new(|f| {
+        tokio::spawn(f);
+    })
+}
+
+/// A host with `br0` (192.0.2.1/24) and `dummy0`, a namespace `ctr1`, virtual time jumping to
+/// each deadline.
+async fn world() -> World {
+    let sim = SimBackend::new(1);
+    let host = NetnsRef::Host;
+    let br = sim.create_bridge(&host, "br0").await.unwrap();
+    sim.set_link_up(&host, br).await.unwrap();
+    sim.add_address(&host, br, "192.0.2.1/24".parse().unwrap(), false)
+        .await
+        .unwrap();
+    sim.create_dummy(&host, "dummy0").unwrap();
+    let ctr1 = sim.create_netns("ctr1").await.unwrap();
+    // Past br0's link-local DAD: snapshots taken from here on differ only by what the test did.
+    sim.advance_by(Duration::from_secs(3));
+    let pacer = sim.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if let Some(d) = pacer.next_deadline() {
+                pacer.advance_to(d);
+            }
+        }
+    });
+    World {
+        plumber: Plumber::new(Arc::new(sim.clone()), tokio_spawner()),
+        sim,
+        ctr1,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl World {
+    /// The simulator's store, with a journal whose appends fail from now on when `broken`.
+    fn store(&self, broken: bool) -> Store {
+        let journal = Journal::open(self.dir.path()).unwrap();
+        if broken {
+            let _ = std::fs::remove_file(journal.path());
+            std::fs::create_dir(journal.path()).unwrap();
+        }
+        Store::Sim {
+            journal: Mutex::new(journal),
+            dir: self.dir.path().to_path_buf(),
+        }
+    }
+
+    fn records(&self, store: &Store) -> state_file::NsState {
+        let files = store.files(&self.ctr1).unwrap();
+        state_file::load(&files.state)
+            .unwrap()
+            .unwrap_or_else(|| state_file::NsState::empty(&self.ctr1))
+    }
+}
+
+fn dummy0_as_eth0() -> Spec {
+    let mut spec = Spec::new(
+        Source::HostLink("dummy0".into()),
+        Destination::Name("eth0".into()),
+    );
+    spec.announce_count = 0;
+    spec
+}
+
+/// A journal append that fails after the kernel attach: the simulated kernel that other
+/// processes rebuild has no such attach, so the attach is undone here too and the error says
+/// so; the intent is gone and no record was written.
+// SPEC: A15
+// SPEC: R1
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_append_that_fails_after_the_kernel_attach_undoes_it() {
+    let w = world().await;
+    let store = w.store(true);
+    let before = w.sim.snapshot();
+    let request = AttachRequest::new(w.ctr1.clone(), dummy0_as_eth0());
+    let e = nsplumb_host::attach(&store, &w.plumber, request)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sim journal") && e.contains("the attach was undone"),
+        "{e}"
+    );
+    assert_eq!(w.sim.snapshot(), before, "dummy0 is back in the host");
+    assert!(w.plumber.interfaces(&w.ctr1).is_empty());
+    let st = w.records(&store);
+    assert!(st.pending.is_empty() && st.interfaces.is_empty(), "{st:?}");
+}
+
+/// A journal append that fails after the kernel detach: the simulated kernel that other
+/// processes rebuild still has the interface, so its record stays attached (a later detach
+/// undoes it) and the error says so.
+// SPEC: D2
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_append_that_fails_after_the_kernel_detach_keeps_the_record() {
+    let w = world().await;
+    let store = w.store(false);
+    let request = AttachRequest::new(w.ctr1.clone(), dummy0_as_eth0());
+    nsplumb_host::attach(&store, &w.plumber, request)
+        .await
+        .unwrap();
+    drop(store);
+    let store = w.store(true);
+    let e = nsplumb_host::detach(&store, &w.plumber, &w.ctr1, "eth0")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sim journal") && e.contains("the detach was undone"),
+        "{e}"
+    );
+    let st = w.records(&store);
+    assert_eq!(st.interfaces.len(), 1, "{st:?}");
+    assert_eq!(st.interfaces[0].attached.name, "eth0");
+    assert_eq!(st.interfaces[0].phase, nsplumb_host::RecordPhase::Attached);
+    assert!(st.interfaces[0].actor.is_none());
+}
+
+/// The attach and its gateways are one operation for every front end: a gateway that cannot
+/// be set rolls the interface back, the error names the gateway and says so, and nothing is
+/// left: not in the kernel, not in the records.
+// SPEC: G1
+// SPEC: A15
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_fails_rolls_the_attach_back() {
+    let w = world().await;
+    let store = w.store(false);
+    let before = w.sim.snapshot();
+    let mut spec = dummy0_as_eth0();
+    spec.ipv4 = Some("192.0.2.40/24".into());
+    let request = AttachRequest {
+        gateways: vec!["198.51.100.1".parse().unwrap()],
+        ..AttachRequest::new(w.ctr1.clone(), spec)
+    };
+    let e = nsplumb_host::attach(&store, &w.plumber, request)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("set gateway 198.51.100.1 for eth0")
+            && e.contains("could not be found")
+            && e.contains("the attach was rolled back"),
+        "{e}"
+    );
+    assert_eq!(w.sim.snapshot(), before);
+    let st = w.records(&store);
+    assert!(st.interfaces.is_empty() && st.pending.is_empty() && st.gateways.is_empty());
+}
+
+/// A front end whose announcements are sent by a process of its own (the CNI plugin's ADD
+/// returns at once) records that process; a detach from any process then stops it first (S8).
+// SPEC: S8
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_announcer_process_is_stopped_by_the_detach() {
+    let w = world().await;
+    let store = Store::Linux {
+        dir: w.dir.path().to_path_buf(),
+    };
+    let request = AttachRequest {
+        announced_by: AnnouncedBy::Unrecorded,
+        ..AttachRequest::new(w.ctr1.clone(), dummy0_as_eth0())
+    };
+    nsplumb_host::attach(&store, &w.plumber, request)
+        .await
+        .unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let announcer = AnnouncerProcess::terminable(ProcessRef::of(child.id()).unwrap());
+    nsplumb_host::record_announcer(&store, &w.ctr1, "eth0", announcer)
+        .await
+        .unwrap();
+    assert_eq!(w.records(&store).interfaces[0].announcer, Some(announcer));
+    let e = nsplumb_host::record_announcer(&store, &w.ctr1, "eth9", announcer)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("eth9"), "{e}");
+
+    // Another process detaches.
+    let other = Plumber::new(Arc::new(w.sim.clone()), tokio_spawner());
+    nsplumb_host::detach(&store, &other, &w.ctr1, "eth0")
+        .await
+        .unwrap();
+    assert!(
+        announcer.process().has_exited(),
+        "the announcer was stopped first"
+    );
+    let _ = child.wait();
+    assert!(w.records(&store).interfaces.is_empty());
+}
+
+/// A front end that keys its attachments by its own key finds them in the records of every
+/// namespace, with the owner it gave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_is_kept_with_the_record_and_found_in_every_state() {
+    let w = world().await;
+    let store = Store::Linux {
+        dir: w.dir.path().to_path_buf(),
+    };
+    let owner = nsplumb_host::Owner {
+        network: "net1".into(),
+        container_id: "c0ffee".into(),
+        ifname: "eth0".into(),
+    };
+    let request = AttachRequest {
+        owner: Some(owner.clone()),
+        ..AttachRequest::new(w.ctr1.clone(), dummy0_as_eth0())
+    };
+    nsplumb_host::attach(&store, &w.plumber, request)
+        .await
+        .unwrap();
+    let found: Vec<_> = store
+        .all_states()
+        .unwrap()
+        .into_iter()
+        .flat_map(|st| st.interfaces)
+        .filter(|r| r.owner.as_ref() == Some(&owner))
+        .collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].attached.source, "dummy0");
+    nsplumb_host::detach(&store, &w.plumber, &w.ctr1, "eth0")
+        .await
+        .unwrap();
+    assert!(store
+        .all_states()
+        .unwrap()
+        .iter()
+        .all(|st| st.interfaces.is_empty()));
+}
