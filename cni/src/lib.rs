@@ -26,6 +26,9 @@ pub mod verb;
 pub mod verbs;
 pub mod version;
 
+#[cfg(test)]
+mod testutil;
+
 pub use addressing::{Addressing, AssignedIp};
 pub use config::{IpamConfig, NetworkConfig};
 pub use dataplane::{

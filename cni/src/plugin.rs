@@ -63,20 +63,22 @@ pub fn run(
         .map(reply_version)
         .unwrap_or(crate::version::HIGHEST_VERSION);
 
+    let var = |name: &str| env.var(name).map(|v| v.to_string_lossy().into_owned());
+    let span = tracing::info_span!(
+        "cni",
+        verb = var("CNI_COMMAND"),
+        container = var("CNI_CONTAINERID"),
+        iface = var("CNI_IFNAME"),
+        netns = var("CNI_NETNS"),
+        network = tracing::field::Empty,
+    );
+    let _entered = span.enter();
     let outcome = verb.and_then(|verb| {
         if verb == Verb::Version {
             return Ok(Some(version_reply(version)));
         }
         let request = Request::parse(verb, env, stdin?)?;
-        let span = tracing::info_span!(
-            "cni",
-            verb = %verb,
-            network = %request.config.name,
-            container = request.attachment().map(|a| a.container_id.as_str()),
-            iface = request.attachment().map(|a| a.ifname.as_str()),
-            netns = request.env.netns.as_deref().map(|p| p.display().to_string()),
-        );
-        let _entered = span.enter();
+        span.record("network", request.config.name.as_str());
         execute(dataplane, tools, &request)
     });
 
