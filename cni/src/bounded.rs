@@ -92,7 +92,7 @@ pub fn write_all_bounded<W: Write + AsFd>(
 
 /// PIPE_BUF: a write of at most this many bytes to a pipe that poll reported writable does
 /// not block.
-const PIPE_ATOMIC: usize = 4096;
+pub const PIPE_ATOMIC: usize = 4096;
 
 #[cfg(test)]
 mod tests {

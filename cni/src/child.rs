@@ -1,7 +1,7 @@
 //! Child processes with an end (SPEC C10): the IPAM plugin and `nft` run with their input on
 //! stdin, their output read up to a limit, and a deadline after which they are killed.
 
-use crate::bounded::{read_to_end_bounded, write_all_bounded, BoundedReadError};
+use crate::bounded::{read_to_end_bounded, write_all_bounded, BoundedReadError, PIPE_ATOMIC};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -74,7 +74,12 @@ pub fn run(
     std::thread::scope(|scope| {
         if let Some(mut stdin) = child.stdin.take() {
             // A child that exits without reading its input is not an error here: its answer is.
-            scope.spawn(move || write_all_bounded(&mut stdin, input, deadline));
+            // An input that fits a fresh pipe's buffer is written at once, without a thread.
+            if input.len() <= PIPE_ATOMIC {
+                let _ = write_all_bounded(&mut stdin, input, deadline);
+            } else {
+                scope.spawn(move || write_all_bounded(&mut stdin, input, deadline));
+            }
         }
         let captured = child.stderr.take().map(|mut err| {
             scope.spawn(move || read_to_end_bounded(&mut err, limits.max_output, deadline))

@@ -104,16 +104,19 @@ pub fn read_environment(verb: Verb, env: &dyn EnvSource) -> Result<Environment, 
     if path.is_none() && verb != Verb::Version {
         missing.push("CNI_PATH");
     }
-    if !missing.is_empty() {
-        let (noun, these) = if missing.len() == 1 {
-            ("variable", "it")
-        } else {
-            ("variables", "them")
-        };
-        return Err(CniError::env(format!(
-            "required environment {noun} {} missing: {verb} needs {these}",
-            missing.join(", ") + if missing.len() == 1 { " is" } else { " are" }
-        )));
+    match missing.as_slice() {
+        [] => {}
+        [one] => {
+            return Err(CniError::env(format!(
+                "required environment variable {one} is missing: {verb} needs it"
+            )))
+        }
+        several => {
+            return Err(CniError::env(format!(
+                "required environment variables {} are missing: {verb} needs them",
+                several.join(", ")
+            )))
+        }
     }
 
     let attachment = if verb.has_attachment() {

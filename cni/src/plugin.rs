@@ -9,7 +9,7 @@ use crate::error::{CniError, ErrorCode};
 use crate::request::Request;
 use crate::verb::Verb;
 use crate::verbs::{execute, Tools};
-use crate::version::{reply_version, version_reply, SUPPORTED_VERSIONS};
+use crate::version::{reply_version, supported_list, version_reply, HIGHEST_VERSION};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,7 @@ pub fn run(
     let version = stdin
         .as_deref()
         .map(reply_version)
-        .unwrap_or(crate::version::HIGHEST_VERSION);
+        .unwrap_or(HIGHEST_VERSION);
 
     let var = |name: &str| env.var(name).map(|v| v.to_string_lossy().into_owned());
     let span = tracing::info_span!(
@@ -120,11 +120,7 @@ pub fn about() -> String {
         "nsplumb-cni {}: nsplumb as a CNI plugin, in place of the bridge plugin\n\
          CNI protocol versions supported: {}\n",
         env!("CARGO_PKG_VERSION"),
-        SUPPORTED_VERSIONS
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        supported_list()
     )
 }
 

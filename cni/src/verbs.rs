@@ -237,7 +237,9 @@ fn gc(dataplane: &dyn Dataplane, tools: &Tools, request: &Request) -> Result<(),
             failures.note(plugin.del_attachment(request, stale));
         }
     }
-    failures.note(tools.masquerade.gc(&config.name, valid).map(drop));
+    if config.ip_masq {
+        failures.note(tools.masquerade.gc(&config.name, valid).map(drop));
+    }
     if let Some(plugin) = &ipam {
         failures.note(plugin.gc(request));
     }

@@ -87,7 +87,8 @@ pub fn negotiate(declared: &str, verb: Verb) -> Result<SpecVersion, CniError> {
     Ok(version)
 }
 
-fn supported_list() -> String {
+/// `0.3.0, 0.3.1, ...`: the supported versions for a message.
+pub fn supported_list() -> String {
     SUPPORTED_VERSIONS
         .iter()
         .map(|v| v.to_string())

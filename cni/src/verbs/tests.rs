@@ -402,7 +402,7 @@ fn status_needs_the_ipam_plugin_and_the_links() {
 #[test]
 fn gc_releases_what_the_dataplane_removed_and_keeps_the_valid() {
     let s = setup(false);
-    let conf = s.conf("1.1.0", json!({}));
+    let conf = s.conf("1.1.0", json!({"ipMasq": true}));
     let add_for = |id: &str| {
         let mut vars = env(Verb::Add, DEBIAN_CNI_DIR);
         vars.insert("CNI_CONTAINERID".into(), id.into());
@@ -439,7 +439,7 @@ fn gc_releases_what_the_dataplane_removed_and_keeps_the_valid() {
 #[test]
 fn the_unbuilt_dataplane_answers_100_and_the_other_steps_still_run() {
     let s = setup(false);
-    let conf = s.conf("1.1.0", json!({}));
+    let conf = s.conf("1.1.0", json!({"ipMasq": true}));
     let e = s.run(&NotImplemented, Verb::Add, &conf).unwrap_err();
     assert_eq!(e.code, ErrorCode::NOT_IMPLEMENTED);
     assert!(e.msg.contains("not implemented yet"), "{e}");
