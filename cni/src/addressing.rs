@@ -21,7 +21,8 @@ pub struct AssignedIp {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Addressing {
     pub ips: Vec<AssignedIp>,
-    /// Routes in the container; one without `gw` goes via its family's gateway ([`Self::next_hop`]).
+    /// Routes in the container; one without `gw` goes via its family's gateway
+    /// ([`Self::next_hop`]).
     pub routes: Vec<Route>,
     /// The IPAM plugin's DNS (a configuration `dns` replaces it in the result).
     pub dns: Option<Dns>,

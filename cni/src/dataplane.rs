@@ -105,7 +105,10 @@ impl NotImplemented {
     fn error(verb: &str) -> CniError {
         CniError::new(
             ErrorCode::NOT_IMPLEMENTED,
-            format!("nsplumb-cni {verb}: the kernel part (bridge, veth, records) is not implemented yet"),
+            format!(
+                "nsplumb-cni {verb}: the kernel part (bridge, veth, records) is not implemented \
+                 yet"
+            ),
         )
     }
 }

@@ -228,7 +228,12 @@ impl IpamPlugin {
             );
             return Err(error);
         };
-        tracing::debug!(plugin = %self.name, %version, "IPAM plugin refused {}; calling it at {version}", request.version());
+        tracing::debug!(
+            plugin = %self.name,
+            refused = %request.version(),
+            %version,
+            "IPAM plugin refused the call's version; calling it again"
+        );
         let stdin = rewrite_version(request, version);
         match self.exec(request, verb, &stdin, overrides)? {
             Answer::Done(out) => Ok((version, out)),

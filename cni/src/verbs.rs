@@ -43,7 +43,7 @@ pub fn execute(
         Verb::Check => check(dataplane, tools, request).map(|()| None),
         Verb::Status => status(dataplane, tools, request).map(|()| None),
         Verb::Gc => gc(dataplane, tools, request).map(|()| None),
-        Verb::Version => unreachable!("VERSION is answered before a request is read"),
+        Verb::Version => Ok(Some(crate::version::version_reply(request.version()))),
     }
 }
 
@@ -147,7 +147,11 @@ impl<'a> Undo<'a> {
             }
         }
         for leftover in &leftovers {
-            tracing::error!(container = %attachment.container_id, iface = %attachment.ifname, "{leftover}");
+            tracing::error!(
+                container = %attachment.container_id,
+                iface = %attachment.ifname,
+                "{leftover}"
+            );
         }
         error.with_notes(leftovers)
     }

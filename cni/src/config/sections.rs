@@ -226,18 +226,18 @@ pub fn announce(p: &mut Problems, value: &Value) -> Option<AnnounceSettings> {
                 let Some(ms) = values::integer(p, &key, v) else {
                     continue;
                 };
+                let allowed = MIN_ANNOUNCE_INTERVAL..=MAX_ANNOUNCE_INTERVAL;
                 let interval = u64::try_from(ms).ok().map(Duration::from_millis);
-                match interval.filter(|i| (MIN_ANNOUNCE_INTERVAL..=MAX_ANNOUNCE_INTERVAL).contains(i)) {
+                match interval.filter(|i| allowed.contains(i)) {
                     Some(interval) => settings.interval = interval,
-                    None => p.invalid(
-                        &key,
-                        v,
-                        format!(
-                            "announce interval (announce.intervalMs) {ms} ms is not in the range {} to {} ms",
-                            MIN_ANNOUNCE_INTERVAL.as_millis(),
-                            MAX_ANNOUNCE_INTERVAL.as_millis()
-                        ),
-                    ),
+                    None => {
+                        let (min, max) = (allowed.start().as_millis(), allowed.end().as_millis());
+                        let reason = format!(
+                            "announce interval (announce.intervalMs) {ms} ms is not in the range \
+                             {min} to {max} ms"
+                        );
+                        p.invalid(&key, v, reason);
+                    }
                 }
             }
             _ => p.unsupported(&key, v, "announce has count and intervalMs only"),
