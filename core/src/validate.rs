@@ -319,41 +319,55 @@ fn parse_sysctl(s: &str) -> Result<SysctlSetting, String> {
     let (key, value) = s
         .split_once('=')
         .ok_or_else(|| "expected the form net.X.Y.IFNAME.Z=VALUE".to_string())?;
-    if value.is_empty() {
-        return Err("value must not be empty".into());
+    SysctlSetting::parse(key, value)
+}
+
+impl SysctlSetting {
+    /// SPEC V6 for a key and its value given apart (the CNI plugin's `sysctls` object), with
+    /// the same rules and wordings as the `KEY=VALUE` form.
+    pub fn parse(key: &str, value: &str) -> Result<SysctlSetting, String> {
+        if key.contains('\0') || value.contains('\0') {
+            return Err("must not contain NUL".into());
+        }
+        if value.is_empty() {
+            return Err("value must not be empty".into());
+        }
+        if value.contains('\n') || value.contains('\r') {
+            return Err("value must be a single line".into());
+        }
+        if key.contains('/') {
+            return Err("key must not contain '/'".into());
+        }
+        if key.contains('=') {
+            return Err("key must not contain '='".into());
+        }
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.len() != 5 {
+            return Err(format!(
+                "key has {} dot-separated parts, expected 5 (net.X.Y.IFNAME.Z)",
+                parts.len()
+            ));
+        }
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err("key has an empty part (no '..' allowed)".into());
+        }
+        if parts[0] != "net" {
+            return Err("key must start with 'net.'".into());
+        }
+        if !matches!(parts[1], "ipv4" | "ipv6" | "mpls") {
+            return Err(format!(
+                "key family {:?} is not one of ipv4, ipv6, mpls",
+                parts[1]
+            ));
+        }
+        if parts[3] != "IFNAME" && parts[3] != "ifname" {
+            return Err("key part 4 must be the placeholder IFNAME".into());
+        }
+        Ok(SysctlSetting {
+            parts: std::array::from_fn(|i| parts[i].to_string()),
+            value: value.to_string(),
+        })
     }
-    if value.contains('\n') || value.contains('\r') {
-        return Err("value must be a single line".into());
-    }
-    if key.contains('/') {
-        return Err("key must not contain '/'".into());
-    }
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.len() != 5 {
-        return Err(format!(
-            "key has {} dot-separated parts, expected 5 (net.X.Y.IFNAME.Z)",
-            parts.len()
-        ));
-    }
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err("key has an empty part (no '..' allowed)".into());
-    }
-    if parts[0] != "net" {
-        return Err("key must start with 'net.'".into());
-    }
-    if !matches!(parts[1], "ipv4" | "ipv6" | "mpls") {
-        return Err(format!(
-            "key family {:?} is not one of ipv4, ipv6, mpls",
-            parts[1]
-        ));
-    }
-    if parts[3] != "IFNAME" && parts[3] != "ifname" {
-        return Err("key part 4 must be the placeholder IFNAME".into());
-    }
-    Ok(SysctlSetting {
-        parts: std::array::from_fn(|i| parts[i].to_string()),
-        value: value.to_string(),
-    })
 }
 
 #[cfg(test)]

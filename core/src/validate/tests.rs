@@ -142,6 +142,20 @@ fn sysctl_keys_are_strict() {
     );
 }
 
+// SPEC: V6 (the key and the value given apart, as the CNI plugin's `sysctls` object does)
+#[test]
+fn a_sysctl_key_given_apart_follows_the_same_rules_and_may_not_hold_an_equals_sign() {
+    let ok = SysctlSetting::parse("net.ipv4.conf.IFNAME.arp_notify", "1").unwrap();
+    assert_eq!(ok.path_for("eth0"), "net/ipv4/conf/eth0/arp_notify");
+    assert_eq!(ok.value, "1");
+    let e = SysctlSetting::parse("net.ipv4.conf.IFNAME.a=b", "1").unwrap_err();
+    assert!(e.contains("'='"), "{e}");
+    let e = SysctlSetting::parse("net.ipv4.conf.eth0.arp_notify", "1").unwrap_err();
+    assert!(e.contains("IFNAME"), "{e}");
+    let e = SysctlSetting::parse("net.ipv4.conf.IFNAME.arp_notify", "").unwrap_err();
+    assert!(e.contains("empty"), "{e}");
+}
+
 // SPEC: V7
 #[test]
 fn announce_count_range_and_text() {
