@@ -135,6 +135,15 @@ impl Announcer {
         }
     }
 
+    /// The driver found the announcer waiting for nothing: it stops, saying why.
+    pub fn handle_stall(&mut self, now: Timestamp) {
+        if !self.is_finished() {
+            self.pending = None;
+            let message = "announcing stalled: it waited for nothing".to_string();
+            self.stop(now, StopReason::SendError { message });
+        }
+    }
+
     pub fn handle_input(&mut self, now: Timestamp, input: Input) {
         let Input::Reply(result) = input else {
             return;

@@ -295,6 +295,24 @@ impl Attach {
         }
     }
 
+    /// The driver found this attach waiting for nothing (see [`crate::Machine::handle_stall`]):
+    /// it fails and rolls back (SPEC A15); a rollback under way goes on.
+    pub fn handle_stall(&mut self, now: Timestamp) {
+        if self.outcome.is_some() {
+            return;
+        }
+        self.pending = None;
+        self.awaiting = Await::Nothing;
+        if self.failure.is_some() {
+            return self.next_undo(now);
+        }
+        let ctx = format!(
+            "attach of interface {:?} in namespace {} stalled: it waited for nothing (no deadline, no link events)",
+            self.plan.name, self.plan.netns
+        );
+        self.fail(now, StepError::new(ctx, None));
+    }
+
     pub fn handle_input(&mut self, now: Timestamp, input: Input) {
         match input {
             Input::Reply(result) => {

@@ -105,6 +105,20 @@ impl Detach {
 
     pub fn handle_timeout(&mut self, _now: Timestamp) {}
 
+    /// The driver found this detach waiting for nothing: it fails, naming the interface.
+    pub fn handle_stall(&mut self, now: Timestamp) {
+        if self.outcome.is_some() || self.deferred.is_some() {
+            return;
+        }
+        self.pending = None;
+        self.awaiting = Await::Nothing;
+        let ctx = format!(
+            "detach of interface {:?} in namespace {} stalled: it waited for nothing",
+            self.plan.name, self.plan.netns
+        );
+        self.done(now, Err(DetachError::Failed(StepError::new(ctx, None))));
+    }
+
     pub fn outcome(&self) -> Option<&Result<(), DetachError>> {
         self.outcome.as_ref()
     }

@@ -225,9 +225,12 @@ impl<B: NetBackend> Plumber<B> {
         name: &str,
         machine: &mut Attach,
     ) -> Result<Attached, AttachError> {
-        let outcome = machine
-            .take_outcome()
-            .expect("a finished attach has an outcome");
+        let outcome = machine.take_outcome().unwrap_or_else(|| {
+            Err(AttachError::Failed {
+                error: no_outcome("attach", netns, name),
+                rollback_errors: Vec::new(),
+            })
+        });
         match &outcome {
             Ok(attached) => {
                 if let Some(announcer) = machine.take_announcer() {
@@ -341,7 +344,7 @@ impl<B: NetBackend> Plumber<B> {
         self.inner.drain_events(machine);
         let outcome = machine
             .take_outcome()
-            .expect("a finished detach has an outcome");
+            .unwrap_or_else(|| Err(DetachError::Failed(no_outcome("detach", netns, name))));
         let mut registry = lock(&self.inner.registry);
         match &outcome {
             Ok(()) => registry.complete_detach(netns, name),
@@ -381,7 +384,7 @@ impl<B: NetBackend> Plumber<B> {
         self.unset_gateway(netns, family).await?;
         let mut machine = RouteVia::default_gateway(netns.clone(), gateway);
         self.inner.run(&mut machine).await;
-        let route = machine.take_outcome().expect("finished")?;
+        let route = route_outcome(&mut machine, netns)?;
         lock(&self.inner.registry).record_route(netns, route);
         Ok(())
     }
@@ -408,7 +411,7 @@ impl<B: NetBackend> Plumber<B> {
     ) -> Result<RouteSpec, RouteError> {
         let mut machine = RouteVia::new(netns.clone(), dst.trunc(), via);
         self.inner.run(&mut machine).await;
-        let route = machine.take_outcome().expect("finished")?;
+        let route = route_outcome(&mut machine, netns)?;
         lock(&self.inner.registry).record_route(netns, route.clone());
         Ok(route)
     }
@@ -555,6 +558,7 @@ impl<B: NetBackend> Inner<B> {
         let backend = &*self.backend;
         machine.set_events(!lock(&self.listeners).is_empty());
         let mut subscriptions: Vec<(SubscriptionId, LinkEvents)> = Vec::new();
+        let mut told_stall = false;
         loop {
             self.drain_events(machine);
             if pause(machine) {
@@ -575,8 +579,16 @@ impl<B: NetBackend> Inner<B> {
             }
             let deadline = machine.poll_timeout();
             if deadline.is_none() && subscriptions.is_empty() {
-                tracing::error!("state machine waits for nothing; stopping it");
-                break;
+                // Nothing would ever wake it: tell it, so that it ends with an outcome (an
+                // attach fails and rolls back). One that stalls again after that is stopped.
+                if told_stall {
+                    tracing::error!("state machine still waits for nothing; stopping it");
+                    break;
+                }
+                tracing::error!("state machine waits for nothing; telling it");
+                told_stall = true;
+                machine.handle_stall(backend.now());
+                continue;
             }
             let mut sleep = std::pin::pin!(deadline.map(|d| backend.sleep_until(d)));
             let wake = futures::future::poll_fn(|cx| {
@@ -667,6 +679,22 @@ impl<S: Future<Output = ()>> Future for CancelOrSleep<'_, S> {
         }
         self.sleep.as_mut().poll(cx)
     }
+}
+
+/// The error of a machine the driver stopped before it had an outcome (one that stalled even
+/// after being told): never a panic.
+fn no_outcome(what: &str, netns: &NetnsRef, name: &str) -> StepError {
+    StepError::new(
+        format!("{what} of interface {name:?} in namespace {netns} ended without an outcome"),
+        None,
+    )
+}
+
+fn route_outcome(machine: &mut RouteVia, netns: &NetnsRef) -> Result<RouteSpec, RouteError> {
+    machine.take_outcome().unwrap_or_else(|| {
+        let ctx = format!("adding a route in namespace {netns} ended without an outcome");
+        Err(RouteError::Failed(StepError::new(ctx, None)))
+    })
 }
 
 /// A poisoned lock only means another task panicked mid-update of plain data; keep going.

@@ -67,6 +67,20 @@ impl RouteVia {
 
     pub fn handle_timeout(&mut self, _now: Timestamp) {}
 
+    /// The driver found this machine waiting for nothing: the route fails, naming it.
+    pub fn handle_stall(&mut self, _now: Timestamp) {
+        if self.outcome.is_some() {
+            return;
+        }
+        self.pending = None;
+        self.awaiting = Await::Nothing;
+        let ctx = format!(
+            "adding route {} via {} in namespace {} stalled: it waited for nothing",
+            self.dst, self.via, self.netns
+        );
+        self.outcome = Some(Err(RouteError::Failed(StepError::new(ctx, None))));
+    }
+
     /// Route machines report no events.
     pub fn set_events(&mut self, _enabled: bool) {}
 

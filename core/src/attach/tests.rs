@@ -282,6 +282,35 @@ fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
         .any(|e| matches!(e.kind, EventKind::RolledBack { .. })));
 }
 
+// SPEC: A15
+#[test]
+fn a_stalled_attach_fails_and_rolls_back() {
+    let mut s = start(dual_stack());
+    moved_and_watched(&mut s, link(5, "eth0", false));
+    s.ok(
+        "set MAC",
+        |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0x0a)),
+    );
+    // The driver finds it waiting for nothing (a machine bug, or a subscription gone) and
+    // says so: the attach fails like any failed step and undoes what it did.
+    s.m.handle_stall(s.now);
+    s.ok(
+        "restore MAC",
+        |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0xee)),
+    );
+    s.ok("move back", |c| matches!(c, C::MoveLink { to: NetnsRef::Host, new_name, index: 5, .. } if new_name == "veth0"));
+    s.idle();
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(
+        e.starts_with("attach of interface \"eth0\" in namespace /run/netns/ctr1 stalled"),
+        "{e}"
+    );
+    assert!(s
+        .events()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::RolledBack { .. })));
+}
+
 // SPEC: N4
 #[test]
 fn name_taken_in_namespace_fails_and_the_link_stays_in_the_host() {

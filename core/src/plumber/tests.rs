@@ -353,3 +353,74 @@ fn attach_many_prepares_every_valid_destination_once_before_the_first_lookup() {
         "{log:?}"
     );
 }
+
+/// A machine that opens one subscription and then waits on it alone: no deadline. When the
+/// stream ends it waits for nothing at all.
+#[derive(Default)]
+struct WaitsOnEvents {
+    subscribed: bool,
+    replies: usize,
+    stalled: bool,
+}
+
+impl Machine for WaitsOnEvents {
+    fn poll_command(&mut self) -> Option<Command> {
+        if self.subscribed {
+            return None;
+        }
+        self.subscribed = true;
+        Some(Command::Subscribe { id: 1, netns: ns() })
+    }
+    fn handle_input(&mut self, _now: Timestamp, input: Input) {
+        if let Input::Reply(_) = input {
+            self.replies += 1;
+        }
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        None
+    }
+    fn handle_timeout(&mut self, _now: Timestamp) {}
+    fn poll_event(&mut self) -> Option<Event> {
+        None
+    }
+    fn is_done(&self) -> bool {
+        self.stalled
+    }
+    fn set_events(&mut self, _enabled: bool) {}
+    fn handle_stall(&mut self, _now: Timestamp) {
+        self.stalled = true;
+    }
+}
+
+#[test]
+fn the_driver_does_not_leave_a_stalled_machine_unfinished() {
+    let mut b = mock();
+    b.expect_subscribe_links()
+        .with(eq(ns()))
+        .times(1)
+        .returning(|_| ready(Ok(Box::pin(futures::stream::empty()))));
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let mut machine = WaitsOnEvents::default();
+    block_on(p.inner.run(&mut machine));
+    assert_eq!(machine.replies, 1, "the subscription was answered");
+    assert!(
+        machine.is_done(),
+        "the driver returned while the machine still waited (for nothing)"
+    );
+}
+
+// SPEC: A15
+#[test]
+fn an_attach_that_ends_without_an_outcome_is_an_error_not_a_panic() {
+    let p = Plumber::new(Arc::new(MockNetBackend::new()), no_spawn());
+    let reservation = p.reserve(&ns(), &spec()).unwrap();
+    let plan = reservation.plan().clone();
+    std::mem::forget(reservation);
+    let mut machine = Attach::new(plan, Timestamp::ZERO);
+    let e = p
+        .finish_attach(&ns(), "eth0", &mut machine)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("eth0"), "{e}");
+    assert!(p.interfaces(&ns()).is_empty(), "the name is free again");
+}
