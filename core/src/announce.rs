@@ -2,6 +2,7 @@
 
 use crate::command::{Command, Input, Reply};
 use crate::event::{Event, EventKind, EventQueue, StopReason};
+use crate::request::Request;
 use crate::types::{IfIndex, MacAddr, NetnsRef, Timestamp};
 use crate::Errno;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -44,7 +45,7 @@ pub struct Announcer {
     sent: u32,
     round_started: Timestamp,
     round_errors: Vec<String>,
-    pending: Option<Command>,
+    pending: Option<Request>,
     events: EventQueue,
 }
 
@@ -111,7 +112,7 @@ impl Announcer {
                 self.round_started = now;
                 self.round_errors.clear();
                 self.state = State::CheckingLink;
-                self.pending = Some(Command::LinkByIndex {
+                self.pending = Some(Request::LinkByIndex {
                     netns: self.target.netns.clone(),
                     index: self.target.index,
                 });
@@ -120,7 +121,7 @@ impl Announcer {
     }
 
     pub fn poll_command(&mut self) -> Option<Command> {
-        self.pending.take()
+        self.pending.take().map(Command::Kernel)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -192,7 +193,7 @@ impl Announcer {
         if self.state == State::CheckingLink {
             self.state = State::SendingArp;
             if let Some(addr) = t.ipv4 {
-                self.pending = Some(Command::SendArp {
+                self.pending = Some(Request::SendArp {
                     netns: t.netns.clone(),
                     index: t.index,
                     mac: t.mac,
@@ -204,7 +205,7 @@ impl Announcer {
         }
         if self.state == State::SendingNa {
             if let Some(addr) = t.ipv6 {
-                self.pending = Some(Command::SendNa {
+                self.pending = Some(Request::SendNa {
                     netns: t.netns.clone(),
                     index: t.index,
                     mac: t.mac,

@@ -5,6 +5,7 @@ use crate::attached::{Attached, Origin};
 use crate::command::{Command, Input, Reply, SubscriptionId};
 use crate::error::{AttachError, StepError};
 use crate::event::{Event, EventKind, EventQueue, Phase, StopReason};
+use crate::request::{Request, VethRequest};
 use crate::types::{
     Family, IfIndex, LinkEvent, LinkInfo, LinkKind, NetnsRef, PortState, RouteInfo, RouteScope,
     RouteSpec, Timestamp,
@@ -96,7 +97,7 @@ enum Await {
     MoveFailedHostCheck(StepError),
     /// It left the host: did it land in the namespace under its source name?
     MoveFailedNamespaceCheck(StepError),
-    Undo(Command),
+    Undo(Request),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +154,7 @@ pub struct Attach {
     mcast_route_ok: bool,
     mcast_give_up: Option<Timestamp>,
     announcer: Option<Announcer>,
-    rollback: VecDeque<Command>,
+    rollback: VecDeque<Request>,
     failure: Option<StepError>,
     rollback_errors: Vec<BackendError>,
     outcome: Option<Result<Attached, AttachError>>,
@@ -325,9 +326,9 @@ impl Attach {
 
     // ---- plumbing ----
 
-    fn issue(&mut self, command: Command, awaiting: Await) {
+    fn issue(&mut self, command: impl Into<Command>, awaiting: Await) {
         debug_assert!(self.pending.is_none(), "one command at a time");
-        self.pending = Some(command);
+        self.pending = Some(command.into());
         self.awaiting = awaiting;
     }
 
@@ -367,22 +368,22 @@ impl Attach {
         let ns = self.ns();
         match self.plan.spec.source.clone() {
             Source::VethOnBridge { bridge, .. } => self.issue(
-                Command::LinkByName {
+                Request::LinkByName {
                     netns: NetnsRef::Host,
                     name: bridge,
                 },
                 Await::BridgeForVeth,
             ),
             Source::NewBridge(name) => self.issue(
-                Command::CreateBridge { netns: ns, name },
+                Request::CreateBridge { netns: ns, name },
                 Await::BridgeCreated,
             ),
             Source::CreatedInNamespace(name) => self.issue(
-                Command::LinkByName { netns: ns, name },
+                Request::LinkByName { netns: ns, name },
                 Await::LinkInNamespace,
             ),
             Source::HostLink(name) => self.issue(
-                Command::LinkByName {
+                Request::LinkByName {
                     netns: NetnsRef::Host,
                     name,
                 },
@@ -413,7 +414,7 @@ impl Attach {
                     );
                     return self.fail(now, StepError::new(ctx, None));
                 }
-                let request = crate::backend::VethRequest {
+                let request = VethRequest {
                     host_name,
                     host_master: Some(bridge.index),
                     host_up: true,
@@ -422,7 +423,7 @@ impl Attach {
                     peer_mac: self.plan.spec.mac,
                 };
                 self.issue(
-                    Command::CreateVeth {
+                    Request::CreateVeth {
                         netns: NetnsRef::Host,
                         request,
                     },
@@ -443,7 +444,7 @@ impl Attach {
                 self.origin = Origin::NewVeth {
                     host_index: pair.host_index,
                 };
-                self.undo.record_leave(Command::DeleteLinks {
+                self.undo.record_leave(Request::DeleteLinks {
                     netns: NetnsRef::Host,
                     indices: vec![pair.host_index],
                 });
@@ -467,7 +468,7 @@ impl Attach {
             }
             (Await::BridgeCreated, Ok(Reply::Index(index))) => {
                 self.index = index;
-                self.undo.record_leave(Command::DeleteLinks {
+                self.undo.record_leave(Request::DeleteLinks {
                     netns: self.ns(),
                     indices: vec![index],
                 });
@@ -489,13 +490,13 @@ impl Attach {
                     return self.set_down(now);
                 }
                 if link.flags.up {
-                    self.undo.record(Command::SetLinkUp {
+                    self.undo.record(Request::SetLinkUp {
                         netns: NetnsRef::Host,
                         index: link.index,
                     });
                 }
                 self.issue(
-                    Command::MoveLink {
+                    Request::MoveLink {
                         from: NetnsRef::Host,
                         index: link.index,
                         to: self.ns(),
@@ -510,7 +511,7 @@ impl Attach {
             }
             (Await::Moved, Ok(Reply::Index(index))) => {
                 self.index = index;
-                self.undo.record_leave(Command::MoveLink {
+                self.undo.record_leave(Request::MoveLink {
                     from: self.ns(),
                     index,
                     to: NetnsRef::Host,
@@ -528,7 +529,7 @@ impl Attach {
                 // Linux moves first and renames second: EEXIST can come after the move.
                 // Find out where the link is before reporting, so that it goes back (N4).
                 self.issue(
-                    Command::LinkByName {
+                    Request::LinkByName {
                         netns: NetnsRef::Host,
                         name: self.source_name().to_string(),
                     },
@@ -536,7 +537,7 @@ impl Attach {
                 );
             }
             (Await::MoveFailedHostCheck(error), Err(e)) if e.is(Errno::ENODEV) => self.issue(
-                Command::LinkByName {
+                Request::LinkByName {
                     netns: self.ns(),
                     name: self.source_name().to_string(),
                 },
@@ -547,7 +548,7 @@ impl Attach {
                 if link.mac == self.original.as_ref().and_then(|o| o.mac) =>
             {
                 self.index = link.index;
-                self.undo.record_leave(Command::MoveLink {
+                self.undo.record_leave(Request::MoveLink {
                     from: self.ns(),
                     index: link.index,
                     to: NetnsRef::Host,
@@ -561,7 +562,7 @@ impl Attach {
             (Await::OwnRoutes(Family::V4), Ok(Reply::Routes(routes))) => {
                 self.remember_own_routes(&routes);
                 self.issue(
-                    Command::ListRoutes {
+                    Request::ListRoutes {
                         netns: self.ns(),
                         family: Family::V6,
                     },
@@ -571,7 +572,7 @@ impl Attach {
             (Await::OwnRoutes(Family::V6), Ok(Reply::Routes(routes))) => {
                 self.remember_own_routes(&routes);
                 self.issue(
-                    Command::ListAddresses {
+                    Request::ListAddresses {
                         netns: self.ns(),
                         index: Some(self.index),
                     },
@@ -583,14 +584,14 @@ impl Attach {
                     .iter()
                     .filter(|a| a.index == self.index && matches!(a.net, IpNet::V6(_)))
                 {
-                    self.undo.record(Command::AddAddress {
+                    self.undo.record(Request::AddAddress {
                         netns: self.ns(),
                         index: self.index,
                         net: a.net,
                         nodad: a.flags.nodad,
                     });
                 }
-                self.undo.record(Command::SetLinkUp {
+                self.undo.record(Request::SetLinkUp {
                     netns: self.ns(),
                     index: self.index,
                 });
@@ -610,7 +611,7 @@ impl Attach {
             }
             (Await::Renamed, Ok(_)) => {
                 if self.origin != Origin::NewBridge {
-                    self.undo.record(Command::RenameLink {
+                    self.undo.record(Request::RenameLink {
                         netns: self.ns(),
                         index: self.index,
                         name: self.source_name().to_string(),
@@ -647,7 +648,7 @@ impl Attach {
                     return self.fail(now, err);
                 }
                 self.issue(
-                    Command::AddAddress {
+                    Request::AddAddress {
                         netns: self.ns(),
                         index: self.index,
                         net: addr,
@@ -658,7 +659,7 @@ impl Attach {
             }
             (Await::Ipv4Added, Ok(_)) => {
                 let net = IpNet::V4(self.plan.spec.ipv4.expect("added"));
-                self.undo.record_in_namespace(Command::DelAddress {
+                self.undo.record_in_namespace(Request::DelAddress {
                     netns: self.ns(),
                     index: self.index,
                     net,
@@ -695,7 +696,7 @@ impl Attach {
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
             (Await::DisableIpv6Written { old }, Ok(_)) => {
-                self.undo.record_in_namespace(Command::WriteSysctl {
+                self.undo.record_in_namespace(Request::WriteSysctl {
                     netns: self.ns(),
                     path: self.disable_ipv6_path(),
                     value: old,
@@ -717,7 +718,7 @@ impl Attach {
                     return self.fail(now, err);
                 }
                 self.issue(
-                    Command::AddAddress {
+                    Request::AddAddress {
                         netns: self.ns(),
                         index: self.index,
                         net: addr,
@@ -728,7 +729,7 @@ impl Attach {
             }
             (Await::Ipv6Added, Ok(_)) => {
                 let net = IpNet::V6(self.ipv6.expect("added"));
-                self.undo.record_in_namespace(Command::DelAddress {
+                self.undo.record_in_namespace(Request::DelAddress {
                     netns: self.ns(),
                     index: self.index,
                     net,
@@ -744,7 +745,7 @@ impl Attach {
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
             (Await::MasterSet, Ok(_)) => {
-                self.undo.record_in_namespace(Command::SetMaster {
+                self.undo.record_in_namespace(Request::SetMaster {
                     netns: self.ns(),
                     index: self.index,
                     master: None,
@@ -765,7 +766,7 @@ impl Attach {
                 self.fail(now, StepError::new(ctx, Some(e)))
             }
             (Await::LinkLocalAdded(i), Ok(_)) => {
-                self.undo.record_in_namespace(Command::DelAddress {
+                self.undo.record_in_namespace(Request::DelAddress {
                     netns: self.ns(),
                     index: self.index,
                     net: self.plan.spec.link_local[i],
@@ -785,7 +786,7 @@ impl Attach {
                     return self.sysctl(now, i + 1);
                 }
                 self.issue(
-                    Command::WriteSysctl {
+                    Request::WriteSysctl {
                         netns: self.ns(),
                         path: setting.path_for(&self.plan.name),
                         value: setting.value.clone(),
@@ -806,7 +807,7 @@ impl Attach {
                 self.fail(now, err)
             }
             (Await::SysctlWritten(i, old), Ok(_)) => {
-                self.undo.record_in_namespace(Command::WriteSysctl {
+                self.undo.record_in_namespace(Request::WriteSysctl {
                     netns: self.ns(),
                     path: self.plan.spec.sysctls[i].path_for(&self.plan.name),
                     value: old,
@@ -848,7 +849,7 @@ impl Attach {
 
             // A9
             (Await::Up, Ok(_)) => {
-                self.undo.record_in_namespace(Command::SetLinkDown {
+                self.undo.record_in_namespace(Request::SetLinkDown {
                     netns: self.ns(),
                     index: self.index,
                 });
@@ -867,7 +868,7 @@ impl Attach {
             // A10
             (Await::RouteAdded(i), Ok(_)) => {
                 let route = self.route_spec(self.plan.spec.routes[i]);
-                self.undo.record_in_namespace(Command::DelRoute {
+                self.undo.record_in_namespace(Request::DelRoute {
                     netns: self.ns(),
                     route,
                 });
@@ -891,7 +892,7 @@ impl Attach {
 
             // A11
             (Await::NsSubscribed, Ok(_)) => self.issue(
-                Command::LinkByIndex {
+                Request::LinkByIndex {
                     netns: self.ns(),
                     index: self.index,
                 },
@@ -948,7 +949,7 @@ impl Attach {
             (Await::HostSubscribed, Ok(_)) => {
                 let peer = self.peer.expect("peer known");
                 self.issue(
-                    Command::LinkByIndex {
+                    Request::LinkByIndex {
                         netns: NetnsRef::Host,
                         index: peer,
                     },
@@ -963,7 +964,7 @@ impl Attach {
                         self.port_wait_decision(now, bridge.bridge)
                     }
                     (Some(master), _) => self.issue(
-                        Command::LinkByIndex {
+                        Request::LinkByIndex {
                             netns: NetnsRef::Host,
                             index: master,
                         },
@@ -1047,7 +1048,7 @@ impl Attach {
                 }
             }
             (Some(Wait::LinkUp(_)), NS_EVENTS, LinkEvent::Lost) => self.issue(
-                Command::LinkByIndex {
+                Request::LinkByIndex {
                     netns: self.ns(),
                     index: self.index,
                 },
@@ -1056,7 +1057,7 @@ impl Attach {
             (Some(Wait::Port(_)), HOST_EVENTS, LinkEvent::Lost) => {
                 if let Some(peer) = self.peer {
                     self.issue(
-                        Command::LinkByIndex {
+                        Request::LinkByIndex {
                             netns: NetnsRef::Host,
                             index: peer,
                         },
@@ -1089,7 +1090,7 @@ impl Attach {
             // Setting an up link down flushes its routes and IPv6 addresses: note them first,
             // so that a rollback can put them back (A15).
             return self.issue(
-                Command::ListRoutes {
+                Request::ListRoutes {
                     netns: self.ns(),
                     family: Family::V4,
                 },
@@ -1101,7 +1102,7 @@ impl Attach {
 
     fn issue_down(&mut self) {
         self.issue(
-            Command::SetLinkDown {
+            Request::SetLinkDown {
                 netns: self.ns(),
                 index: self.index,
             },
@@ -1112,7 +1113,7 @@ impl Attach {
     /// Undo entries that restore what the down flushes, run after the link is up again.
     fn remember_own_routes(&mut self, routes: &[RouteInfo]) {
         for r in routes.iter().filter(|r| r.oif == Some(self.index)) {
-            self.undo.record(Command::AddRoute {
+            self.undo.record(Request::AddRoute {
                 netns: self.ns(),
                 route: RouteSpec {
                     dst: r.dst,
@@ -1133,7 +1134,7 @@ impl Attach {
             return self.configure(now);
         }
         self.issue(
-            Command::RenameLink {
+            Request::RenameLink {
                 netns: self.ns(),
                 index: self.index,
                 name: self.plan.name.clone(),
@@ -1165,7 +1166,7 @@ impl Attach {
             Some(mac) if !mac_at_creation => {
                 if let Some(orig) = self.original.as_ref().and_then(|l| l.mac) {
                     if orig != mac {
-                        self.undo.record(Command::SetMac {
+                        self.undo.record(Request::SetMac {
                             netns: self.ns(),
                             index: self.index,
                             mac: orig,
@@ -1173,7 +1174,7 @@ impl Attach {
                     }
                 }
                 self.issue(
-                    Command::SetMac {
+                    Request::SetMac {
                         netns: self.ns(),
                         index: self.index,
                         mac,
@@ -1188,7 +1189,7 @@ impl Attach {
     fn ipv4(&mut self, now: Timestamp) {
         if self.plan.spec.ipv4.is_some() {
             self.issue(
-                Command::ListRoutes {
+                Request::ListRoutes {
                     netns: self.ns(),
                     family: Family::V4,
                 },
@@ -1218,7 +1219,7 @@ impl Attach {
             return self.disable_ipv6_known(now, current.to_string());
         }
         self.issue(
-            Command::ReadSysctl {
+            Request::ReadSysctl {
                 netns: self.ns(),
                 path: self.disable_ipv6_path(),
             },
@@ -1233,7 +1234,7 @@ impl Attach {
             self.ipv6_addr(now);
         } else {
             self.issue(
-                Command::WriteSysctl {
+                Request::WriteSysctl {
                     netns: self.ns(),
                     path: self.disable_ipv6_path(),
                     value: want.into(),
@@ -1246,7 +1247,7 @@ impl Attach {
     fn ipv6_addr(&mut self, now: Timestamp) {
         if self.ipv6.is_some() {
             self.issue(
-                Command::ListRoutes {
+                Request::ListRoutes {
                     netns: self.ns(),
                     family: Family::V6,
                 },
@@ -1260,7 +1261,7 @@ impl Attach {
     fn master(&mut self, now: Timestamp) {
         match &self.plan.master {
             Some(m) => self.issue(
-                Command::SetMaster {
+                Request::SetMaster {
                     netns: self.ns(),
                     index: self.index,
                     master: Some(m.index),
@@ -1274,7 +1275,7 @@ impl Attach {
     fn link_local(&mut self, now: Timestamp, i: usize) {
         match self.plan.spec.link_local.get(i) {
             Some(net) => self.issue(
-                Command::AddAddress {
+                Request::AddAddress {
                     netns: self.ns(),
                     index: self.index,
                     net: *net,
@@ -1291,7 +1292,7 @@ impl Attach {
             Some(setting) => {
                 let path = setting.path_for(&self.plan.name);
                 self.issue(
-                    Command::ReadSysctl {
+                    Request::ReadSysctl {
                         netns: self.ns(),
                         path,
                     },
@@ -1306,7 +1307,7 @@ impl Attach {
     fn check_ipv6(&mut self, now: Timestamp) {
         if self.ipv6.is_some() && !self.plan.spec.sysctls.is_empty() {
             self.issue(
-                Command::ListAddresses {
+                Request::ListAddresses {
                     netns: self.ns(),
                     index: Some(self.index),
                 },
@@ -1335,7 +1336,7 @@ impl Attach {
             self.phase(now, Phase::SettingUp);
         }
         self.issue(
-            Command::SetLinkUp {
+            Request::SetLinkUp {
                 netns: self.ns(),
                 index: self.index,
             },
@@ -1362,7 +1363,7 @@ impl Attach {
             Some(i) => {
                 let route = self.route_spec(self.plan.spec.routes[i]);
                 self.issue(
-                    Command::AddRoute {
+                    Request::AddRoute {
                         netns: self.ns(),
                         route,
                     },
@@ -1464,7 +1465,7 @@ impl Attach {
     fn query_mcast_route(&mut self, give_up: Timestamp) {
         self.mcast_give_up = Some(give_up);
         self.issue(
-            Command::GetRoute {
+            Request::GetRoute {
                 netns: self.ns(),
                 dst: IpAddr::V6(ALL_NODES),
                 oif: Some(self.index),
@@ -1585,10 +1586,10 @@ impl Attach {
 impl Attach {
     /// The link is back in the host, possibly under another index than it had before (the
     /// kernel keeps an index only where it is free): later undo steps follow it.
-    fn moved_back(&mut self, command: &Command, new_index: IfIndex) {
-        let Command::MoveLink {
+    fn moved_back(&mut self, request: &Request, new_index: IfIndex) {
+        let Request::MoveLink {
             to: NetnsRef::Host, ..
-        } = command
+        } = request
         else {
             return;
         };
@@ -1596,7 +1597,7 @@ impl Attach {
             return;
         };
         for c in &mut self.rollback {
-            if let Command::SetLinkUp {
+            if let Request::SetLinkUp {
                 netns: NetnsRef::Host,
                 index,
             } = c
@@ -1611,14 +1612,14 @@ impl Attach {
 
 /// Undo steps whose goal the kernel already reached: setting the link down removes its IPv6
 /// addresses and its routes, so deleting them afterwards finds nothing.
-fn already_undone(command: &Command, e: &BackendError) -> bool {
-    match command {
-        Command::DelAddress { .. } => e.is(Errno::EADDRNOTAVAIL),
-        Command::DelRoute { .. } => e.is(Errno::ESRCH),
+fn already_undone(request: &Request, e: &BackendError) -> bool {
+    match request {
+        Request::DelAddress { .. } => e.is(Errno::EADDRNOTAVAIL),
+        Request::DelRoute { .. } => e.is(Errno::ESRCH),
         // Brought back by the kernel when the link came up (connected and link-local ones).
-        Command::AddRoute { .. } | Command::AddAddress { .. } => e.is(Errno::EEXIST),
+        Request::AddRoute { .. } | Request::AddAddress { .. } => e.is(Errno::EEXIST),
         // A link that was to be deleted and is gone already.
-        Command::DeleteLinks { .. } => e.is(Errno::ENODEV),
+        Request::DeleteLinks { .. } => e.is(Errno::ENODEV),
         _ => false,
     }
 }

@@ -3,7 +3,8 @@
 use crate::{Errno, NetnsRef};
 use std::fmt;
 
-/// Every kernel operation of [`crate::NetBackend`], so errors and traces can name it.
+/// Every kernel operation (each [`crate::Request`], the link subscription, the namespace
+/// administration of [`crate::NetnsAdmin`]), so errors and traces can name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
@@ -34,41 +35,9 @@ pub enum Op {
     SubscribeLinks,
     SendArp,
     SendNa,
-    LinkStats,
 }
 
 impl Op {
-    pub const ALL: [Op; 28] = [
-        Op::CreateNetns,
-        Op::DeleteNetns,
-        Op::ListNetns,
-        Op::NetnsCookie,
-        Op::GetLink,
-        Op::ListLinks,
-        Op::MoveLink,
-        Op::RenameLink,
-        Op::SetLinkUp,
-        Op::SetLinkDown,
-        Op::SetMac,
-        Op::SetMaster,
-        Op::CreateBridge,
-        Op::CreateVeth,
-        Op::DeleteLink,
-        Op::AddAddress,
-        Op::DelAddress,
-        Op::ListAddresses,
-        Op::AddRoute,
-        Op::DelRoute,
-        Op::ListRoutes,
-        Op::GetRoute,
-        Op::ReadSysctl,
-        Op::WriteSysctl,
-        Op::SubscribeLinks,
-        Op::SendArp,
-        Op::SendNa,
-        Op::LinkStats,
-    ];
-
     /// Human wording for messages: "set link up", "add address".
     pub fn describe(self) -> &'static str {
         match self {
@@ -99,7 +68,6 @@ impl Op {
             Op::SubscribeLinks => "subscribe to link events",
             Op::SendArp => "send unsolicited ARP",
             Op::SendNa => "send unsolicited neighbour advertisement",
-            Op::LinkStats => "read statistics",
         }
     }
 }

@@ -62,8 +62,3 @@ impl_machine!(crate::announce::Announcer, |a| a.is_finished());
 impl_machine!(crate::detach::Detach, |d| d.outcome().is_some()
     || d.deferred_delete().is_some());
 impl_machine!(crate::route_via::RouteVia, |r| r.outcome().is_some());
-
-/// Every command a machine has ready right now (normally at most one).
-pub fn drain_commands<M: Machine + ?Sized>(m: &mut M) -> Vec<Command> {
-    std::iter::from_fn(|| m.poll_command()).collect()
-}

@@ -1,6 +1,6 @@
 use super::*;
 use crate::testutil::*;
-use crate::{Command as C, Op, Reply as R};
+use crate::{Command as C, Op, Reply as R, Request as Rq};
 
 fn target(count: u32) -> AnnounceTarget {
     AnnounceTarget {
@@ -23,11 +23,11 @@ fn good_link() -> Result<Reply, crate::BackendError> {
 fn round(s: &mut Script<Announcer>) {
     s.step(
         "S6 re-read",
-        |c| matches!(c, C::LinkByIndex { index: 5, .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { index: 5, .. })),
         good_link(),
     );
-    s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
-    s.ok("NA", |c| matches!(c, C::SendNa { .. }));
+    s.ok("ARP", |c| matches!(c, C::Kernel(Rq::SendArp { .. })));
+    s.ok("NA", |c| matches!(c, C::Kernel(Rq::SendNa { .. })));
 }
 
 // SPEC: S5, S9
@@ -82,7 +82,7 @@ fn mac_change_stops_before_sending() {
     s.fire_timer();
     s.step(
         "re-read shows a new MAC",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(2)))),
     );
     s.idle();
@@ -101,7 +101,7 @@ fn vanished_link_stops_quietly() {
     s.fire_timer();
     s.step(
         "gone",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
         err(Op::GetLink, Errno::ENODEV),
     );
     assert_eq!(s.m.stop_reason(), Some(&StopReason::LinkGone));
@@ -129,11 +129,15 @@ fn cancel_stops_between_rounds_and_drops_a_queued_send() {
 fn na_unreachable_counts_only_when_the_route_was_there() {
     let mut s = Script::new(Announcer::new(target(2), Timestamp::ZERO));
     s.fire_timer();
-    s.step("link", |c| matches!(c, C::LinkByIndex { .. }), good_link());
-    s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
+    s.step(
+        "link",
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
+        good_link(),
+    );
+    s.ok("ARP", |c| matches!(c, C::Kernel(Rq::SendArp { .. })));
     s.step(
         "NA unreachable",
-        |c| matches!(c, C::SendNa { .. }),
+        |c| matches!(c, C::Kernel(Rq::SendNa { .. })),
         err(Op::SendNa, Errno::ENETUNREACH),
     );
     assert!(matches!(
@@ -158,14 +162,22 @@ fn ipv4_only_and_ipv6_only_send_only_their_frame() {
     t.ipv6 = None;
     let mut s = Script::new(Announcer::new(t, Timestamp::ZERO));
     s.fire_timer();
-    s.step("link", |c| matches!(c, C::LinkByIndex { .. }), good_link());
-    s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
+    s.step(
+        "link",
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
+        good_link(),
+    );
+    s.ok("ARP", |c| matches!(c, C::Kernel(Rq::SendArp { .. })));
     assert!(s.m.is_finished());
     let mut t = target(1);
     t.ipv4 = None;
     let mut s = Script::new(Announcer::new(t, Timestamp::ZERO));
     s.fire_timer();
-    s.step("link", |c| matches!(c, C::LinkByIndex { .. }), good_link());
-    s.ok("NA", |c| matches!(c, C::SendNa { .. }));
+    s.step(
+        "link",
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
+        good_link(),
+    );
+    s.ok("NA", |c| matches!(c, C::Kernel(Rq::SendNa { .. })));
     assert!(s.m.is_finished());
 }

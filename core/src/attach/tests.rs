@@ -3,7 +3,7 @@ use crate::spec::{Destination, Source, Spec};
 use crate::testutil::*;
 use crate::types::{AddrFlags, AddrInfo, RouteInfo};
 use crate::validate::validate;
-use crate::{Command as C, Op, Reply as R};
+use crate::{Command as C, Op, Reply as R, Request as Rq};
 
 fn plan(spec: Spec) -> AttachPlan {
     AttachPlan {
@@ -38,7 +38,7 @@ fn watch(s: &mut Script<Attach>, index: IfIndex, read: LinkInfo) {
     );
     s.step(
         "then read the link once",
-        |c| matches!(c, C::LinkByIndex { index: i, netns } if *i == index && *netns == ns()),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { index: i, netns }) if *i == index && *netns == ns()),
         Ok(R::Link(read)),
     );
 }
@@ -48,10 +48,14 @@ fn watch(s: &mut Script<Attach>, index: IfIndex, read: LinkInfo) {
 fn moved_and_watched(s: &mut Script<Attach>, read: LinkInfo) {
     s.step(
         "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { .. })),
         Ok(R::Link(link(5, "veth0", false))),
     );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.step(
+        "move",
+        |c| matches!(c, C::Kernel(Rq::MoveLink { .. })),
+        Ok(R::Index(5)),
+    );
     watch(s, 5, read);
 }
 
@@ -78,46 +82,46 @@ fn ns_event(s: &mut Script<Attach>, l: LinkInfo) {
 fn through_configure(s: &mut Script<Attach>) {
     s.step(
         "look up veth0 in the host",
-        |c| matches!(c, C::LinkByName { netns: NetnsRef::Host, name } if name == "veth0"),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { netns: NetnsRef::Host, name }) if name == "veth0"),
         Ok(R::Link(link(5, "veth0", false))),
     );
-    s.step("move+rename in one message", |c| matches!(c, C::MoveLink { from: NetnsRef::Host, index: 5, to, new_name } if *to == ns() && new_name == "eth0"), Ok(R::Index(5)));
+    s.step("move+rename in one message", |c| matches!(c, C::Kernel(Rq::MoveLink { from: NetnsRef::Host, index: 5, to, new_name }) if *to == ns() && new_name == "eth0"), Ok(R::Index(5)));
     // IPv6 is on (`disable_ipv6` 0 in the read): A6 neither reads nor writes the sysctl.
     watch(s, 5, link(5, "eth0", false));
     s.ok(
         "set MAC",
-        |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0x0a)),
+        |c| matches!(c, C::Kernel(Rq::SetMac { index: 5, mac: m, .. }) if *m == mac(0x0a)),
     );
     s.step(
         "route list v4",
         |c| {
             matches!(
                 c,
-                C::ListRoutes {
+                C::Kernel(Rq::ListRoutes {
                     family: Family::V4,
                     ..
-                }
+                })
             )
         },
         Ok(R::Routes(vec![])),
     );
-    s.ok("add IPv4", |c| matches!(c, C::AddAddress { net, nodad: false, .. } if net.to_string() == "192.0.2.10/24"));
+    s.ok("add IPv4", |c| matches!(c, C::Kernel(Rq::AddAddress { net, nodad: false, .. }) if net.to_string() == "192.0.2.10/24"));
     s.step(
         "route list v6",
         |c| {
             matches!(
                 c,
-                C::ListRoutes {
+                C::Kernel(Rq::ListRoutes {
                     family: Family::V6,
                     ..
-                }
+                })
             )
         },
         Ok(R::Routes(vec![])),
     );
     s.ok(
         "add IPv6 nodad",
-        |c| matches!(c, C::AddAddress { net, nodad: true, .. } if net.to_string() == "fd00::10/64"),
+        |c| matches!(c, C::Kernel(Rq::AddAddress { net, nodad: true, .. }) if net.to_string() == "fd00::10/64"),
     );
 }
 
@@ -128,10 +132,10 @@ fn read_host_end(s: &mut Script<Attach>, label: &str) {
         |c| {
             matches!(
                 c,
-                C::LinkByIndex {
+                C::Kernel(Rq::LinkByIndex {
                     netns: NetnsRef::Host,
                     index: 9
-                }
+                })
             )
         },
         Ok(R::Link(port(9, 3, PortState::Forwarding))),
@@ -139,7 +143,9 @@ fn read_host_end(s: &mut Script<Attach>, label: &str) {
 }
 
 fn through_waits(s: &mut Script<Attach>) {
-    s.ok("set up", |c| matches!(c, C::SetLinkUp { index: 5, .. }));
+    s.ok("set up", |c| {
+        matches!(c, C::Kernel(Rq::SetLinkUp { index: 5, .. }))
+    });
     // "Up" comes from the notification of the request itself: no read.
     s.idle();
     ns_event(s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
@@ -159,10 +165,10 @@ fn through_waits(s: &mut Script<Attach>) {
         |c| {
             matches!(
                 c,
-                C::LinkByIndex {
+                C::Kernel(Rq::LinkByIndex {
                     netns: NetnsRef::Host,
                     index: 3
-                }
+                })
             )
         },
         Ok(R::Link(bridge(3, false))),
@@ -172,7 +178,7 @@ fn through_waits(s: &mut Script<Attach>) {
     });
     s.step(
         "ff02::1 by oif",
-        |c| matches!(c, C::GetRoute { oif: Some(5), dst, .. } if dst.to_string() == "ff02::1"),
+        |c| matches!(c, C::Kernel(Rq::GetRoute { oif: Some(5), dst, .. }) if dst.to_string() == "ff02::1"),
         Ok(R::Route(RouteInfo {
             dst: "ff00::/8".parse().unwrap(),
             gateway: None,
@@ -185,13 +191,13 @@ fn through_waits(s: &mut Script<Attach>) {
 fn first_announcement(s: &mut Script<Attach>) {
     s.step(
         "S6 re-read",
-        |c| matches!(c, C::LinkByIndex { index: 5, .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { index: 5, .. })),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
-    s.ok("ARP", |c| matches!(c, C::SendArp { index: 5, addr, mac: m, .. } if addr.to_string() == "192.0.2.10" && *m == mac(0x0a)));
+    s.ok("ARP", |c| matches!(c, C::Kernel(Rq::SendArp { index: 5, addr, mac: m, .. }) if addr.to_string() == "192.0.2.10" && *m == mac(0x0a)));
     s.ok(
         "NA",
-        |c| matches!(c, C::SendNa { index: 5, addr, .. } if addr.to_string() == "fd00::10"),
+        |c| matches!(c, C::Kernel(Rq::SendNa { index: 5, addr, .. }) if addr.to_string() == "fd00::10"),
     );
 }
 
@@ -242,34 +248,34 @@ fn full_move_path_in_spec_order() {
 fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
     let mut s = start(dual_stack());
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.ok("mac", |c| matches!(c, C::Kernel(Rq::SetMac { .. })));
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("v4", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
     s.step(
         "sysctl",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("0".into())),
     );
     s.step(
         "routes6",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
     s.step(
         "v6 fails",
-        |c| matches!(c, C::AddAddress { nodad: true, .. }),
+        |c| matches!(c, C::Kernel(Rq::AddAddress { nodad: true, .. })),
         err(Op::AddAddress, Errno::EADDRNOTAVAIL),
     );
     // Addresses go with the move; the MAC does not, so it is put back first.
     s.ok(
         "restore MAC",
-        |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0xee)),
+        |c| matches!(c, C::Kernel(Rq::SetMac { index: 5, mac: m, .. }) if *m == mac(0xee)),
     );
-    s.ok("move back", |c| matches!(c, C::MoveLink { to: NetnsRef::Host, new_name, index: 5, .. } if new_name == "veth0"));
+    s.ok("move back", |c| matches!(c, C::Kernel(Rq::MoveLink { to: NetnsRef::Host, new_name, index: 5, .. }) if new_name == "veth0"));
     s.idle();
     let err = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(
@@ -289,16 +295,16 @@ fn a_stalled_attach_fails_and_rolls_back() {
     moved_and_watched(&mut s, link(5, "eth0", false));
     s.ok(
         "set MAC",
-        |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0x0a)),
+        |c| matches!(c, C::Kernel(Rq::SetMac { index: 5, mac: m, .. }) if *m == mac(0x0a)),
     );
     // The driver finds it waiting for nothing (a machine bug, or a subscription gone) and
     // says so: the attach fails like any failed step and undoes what it did.
     s.m.handle_stall(s.now);
     s.ok(
         "restore MAC",
-        |c| matches!(c, C::SetMac { index: 5, mac: m, .. } if *m == mac(0xee)),
+        |c| matches!(c, C::Kernel(Rq::SetMac { index: 5, mac: m, .. }) if *m == mac(0xee)),
     );
-    s.ok("move back", |c| matches!(c, C::MoveLink { to: NetnsRef::Host, new_name, index: 5, .. } if new_name == "veth0"));
+    s.ok("move back", |c| matches!(c, C::Kernel(Rq::MoveLink { to: NetnsRef::Host, new_name, index: 5, .. }) if new_name == "veth0"));
     s.idle();
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(
@@ -319,17 +325,17 @@ fn name_taken_in_namespace_fails_and_the_link_stays_in_the_host() {
     let mut s = start(spec);
     s.step(
         "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { .. })),
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.step(
         "move fails",
-        |c| matches!(c, C::MoveLink { .. }),
+        |c| matches!(c, C::Kernel(Rq::MoveLink { .. })),
         err(Op::MoveLink, Errno::EEXIST),
     );
     s.step(
         "still in the host?",
-        |c| matches!(c, C::LinkByName { netns: NetnsRef::Host, name } if name == "veth0"),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { netns: NetnsRef::Host, name }) if name == "veth0"),
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.idle();
@@ -349,12 +355,12 @@ fn link_moved_before_the_rename_failed_is_moved_back() {
     let mut s = start(spec);
     s.step(
         "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { .. })),
         Ok(R::Link(link(5, "veth0", true))),
     );
     s.step(
         "move fails",
-        |c| matches!(c, C::MoveLink { .. }),
+        |c| matches!(c, C::Kernel(Rq::MoveLink { .. })),
         err(Op::MoveLink, Errno::EEXIST),
     );
     s.step(
@@ -362,28 +368,28 @@ fn link_moved_before_the_rename_failed_is_moved_back() {
         |c| {
             matches!(
                 c,
-                C::LinkByName {
+                C::Kernel(Rq::LinkByName {
                     netns: NetnsRef::Host,
                     ..
-                }
+                })
             )
         },
         err(Op::GetLink, Errno::ENODEV),
     );
     s.step(
         "found in the namespace",
-        |c| matches!(c, C::LinkByName { netns, name } if *netns == ns() && name == "veth0"),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { netns, name }) if *netns == ns() && name == "veth0"),
         Ok(R::Link(link(3, "veth0", false))),
     );
-    s.step("moved back", |c| matches!(c, C::MoveLink { from, index: 3, to: NetnsRef::Host, new_name } if *from == ns() && new_name == "veth0"), Ok(R::Index(12)));
+    s.step("moved back", |c| matches!(c, C::Kernel(Rq::MoveLink { from, index: 3, to: NetnsRef::Host, new_name }) if *from == ns() && new_name == "veth0"), Ok(R::Index(12)));
     // It had been up, and now has another index in the host: the restore follows it.
     s.ok("up again under its new index", |c| {
         matches!(
             c,
-            C::SetLinkUp {
+            C::Kernel(Rq::SetLinkUp {
                 netns: NetnsRef::Host,
                 index: 12
-            }
+            })
         )
     });
     s.idle();
@@ -403,36 +409,38 @@ fn addresses_already_gone_with_the_link_down_are_not_rollback_errors() {
     let mut s = start(spec);
     s.step(
         "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { .. })),
         Ok(R::Link(link(7, "d0", false))),
     );
-    s.ok("down", |c| matches!(c, C::SetLinkDown { .. }));
-    s.ok("rename", |c| matches!(c, C::RenameLink { .. }));
+    s.ok("down", |c| matches!(c, C::Kernel(Rq::SetLinkDown { .. })));
+    s.ok("rename", |c| matches!(c, C::Kernel(Rq::RenameLink { .. })));
     watch(&mut s, 7, v6_unknown(link(7, "eth0", false)));
     s.step(
         "sysctl",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("0".into())),
     );
     s.step(
         "routes6",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v6", |c| matches!(c, C::AddAddress { .. }));
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("v6", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     s.step(
         "route fails",
-        |c| matches!(c, C::AddRoute { .. }),
+        |c| matches!(c, C::Kernel(Rq::AddRoute { .. })),
         err(Op::AddRoute, Errno::EINVAL),
     );
-    s.ok("down", |c| matches!(c, C::SetLinkDown { .. }));
+    s.ok("down", |c| matches!(c, C::Kernel(Rq::SetLinkDown { .. })));
     s.step(
         "address went with the down",
-        |c| matches!(c, C::DelAddress { .. }),
+        |c| matches!(c, C::Kernel(Rq::DelAddress { .. })),
         err(Op::DelAddress, Errno::EADDRNOTAVAIL),
     );
-    s.ok("rename back", |c| matches!(c, C::RenameLink { .. }));
+    s.ok("rename back", |c| {
+        matches!(c, C::Kernel(Rq::RenameLink { .. }))
+    });
     s.idle();
     let e = s.m.outcome().unwrap().as_ref().unwrap_err();
     assert!(
@@ -448,7 +456,7 @@ fn route_conflict_names_address_and_route() {
     spec.ipv6 = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.ok("mac", |c| matches!(c, C::Kernel(Rq::SetMac { .. })));
     let conflicting = RouteInfo {
         dst: "192.0.2.0/25".parse().unwrap(),
         gateway: None,
@@ -463,11 +471,11 @@ fn route_conflict_names_address_and_route() {
     };
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![default, conflicting])),
     );
-    s.ok("restore MAC", |c| matches!(c, C::SetMac { .. }));
-    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    s.ok("restore MAC", |c| matches!(c, C::Kernel(Rq::SetMac { .. })));
+    s.ok("move back", |c| matches!(c, C::Kernel(Rq::MoveLink { .. })));
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(e.contains("cannot program address 192.0.2.10/24 in sandbox interface because it conflicts with existing route 192.0.2.0/25"), "{e}");
 }
@@ -482,21 +490,21 @@ fn ipv4_only_disables_ipv6_and_reports_failure_to_disable() {
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("v4", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
     s.step(
         "read",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("0".into())),
     );
     s.step(
         "write 1",
-        |c| matches!(c, C::WriteSysctl { value, .. } if value == "1"),
+        |c| matches!(c, C::Kernel(Rq::WriteSysctl { value, .. }) if value == "1"),
         err(Op::WriteSysctl, Errno::EROFS),
     );
-    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    s.ok("move back", |c| matches!(c, C::Kernel(Rq::MoveLink { .. })));
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(
         e.contains("failed to disable IPv6 on interface eth0"),
@@ -515,16 +523,16 @@ fn missing_ipv6_sysctl_is_fine_when_disabling_and_value_already_right_is_not_wri
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("v4", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
     s.step(
         "read: no IPv6 in this kernel",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         err(Op::ReadSysctl, Errno::ENOENT),
     );
-    s.ok("set up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("set up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     assert!(s.m.outcome().is_none());
 }
 
@@ -543,21 +551,21 @@ fn sysctls_are_read_first_written_if_different_and_bad_paths_named() {
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "disable_ipv6",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("1".into())),
     );
     s.step(
         "read arp_notify",
-        |c| matches!(c, C::ReadSysctl { path, .. } if path == "net/ipv4/conf/eth0/arp_notify"),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { path, .. }) if path == "net/ipv4/conf/eth0/arp_notify"),
         Ok(R::Value("0".into())),
     );
-    s.ok("write arp_notify", |c| matches!(c, C::WriteSysctl { path, value, .. } if path == "net/ipv4/conf/eth0/arp_notify" && value == "1"));
+    s.ok("write arp_notify", |c| matches!(c, C::Kernel(Rq::WriteSysctl { path, value, .. }) if path == "net/ipv4/conf/eth0/arp_notify" && value == "1"));
     s.step(
         "read nope",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         err(Op::ReadSysctl, Errno::ENOENT),
     );
-    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    s.ok("move back", |c| matches!(c, C::Kernel(Rq::MoveLink { .. })));
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert_eq!(e, "/proc/sys/net/ipv4/conf/eth0/nope is not a sysctl file");
 }
@@ -574,7 +582,7 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
     let mut s = start(spec);
     s.step(
         "lookup in ns",
-        |c| matches!(c, C::LinkByName { netns, .. } if *netns == ns()),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { netns, .. }) if *netns == ns()),
         Ok(R::Link(link(7, "dummy0", true))),
     );
     // The link is up: what the down will flush is noted first.
@@ -595,10 +603,10 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
         |c| {
             matches!(
                 c,
-                C::ListRoutes {
+                C::Kernel(Rq::ListRoutes {
                     family: Family::V4,
                     ..
-                }
+                })
             )
         },
         Ok(R::Routes(vec![own, other])),
@@ -608,10 +616,10 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
         |c| {
             matches!(
                 c,
-                C::ListRoutes {
+                C::Kernel(Rq::ListRoutes {
                     family: Family::V6,
                     ..
-                }
+                })
             )
         },
         Ok(R::Routes(vec![])),
@@ -626,48 +634,52 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
     };
     s.step(
         "own addresses",
-        |c| matches!(c, C::ListAddresses { index: Some(7), .. }),
+        |c| matches!(c, C::Kernel(Rq::ListAddresses { index: Some(7), .. })),
         Ok(R::Addresses(vec![v6])),
     );
-    s.ok("down", |c| matches!(c, C::SetLinkDown { index: 7, .. }));
+    s.ok("down", |c| {
+        matches!(c, C::Kernel(Rq::SetLinkDown { index: 7, .. }))
+    });
     s.ok(
         "rename",
-        |c| matches!(c, C::RenameLink { name, .. } if name == "eth0"),
+        |c| matches!(c, C::Kernel(Rq::RenameLink { name, .. }) if name == "eth0"),
     );
     watch(&mut s, 7, v6_unknown(link(7, "eth0", false)));
     s.step(
         "disable_ipv6",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("0".into())),
     );
     s.ok(
         "write 1",
-        |c| matches!(c, C::WriteSysctl { value, .. } if value == "1"),
+        |c| matches!(c, C::Kernel(Rq::WriteSysctl { value, .. }) if value == "1"),
     );
     s.step(
         "arp_notify",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("0".into())),
     );
-    s.ok("write", |c| matches!(c, C::WriteSysctl { .. }));
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("write", |c| matches!(c, C::Kernel(Rq::WriteSysctl { .. })));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     s.step(
         "route fails",
-        |c| matches!(c, C::AddRoute { route, .. } if route.scope == RouteScope::Link),
+        |c| matches!(c, C::Kernel(Rq::AddRoute { route, .. }) if route.scope == RouteScope::Link),
         err(Op::AddRoute, Errno::ENETUNREACH),
     );
-    s.ok("down again", |c| matches!(c, C::SetLinkDown { .. }));
-    s.ok("arp_notify back", |c| matches!(c, C::WriteSysctl { value, path, .. } if value == "0" && path.ends_with("arp_notify")));
-    s.ok("disable_ipv6 back", |c| matches!(c, C::WriteSysctl { value, path, .. } if value == "0" && path.ends_with("disable_ipv6")));
+    s.ok("down again", |c| {
+        matches!(c, C::Kernel(Rq::SetLinkDown { .. }))
+    });
+    s.ok("arp_notify back", |c| matches!(c, C::Kernel(Rq::WriteSysctl { value, path, .. }) if value == "0" && path.ends_with("arp_notify")));
+    s.ok("disable_ipv6 back", |c| matches!(c, C::Kernel(Rq::WriteSysctl { value, path, .. }) if value == "0" && path.ends_with("disable_ipv6")));
     s.ok(
         "rename back",
-        |c| matches!(c, C::RenameLink { name, .. } if name == "dummy0"),
+        |c| matches!(c, C::Kernel(Rq::RenameLink { name, .. }) if name == "dummy0"),
     );
     s.ok("up as it was", |c| {
-        matches!(c, C::SetLinkUp { index: 7, .. })
+        matches!(c, C::Kernel(Rq::SetLinkUp { index: 7, .. }))
     });
-    s.step("its IPv6 address back", |c| matches!(c, C::AddAddress { index: 7, nodad: true, net, .. } if net.to_string() == "fd00:5::7/64"), err(Op::AddAddress, Errno::EEXIST));
-    s.ok("its own route back", |c| matches!(c, C::AddRoute { route, .. } if route.dst.to_string() == "192.0.2.0/26" && route.oif == 7));
+    s.step("its IPv6 address back", |c| matches!(c, C::Kernel(Rq::AddAddress { index: 7, nodad: true, net, .. }) if net.to_string() == "fd00:5::7/64"), err(Op::AddAddress, Errno::EEXIST));
+    s.ok("its own route back", |c| matches!(c, C::Kernel(Rq::AddRoute { route, .. }) if route.dst.to_string() == "192.0.2.0/26" && route.oif == 7));
     s.idle();
     let e = s.m.outcome().unwrap().as_ref().unwrap_err();
     assert!(
@@ -690,10 +702,12 @@ fn ipv6_gone_after_sysctls_is_dropped_and_not_announced() {
     through_configure(&mut s);
     s.step(
         "read sysctl",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("0".into())),
     );
-    s.ok("write sysctl", |c| matches!(c, C::WriteSysctl { .. }));
+    s.ok("write sysctl", |c| {
+        matches!(c, C::Kernel(Rq::WriteSysctl { .. }))
+    });
     let v4_only = vec![AddrInfo {
         index: 5,
         net: "192.0.2.10/24".parse().unwrap(),
@@ -701,19 +715,19 @@ fn ipv6_gone_after_sysctls_is_dropped_and_not_announced() {
     }];
     s.step(
         "check addresses",
-        |c| matches!(c, C::ListAddresses { index: Some(5), .. }),
+        |c| matches!(c, C::Kernel(Rq::ListAddresses { index: Some(5), .. })),
         Ok(R::Addresses(v4_only)),
     );
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     ns_event(&mut s, link(5, "eth0", true));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
     // No ff02::1 wait and no NA: only ARP.
     s.step(
         "S6",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
-    s.ok("ARP only", |c| matches!(c, C::SendArp { .. }));
+    s.ok("ARP only", |c| matches!(c, C::Kernel(Rq::SendArp { .. })));
     s.idle();
     let a = s.m.outcome().unwrap().as_ref().unwrap();
     assert_eq!(a.ipv6, None);
@@ -735,13 +749,13 @@ fn link_up_is_retried_three_times_ten_ms_apart() {
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "disable_ipv6",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("1".into())),
     );
     for attempt in 0..3 {
         s.step(
             "up fails",
-            |c| matches!(c, C::SetLinkUp { .. }),
+            |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })),
             err(Op::SetLinkUp, Errno::EBUSY),
         );
         s.idle();
@@ -750,10 +764,10 @@ fn link_up_is_retried_three_times_ten_ms_apart() {
     }
     s.step(
         "fourth try fails too",
-        |c| matches!(c, C::SetLinkUp { .. }),
+        |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })),
         err(Op::SetLinkUp, Errno::EBUSY),
     );
-    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    s.ok("move back", |c| matches!(c, C::Kernel(Rq::MoveLink { .. })));
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(e.starts_with("failed to set link up"), "{e}");
 }
@@ -765,19 +779,19 @@ fn link_that_never_comes_up_is_not_an_error_and_nothing_is_announced() {
     spec.ipv6 = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.ok("mac", |c| matches!(c, C::Kernel(Rq::SetMac { .. })));
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("v4", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
     s.step(
         "sysctl",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("1".into())),
     );
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     ns_event(&mut s, link(5, "eth0", false));
     s.idle();
     // An event for another link changes nothing.
@@ -805,19 +819,19 @@ fn link_up_event_after_subscribe_ends_the_wait() {
     spec.announce_count = 0;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.ok("mac", |c| matches!(c, C::Kernel(Rq::SetMac { .. })));
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("v4", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
     s.step(
         "sysctl",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("1".into())),
     );
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     ns_event(&mut s, link(5, "eth0", false));
     s.m.handle_input(
         s.now,
@@ -836,18 +850,18 @@ fn bridge_port_wait_is_event_driven_and_skipped_with_stp() {
     for stp in [false, true] {
         let mut s = start(dual_stack());
         through_configure(&mut s);
-        s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+        s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
         ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
         s.ok("unsub", |c| matches!(c, C::Unsubscribe { id: 1 }));
         s.ok("sub host", |c| matches!(c, C::Subscribe { id: 2, .. }));
         s.step(
             "peer learning",
-            |c| matches!(c, C::LinkByIndex { index: 9, .. }),
+            |c| matches!(c, C::Kernel(Rq::LinkByIndex { index: 9, .. })),
             Ok(R::Link(port(9, 3, PortState::Learning))),
         );
         s.step(
             "bridge",
-            |c| matches!(c, C::LinkByIndex { index: 3, .. }),
+            |c| matches!(c, C::Kernel(Rq::LinkByIndex { index: 3, .. })),
             Ok(R::Link(bridge(3, stp))),
         );
         if !stp {
@@ -862,7 +876,7 @@ fn bridge_port_wait_is_event_driven_and_skipped_with_stp() {
             );
         }
         s.ok("unsub host", |c| matches!(c, C::Unsubscribe { id: 2 }));
-        assert!(matches!(s.next(), C::GetRoute { .. }));
+        assert!(matches!(s.next(), C::Kernel(Rq::GetRoute { .. })));
     }
 }
 
@@ -871,23 +885,23 @@ fn bridge_port_wait_is_event_driven_and_skipped_with_stp() {
 fn bridge_port_not_forwarding_in_time_is_a_warning() {
     let mut s = start(dual_stack());
     through_configure(&mut s);
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
     s.ok("sub host", |c| matches!(c, C::Subscribe { .. }));
     s.step(
         "peer",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
         Ok(R::Link(port(9, 3, PortState::Disabled))),
     );
     s.step(
         "bridge",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
         Ok(R::Link(bridge(3, false))),
     );
     s.fire_timer();
     s.ok("unsub host", |c| matches!(c, C::Unsubscribe { .. }));
-    assert!(matches!(s.next(), C::GetRoute { .. }));
+    assert!(matches!(s.next(), C::Kernel(Rq::GetRoute { .. })));
     assert!(s
         .events()
         .iter()
@@ -901,26 +915,26 @@ fn missing_multicast_route_is_polled_then_na_unreachable_is_ignored() {
     spec.ipv4 = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.ok("mac", |c| matches!(c, C::Kernel(Rq::SetMac { .. })));
     s.step(
         "sysctl",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("0".into())),
     );
     s.step(
         "routes6",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v6", |c| matches!(c, C::AddAddress { .. }));
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("v6", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     ns_event(&mut s, link(5, "eth0", true));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
     let mut queries = 0;
     loop {
         s.step(
             "ff02::1",
-            |c| matches!(c, C::GetRoute { oif: Some(5), .. }),
+            |c| matches!(c, C::Kernel(Rq::GetRoute { oif: Some(5), .. })),
             err(Op::GetRoute, Errno::ENETUNREACH),
         );
         queries += 1;
@@ -932,12 +946,12 @@ fn missing_multicast_route_is_polled_then_na_unreachable_is_ignored() {
     assert_eq!(queries, 20, "every 10 ms for 200 ms");
     s.step(
         "S6",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
     s.step(
         "NA unreachable",
-        |c| matches!(c, C::SendNa { .. }),
+        |c| matches!(c, C::Kernel(Rq::SendNa { .. })),
         err(Op::SendNa, Errno::ENETUNREACH),
     );
     s.idle();
@@ -957,13 +971,13 @@ fn nothing_to_announce_without_addresses() {
     spec.ipv6 = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok("mac", |c| matches!(c, C::SetMac { .. }));
+    s.ok("mac", |c| matches!(c, C::Kernel(Rq::SetMac { .. })));
     s.step(
         "sysctl",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("1".into())),
     );
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { .. }));
     s.idle();
@@ -979,15 +993,17 @@ fn failed_first_send_is_a_warning_not_a_failure() {
     through_waits(&mut s);
     s.step(
         "S6",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
     s.step(
         "ARP fails",
-        |c| matches!(c, C::SendArp { .. }),
+        |c| matches!(c, C::Kernel(Rq::SendArp { .. })),
         err(Op::SendArp, Errno::ENETUNREACH),
     );
-    s.ok("NA still tried", |c| matches!(c, C::SendNa { .. }));
+    s.ok("NA still tried", |c| {
+        matches!(c, C::Kernel(Rq::SendNa { .. }))
+    });
     s.idle();
     let a = s.m.outcome().unwrap().as_ref().unwrap();
     assert!(
@@ -1011,24 +1027,24 @@ fn veth_fast_path_creates_the_pair_in_one_request_and_deletes_it_on_failure() {
     let mut s = start(spec);
     s.step(
         "bridge lookup",
-        |c| matches!(c, C::LinkByName { netns: NetnsRef::Host, name } if name == "br0"),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { netns: NetnsRef::Host, name }) if name == "br0"),
         Ok(R::Link(bridge(3, false))),
     );
     s.step(
         "create veth",
-        |c| matches!(c, C::CreateVeth { netns: NetnsRef::Host, request } if request.host_name == "vp1" && request.host_master == Some(3) && request.host_up && request.peer_name == "eth0" && request.peer_mac == Some(mac(0x0a)) && request.peer_netns == ns()),
+        |c| matches!(c, C::Kernel(Rq::CreateVeth { netns: NetnsRef::Host, request }) if request.host_name == "vp1" && request.host_master == Some(3) && request.host_up && request.peer_name == "eth0" && request.peer_mac == Some(mac(0x0a)) && request.peer_netns == ns()),
         Ok(R::Veth(crate::VethPair { host_index: 9, peer_index: 2 })),
     );
     watch(&mut s, 2, link(2, "eth0", false));
     // Name and MAC were set at creation: straight to the addresses.
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         err(Op::ListRoutes, Errno::EIO),
     );
     s.ok(
         "delete the pair",
-        |c| matches!(c, C::DeleteLinks { netns: NetnsRef::Host, indices } if indices == &[9]),
+        |c| matches!(c, C::Kernel(Rq::DeleteLinks { netns: NetnsRef::Host, indices }) if indices == &[9]),
     );
     s.idle();
     assert!(s.m.outcome().unwrap().is_err());
@@ -1047,22 +1063,22 @@ fn bridge_created_in_namespace_is_renamed_and_deleted_on_failure() {
     let mut s = Script::new(Attach::new(p, Timestamp::ZERO));
     s.step(
         "create",
-        |c| matches!(c, C::CreateBridge { name, .. } if name == "br-int"),
+        |c| matches!(c, C::Kernel(Rq::CreateBridge { name, .. }) if name == "br-int"),
         Ok(R::Index(4)),
     );
     s.ok(
         "rename",
-        |c| matches!(c, C::RenameLink { name, index: 4, .. } if name == "br0"),
+        |c| matches!(c, C::Kernel(Rq::RenameLink { name, index: 4, .. }) if name == "br0"),
     );
     watch(&mut s, 4, bridge(4, false));
     s.step(
         "mac fails",
-        |c| matches!(c, C::SetMac { .. }),
+        |c| matches!(c, C::Kernel(Rq::SetMac { .. })),
         err(Op::SetMac, Errno::EINVAL),
     );
     s.ok(
         "delete",
-        |c| matches!(c, C::DeleteLinks { indices, .. } if indices == &[4]),
+        |c| matches!(c, C::Kernel(Rq::DeleteLinks { indices, .. }) if indices == &[4]),
     );
     s.idle();
 }
@@ -1079,12 +1095,12 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
     let mut s = start(spec);
     s.step(
         "bridge",
-        |c| matches!(c, C::LinkByName { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { .. })),
         Ok(R::Link(bridge(3, false))),
     );
     s.step(
         "veth",
-        |c| matches!(c, C::CreateVeth { .. }),
+        |c| matches!(c, C::Kernel(Rq::CreateVeth { .. })),
         Ok(R::Veth(crate::VethPair {
             host_index: 9,
             peer_index: 5,
@@ -1093,16 +1109,16 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
     watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
+    s.ok("v4", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
     s.step(
         "sysctl",
-        |c| matches!(c, C::ReadSysctl { .. }),
+        |c| matches!(c, C::Kernel(Rq::ReadSysctl { .. })),
         Ok(R::Value("1".into())),
     );
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", |c| matches!(c, C::Unsubscribe { id: 1 }));
     s.ok("sub host", |c| matches!(c, C::Subscribe { id: 2, .. }));
@@ -1111,10 +1127,10 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
     s.ok("unsub host", |c| matches!(c, C::Unsubscribe { id: 2 }));
     s.step(
         "S6",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { .. })),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
-    s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
+    s.ok("ARP", |c| matches!(c, C::Kernel(Rq::SendArp { .. })));
     assert!(s.m.outcome().unwrap().is_ok());
 }
 
@@ -1130,12 +1146,12 @@ fn disable_ipv6_comes_from_the_link_read_and_is_written_only_if_different() {
     moved_and_watched(&mut s, link(5, "eth0", false));
     s.step(
         "routes",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
-    s.ok("v4", |c| matches!(c, C::AddAddress { .. }));
-    s.ok("disable IPv6 without reading /proc first", |c| matches!(c, C::WriteSysctl { path, value, .. } if path == "net/ipv6/conf/eth0/disable_ipv6" && value == "1"));
-    s.ok("up", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("v4", |c| matches!(c, C::Kernel(Rq::AddAddress { .. })));
+    s.ok("disable IPv6 without reading /proc first", |c| matches!(c, C::Kernel(Rq::WriteSysctl { path, value, .. }) if path == "net/ipv6/conf/eth0/disable_ipv6" && value == "1"));
+    s.ok("up", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
 
     // With an IPv6 address and IPv6 off on the link: enabled, again without a read.
     let mut spec = dual_stack();
@@ -1144,10 +1160,14 @@ fn disable_ipv6_comes_from_the_link_read_and_is_written_only_if_different() {
     let mut s = start(spec);
     s.step(
         "lookup",
-        |c| matches!(c, C::LinkByName { .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByName { .. })),
         Ok(R::Link(link(5, "veth0", false))),
     );
-    s.step("move", |c| matches!(c, C::MoveLink { .. }), Ok(R::Index(5)));
+    s.step(
+        "move",
+        |c| matches!(c, C::Kernel(Rq::MoveLink { .. })),
+        Ok(R::Index(5)),
+    );
     let off = LinkInfo {
         ipv6_disabled: Some(true),
         ..link(5, "eth0", false)
@@ -1155,20 +1175,20 @@ fn disable_ipv6_comes_from_the_link_read_and_is_written_only_if_different() {
     watch(&mut s, 5, off);
     s.ok(
         "enable IPv6",
-        |c| matches!(c, C::WriteSysctl { value, .. } if value == "0"),
+        |c| matches!(c, C::Kernel(Rq::WriteSysctl { value, .. }) if value == "0"),
     );
     s.step(
         "routes6",
-        |c| matches!(c, C::ListRoutes { .. }),
+        |c| matches!(c, C::Kernel(Rq::ListRoutes { .. })),
         Ok(R::Routes(vec![])),
     );
     s.step(
         "v6 fails",
-        |c| matches!(c, C::AddAddress { nodad: true, .. }),
+        |c| matches!(c, C::Kernel(Rq::AddAddress { nodad: true, .. })),
         err(Op::AddAddress, Errno::EACCES),
     );
     // A15: the link leaves the namespace, and its per-interface sysctls with it.
-    s.ok("move back", |c| matches!(c, C::MoveLink { .. }));
+    s.ok("move back", |c| matches!(c, C::Kernel(Rq::MoveLink { .. })));
     s.idle();
 }
 
@@ -1184,18 +1204,18 @@ fn link_events_seen_while_retrying_set_up_count_for_the_wait() {
     moved_and_watched(&mut s, link(5, "eth0", false));
     s.ok(
         "disable IPv6",
-        |c| matches!(c, C::WriteSysctl { value, .. } if value == "1"),
+        |c| matches!(c, C::Kernel(Rq::WriteSysctl { value, .. }) if value == "1"),
     );
     s.step(
         "up fails once",
-        |c| matches!(c, C::SetLinkUp { .. }),
+        |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })),
         err(Op::SetLinkUp, Errno::EBUSY),
     );
     // Someone else brings the link up while the retry waits: the event is kept.
     ns_event(&mut s, link(5, "eth0", true));
     s.idle();
     s.fire_timer();
-    s.ok("retry", |c| matches!(c, C::SetLinkUp { .. }));
+    s.ok("retry", |c| matches!(c, C::Kernel(Rq::SetLinkUp { .. })));
     // Already known to be up: no wait, no read.
     s.ok("unsubscribe", |c| matches!(c, C::Unsubscribe { id: 1 }));
     s.idle();
@@ -1209,7 +1229,9 @@ fn link_events_seen_while_retrying_set_up_count_for_the_wait() {
 fn lost_events_make_the_waits_read_again() {
     let mut s = start(dual_stack());
     through_configure(&mut s);
-    s.ok("set up", |c| matches!(c, C::SetLinkUp { index: 5, .. }));
+    s.ok("set up", |c| {
+        matches!(c, C::Kernel(Rq::SetLinkUp { index: 5, .. }))
+    });
     s.idle();
     // The up notification was dropped by the kernel: read the link instead of waiting 5 s.
     s.m.handle_input(
@@ -1221,7 +1243,7 @@ fn lost_events_make_the_waits_read_again() {
     );
     s.step(
         "A11 reads again",
-        |c| matches!(c, C::LinkByIndex { index: 5, netns } if *netns == ns()),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { index: 5, netns }) if *netns == ns()),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
     s.ok("unsubscribe", |c| matches!(c, C::Unsubscribe { id: 1 }));
@@ -1230,12 +1252,12 @@ fn lost_events_make_the_waits_read_again() {
     });
     s.step(
         "peer not forwarding yet",
-        |c| matches!(c, C::LinkByIndex { index: 9, .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { index: 9, .. })),
         Ok(R::Link(port(9, 3, PortState::Learning))),
     );
     s.step(
         "bridge without STP",
-        |c| matches!(c, C::LinkByIndex { index: 3, .. }),
+        |c| matches!(c, C::Kernel(Rq::LinkByIndex { index: 3, .. })),
         Ok(R::Link(bridge(3, false))),
     );
     s.idle();
@@ -1251,5 +1273,5 @@ fn lost_events_make_the_waits_read_again() {
     s.ok("unsubscribe host", |c| {
         matches!(c, C::Unsubscribe { id: 2 })
     });
-    assert!(matches!(s.next(), C::GetRoute { .. }));
+    assert!(matches!(s.next(), C::Kernel(Rq::GetRoute { .. })));
 }
