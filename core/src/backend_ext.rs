@@ -395,7 +395,7 @@ pub trait BackendExt: NetBackend {
     }
 }
 
-impl<B: NetBackend> BackendExt for B {}
+impl<B: NetBackend + ?Sized> BackendExt for B {}
 
 /// Run `request` and take its reply apart with `pick`, which hands back a reply of another
 /// shape.

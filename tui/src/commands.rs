@@ -7,8 +7,8 @@ use crate::output;
 use crate::state::Announcer;
 use crate::store::Store;
 use nsplumb_core::{
-    validate, AttachError, Destination, DetachError, Event, EventKind, NetBackend, NetnsRef,
-    Plumber, Source, Spec, DEFAULT_ANNOUNCE_INTERVAL,
+    validate, AttachError, BackendExt, Destination, DetachError, Event, EventKind, NetBackend,
+    NetnsAdmin, NetnsRef, Plumber, Source, Spec, DEFAULT_ANNOUNCE_INTERVAL,
 };
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -146,7 +146,10 @@ fn check_ns_name(what: &str, s: &str) -> Result<(), Failure> {
 }
 
 /// Run one subcommand (not `tui`): prints its output, returns its failure.
-pub async fn run<B: NetBackend>(ctx: &Ctx<B>, command: &Command) -> Result<(), Failure> {
+pub async fn run<B: NetBackend + NetnsAdmin>(
+    ctx: &Ctx<B>,
+    command: &Command,
+) -> Result<(), Failure> {
     match command {
         Command::Netns { action } => netns(ctx, action).await,
         Command::Attach(args) => attach(ctx, args).await,
@@ -158,7 +161,10 @@ pub async fn run<B: NetBackend>(ctx: &Ctx<B>, command: &Command) -> Result<(), F
     }
 }
 
-async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), Failure> {
+async fn netns<B: NetBackend + NetnsAdmin>(
+    ctx: &Ctx<B>,
+    action: &NetnsAction,
+) -> Result<(), Failure> {
     let backend = ctx.plumber.backend();
     match action {
         NetnsAction::Add { name } => {
@@ -213,7 +219,10 @@ async fn netns<B: NetBackend>(ctx: &Ctx<B>, action: &NetnsAction) -> Result<(), 
     }
 }
 
-async fn attach<B: NetBackend>(ctx: &Ctx<B>, args: &AttachArgs) -> Result<(), Failure> {
+async fn attach<B: NetBackend + NetnsAdmin>(
+    ctx: &Ctx<B>,
+    args: &AttachArgs,
+) -> Result<(), Failure> {
     check_ns_name("namespace", &args.netns)?;
     let (spec, gateways) = build_spec(args)?;
     let netns = (ctx.resolve)(&args.netns);
@@ -350,7 +359,10 @@ fn checked_netns<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<Netns
     Ok((ctx.resolve)(&args.netns))
 }
 
-async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
+async fn detach<B: NetBackend + NetnsAdmin>(
+    ctx: &Ctx<B>,
+    args: &DetachArgs,
+) -> Result<(), Failure> {
     let netns = checked_netns(ctx, args)?;
     let mut guard = ctx
         .store
@@ -421,7 +433,10 @@ async fn detach<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Fa
 
 /// SPEC D3: drop the record of an interface whose link vanished, freeing its name. A link
 /// that is still there is refused: detach restores it, forgetting would strand it.
-async fn forget<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Failure> {
+async fn forget<B: NetBackend + NetnsAdmin>(
+    ctx: &Ctx<B>,
+    args: &DetachArgs,
+) -> Result<(), Failure> {
     let netns = checked_netns(ctx, args)?;
     let mut guard = ctx
         .store
@@ -475,7 +490,7 @@ async fn forget<B: NetBackend>(ctx: &Ctx<B>, args: &DetachArgs) -> Result<(), Fa
     Ok(())
 }
 
-async fn list<B: NetBackend>(ctx: &Ctx<B>, args: &ListArgs) -> Result<(), Failure> {
+async fn list<B: NetBackend + NetnsAdmin>(ctx: &Ctx<B>, args: &ListArgs) -> Result<(), Failure> {
     let namespaces = match &args.netns {
         Some(n) => {
             check_ns_name("namespace", n)?;

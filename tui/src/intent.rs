@@ -6,7 +6,7 @@
 //! process leaves nothing that a later call cannot clean up").
 
 use crate::state::{Announcer, NsState, RecordPhase, StoredIface, StoredOrigin};
-use nsplumb_core::{LinkInfo, LinkKind, NetBackend, NetnsRef, Source, Spec};
+use nsplumb_core::{BackendExt, LinkInfo, LinkKind, NetBackend, NetnsRef, Source, Spec};
 use serde::{Deserialize, Serialize};
 
 /// Test-only crash hook: when `NSPLUMB_TEST_ABORT_AT` names `point`, the process aborts there

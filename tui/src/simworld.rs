@@ -3,7 +3,7 @@
 //! the wall clock, and fault injection.
 
 use crate::journal::Entry;
-use nsplumb_core::{Errno, NetBackend, NetnsRef, Op, Plumber, Timestamp};
+use nsplumb_core::{BackendExt, Errno, NetBackend, NetnsAdmin, NetnsRef, Op, Plumber, Timestamp};
 use nsplumb_sim::{FaultHandle, Faulty, SimBackend};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

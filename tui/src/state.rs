@@ -339,12 +339,12 @@ pub struct NsState {
     /// Gateway routes nsplumb set in this namespace (G1), at most one per family.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<StoredRoute>,
-    /// The namespace's cookie when these records were written ([`NetBackend::netns_cookie`]).
+    /// The namespace's cookie when these records were written ([`NetnsAdmin::netns_cookie`]).
     /// The file is named after the nsfs inode, which the kernel gives to the next namespace
     /// as soon as this one is gone: a different cookie means the records are of a namespace
     /// that no longer exists.
     ///
-    /// [`NetBackend::netns_cookie`]: nsplumb_core::NetBackend::netns_cookie
+    /// [`NetnsAdmin::netns_cookie`]: nsplumb_core::NetnsAdmin::netns_cookie
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns_cookie: Option<u64>,
 }

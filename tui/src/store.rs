@@ -7,7 +7,9 @@ use crate::journal::{Entry, Journal};
 use crate::state::{
     self, Announcer, FileLock, NsFiles, NsState, RecordPhase, StoredIface, StoredRoute,
 };
-use nsplumb_core::{Errno, Family, IfaceState, NetBackend, NetnsRef, Plumber, Spec};
+use nsplumb_core::{
+    BackendExt, Errno, Family, IfaceState, NetBackend, NetnsAdmin, NetnsRef, Plumber, Spec,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -102,7 +104,7 @@ impl Store {
 
     /// Lock the namespace, load its state, reconcile what dead processes left (see
     /// [`crate::intent`]) and bring the plumber's registry in line with it.
-    pub async fn begin<B: NetBackend>(
+    pub async fn begin<B: NetBackend + NetnsAdmin>(
         &self,
         plumber: &Plumber<B>,
         netns: &NetnsRef,
@@ -135,7 +137,11 @@ impl Store {
 
     /// For a long-lived process (the TUI) and `list`: bring the registry of `netns` in line
     /// with its state file without taking the lock (the file is replaced atomically).
-    pub async fn refresh<B: NetBackend>(&self, plumber: &Plumber<B>, netns: &NetnsRef) {
+    pub async fn refresh<B: NetBackend + NetnsAdmin>(
+        &self,
+        plumber: &Plumber<B>,
+        netns: &NetnsRef,
+    ) {
         let Some(files) = self.files(netns) else {
             return;
         };

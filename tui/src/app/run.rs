@@ -10,7 +10,7 @@ use crate::store::Store;
 use crate::tokio_spawner;
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event as CtEvent};
 use futures::StreamExt;
-use nsplumb_core::{NetBackend, NetnsRef, Plumber, Source};
+use nsplumb_core::{BackendExt, NetBackend, NetnsAdmin, NetnsRef, Plumber, Source};
 use nsplumb_linux::LinuxBackend;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -181,7 +181,7 @@ pub fn discover_namespaces(listed: Vec<NetnsRef>) -> Vec<NetnsRef> {
     out
 }
 
-impl<B: NetBackend> Runner<B> {
+impl<B: NetBackend + NetnsAdmin> Runner<B> {
     /// Read every namespace, link, address and counter.
     pub async fn snapshot(&self) -> Snapshot {
         let backend = self.plumber.backend();
@@ -222,7 +222,7 @@ impl<B: NetBackend> Runner<B> {
                         .find(|a| v4 || !matches!(a.net.addr(), std::net::IpAddr::V6(x) if x.segments()[0] & 0xffc0 == 0xfe80))
                         .map(|a| a.net.to_string())
                 };
-                if let Ok(s) = backend.link_stats(ns, l.index).await {
+                if let Some(s) = l.stats {
                     stats.push(((ns.clone(), l.name.clone()), s));
                 }
                 links.push(LinkRow {
@@ -420,7 +420,10 @@ impl<B: NetBackend> Runner<B> {
     }
 }
 
-async fn event_loop<B: NetBackend>(runner: Runner<B>, mut model: Model) -> Result<(), String> {
+async fn event_loop<B: NetBackend + NetnsAdmin>(
+    runner: Runner<B>,
+    mut model: Model,
+) -> Result<(), String> {
     let (tx, mut rx) = unbounded_channel::<Msg>();
     // Plumber events → messages.
     {
