@@ -546,18 +546,18 @@ impl<B: NetBackend> Inner<B> {
     /// dropped from) `subscriptions`, the event streams the driver polls.
     async fn command(
         &self,
-        command: Command,
+        command: &Command,
         subscriptions: &mut Vec<(SubscriptionId, LinkEvents)>,
     ) -> Result<Reply, BackendError> {
         match command {
-            Command::Kernel(request) => self.backend.execute(&request).await,
+            Command::Kernel(request) => self.backend.execute(request).await,
             Command::Subscribe { id, netns } => {
-                let events = self.backend.subscribe_links(&netns).await?;
-                subscriptions.push((id, events));
+                let events = self.backend.subscribe_links(netns).await?;
+                subscriptions.push((*id, events));
                 Ok(Reply::Done)
             }
             Command::Unsubscribe { id } => {
-                subscriptions.retain(|(sid, _)| *sid != id);
+                subscriptions.retain(|(sid, _)| sid != id);
                 Ok(Reply::Done)
             }
         }
@@ -582,7 +582,7 @@ impl<B: NetBackend> Inner<B> {
                 return;
             }
             if let Some(command) = machine.poll_command() {
-                let result = self.command(command, &mut subscriptions).await;
+                let result = self.command(&command, &mut subscriptions).await;
                 machine.handle_input(backend.now(), Input::Reply(result));
                 continue;
             }
@@ -657,7 +657,7 @@ impl<B: NetBackend> Inner<B> {
             }
             announcer.handle_timeout(backend.now());
             while let Some(command) = announcer.poll_command() {
-                let result = self.command(command, &mut Vec::new()).await;
+                let result = self.command(&command, &mut Vec::new()).await;
                 announcer.handle_input(backend.now(), Input::Reply(result));
             }
             self.drain_events(&mut *announcer);
