@@ -184,8 +184,7 @@ struct Inner {
     conns: Mutex<HashMap<NsKey, Conn>>,
     /// Every namespace this backend has opened, by key: to map netns ids back to references.
     known: Mutex<HashMap<NsKey, NetnsRef>>,
-    /// Per namespace: netns id (as seen there) → namespace.
-    /// Per namespace: netns id → (namespace key, reference), filled on demand.
+    /// Per namespace: netns id (as seen there) → (namespace key, reference), filled on demand.
     nsids: Mutex<HashMap<NsKey, NsidMap>>,
     /// One packet socket per namespace (ARP).
     packet: Mutex<HashMap<NsKey, Sender>>,
@@ -266,7 +265,7 @@ impl LinuxBackend {
 
     /// Close every cached socket of `netns` (netlink connection, sender sockets). A cached
     /// socket keeps its namespace alive: call this when a namespace is deleted by someone else.
-    /// [`NetBackend::delete_netns`] does it itself.
+    /// [`NetnsAdmin::delete_netns`] does it itself.
     pub fn forget_netns(&self, netns: &NetnsRef) {
         if let Ok(ns) = self.inner.resolve(netns) {
             self.inner.forget(ns.key);
@@ -741,7 +740,6 @@ impl LinuxBackend {
         BackendError::new(op, e.errno, netns, object).with_detail(e.detail)
     }
 
-    /// Error about link `index`, named by its current name when it can still be read.
     /// Send an address request; an error names the address and the link.
     #[allow(clippy::too_many_arguments)]
     async fn address_request(
@@ -764,6 +762,7 @@ impl LinuxBackend {
         }
     }
 
+    /// Error about link `index`, named by its current name when it can still be read.
     async fn link_err(
         &self,
         op: Op,
@@ -859,8 +858,8 @@ fn io_errno(e: &io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-/// One match from a [`Request`] to the operation that runs it; the operations themselves are
-/// below, one per kernel object.
+/// One match from a [`Request`] to the operation that runs it; the operations are in
+/// `impl LinuxBackend` below, grouped by kernel object.
 impl NetBackend for LinuxBackend {
     fn now(&self) -> Timestamp {
         Timestamp::from_duration(tokio::time::Instant::now().saturating_duration_since(epoch()))

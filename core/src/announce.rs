@@ -71,10 +71,6 @@ impl Announcer {
         a
     }
 
-    pub fn target(&self) -> &AnnounceTarget {
-        &self.target
-    }
-
     /// Rounds sent so far.
     pub fn sent(&self) -> u32 {
         self.sent
@@ -89,14 +85,6 @@ impl Announcer {
 
     pub fn is_finished(&self) -> bool {
         matches!(self.state, State::Stopped(_))
-    }
-
-    /// Whether a round is under way (a command out or about to be).
-    pub fn is_sending(&self) -> bool {
-        matches!(
-            self.state,
-            State::CheckingLink | State::SendingArp | State::SendingNa
-        )
     }
 
     pub fn poll_timeout(&self) -> Option<Timestamp> {

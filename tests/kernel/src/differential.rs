@@ -557,7 +557,6 @@ fn route_result<T>(world: &World, r: &Result<T, RouteError>) -> String {
     match r {
         Ok(_) => "ok".into(),
         Err(RouteError::Failed(e)) => format!("route failed: {}", step_error(world, e)),
-        Err(e) => format!("route error: {}", world.normalise(&e.to_string())),
     }
 }
 
