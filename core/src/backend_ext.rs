@@ -418,61 +418,29 @@ fn reply_done(reply: Reply) -> Result<(), Box<Reply>> {
     }
 }
 
-fn reply_link(reply: Reply) -> Result<LinkInfo, Box<Reply>> {
-    match reply {
-        Reply::Link(l) => Ok(l),
-        other => Err(Box::new(other)),
-    }
+/// The other extractors `call` takes: one reply shape each, any other handed back.
+macro_rules! extractors {
+    ($($name:ident: $variant:ident($ty:ty)),* $(,)?) => {$(
+        fn $name(reply: Reply) -> Result<$ty, Box<Reply>> {
+            match reply {
+                Reply::$variant(value) => Ok(value),
+                other => Err(Box::new(other)),
+            }
+        }
+    )*};
 }
 
-fn reply_links(reply: Reply) -> Result<Vec<LinkInfo>, Box<Reply>> {
-    match reply {
-        Reply::Links(l) => Ok(l),
-        other => Err(Box::new(other)),
-    }
-}
+extractors!(
+    reply_link: Link(LinkInfo),
+    reply_links: Links(Vec<LinkInfo>),
+    reply_index: Index(IfIndex),
+    reply_veth: Veth(VethPair),
+    reply_addresses: Addresses(Vec<AddrInfo>),
+    reply_routes: Routes(Vec<RouteInfo>),
+    reply_route: Route(RouteInfo),
+    reply_value: Value(String),
+);
 
-fn reply_index(reply: Reply) -> Result<IfIndex, Box<Reply>> {
-    match reply {
-        Reply::Index(i) => Ok(i),
-        other => Err(Box::new(other)),
-    }
-}
-
-fn reply_veth(reply: Reply) -> Result<VethPair, Box<Reply>> {
-    match reply {
-        Reply::Veth(p) => Ok(p),
-        other => Err(Box::new(other)),
-    }
-}
-
-fn reply_addresses(reply: Reply) -> Result<Vec<AddrInfo>, Box<Reply>> {
-    match reply {
-        Reply::Addresses(a) => Ok(a),
-        other => Err(Box::new(other)),
-    }
-}
-
-fn reply_routes(reply: Reply) -> Result<Vec<RouteInfo>, Box<Reply>> {
-    match reply {
-        Reply::Routes(r) => Ok(r),
-        other => Err(Box::new(other)),
-    }
-}
-
-fn reply_route(reply: Reply) -> Result<RouteInfo, Box<Reply>> {
-    match reply {
-        Reply::Route(r) => Ok(r),
-        other => Err(Box::new(other)),
-    }
-}
-
-fn reply_value(reply: Reply) -> Result<String, Box<Reply>> {
-    match reply {
-        Reply::Value(v) => Ok(v),
-        other => Err(Box::new(other)),
-    }
-}
 #[cfg(test)]
 mod tests {
     use super::*;

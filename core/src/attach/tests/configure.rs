@@ -9,14 +9,7 @@ fn route_conflict_names_address_and_route() {
     spec.ipv6 = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok(
-        "mac",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-        },
-    );
+    s.ok("mac", set_mac(mac(0x0a)));
     let conflicting = RouteInfo {
         dst: "192.0.2.0/25".parse().unwrap(),
         gateway: None,
@@ -31,29 +24,11 @@ fn route_conflict_names_address_and_route() {
     };
     s.step(
         "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
+        routes(Family::V4),
         Ok(R::Routes(vec![default, conflicting])),
     );
-    s.ok(
-        "restore MAC",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0xee),
-        },
-    );
-    s.ok(
-        "move back",
-        Rq::MoveLink {
-            from: ns(),
-            index: 5,
-            to: NetnsRef::Host,
-            new_name: "veth0".into(),
-        },
-    );
+    s.ok("restore MAC", set_mac(mac(0xee)));
+    s.ok("move back", move_back(5));
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(e.contains("cannot program address 192.0.2.10/24 in sandbox interface because it conflicts with existing route 192.0.2.0/25"), "{e}");
 }
@@ -66,49 +41,15 @@ fn ipv4_only_disables_ipv6_and_reports_failure_to_disable() {
     spec.mac = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.step(
-        "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "v4",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "192.0.2.10/24".parse().unwrap(),
-            nodad: false,
-        },
-    );
-    s.step(
-        "read",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("0".into())),
-    );
+    s.step("routes", routes(Family::V4), Ok(R::Routes(vec![])));
+    s.ok("v4", add_ipv4());
+    s.step("read", read_disable_ipv6(), Ok(R::Value("0".into())));
     s.step(
         "write 1",
-        Rq::WriteSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-            value: "1".into(),
-        },
+        write_disable_ipv6("1"),
         err(Op::WriteSysctl, Errno::EROFS),
     );
-    s.ok(
-        "move back",
-        Rq::MoveLink {
-            from: ns(),
-            index: 5,
-            to: NetnsRef::Host,
-            new_name: "veth0".into(),
-        },
-    );
+    s.ok("move back", move_back(5));
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(
         e.contains("failed to disable IPv6 on interface eth0"),
@@ -125,38 +66,14 @@ fn missing_ipv6_sysctl_is_fine_when_disabling_and_value_already_right_is_not_wri
     spec.announce_count = 0;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.step(
-        "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "v4",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "192.0.2.10/24".parse().unwrap(),
-            nodad: false,
-        },
-    );
+    s.step("routes", routes(Family::V4), Ok(R::Routes(vec![])));
+    s.ok("v4", add_ipv4());
     s.step(
         "read: no IPv6 in this kernel",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
+        read_disable_ipv6(),
         err(Op::ReadSysctl, Errno::ENOENT),
     );
-    s.ok(
-        "set up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("set up", up(5));
     assert!(s.m.outcome().is_none());
 }
 
@@ -170,38 +87,13 @@ fn disable_ipv6_comes_from_the_link_read_and_is_written_only_if_different() {
     spec.announce_count = 0;
     let mut s = start(spec);
     moved_and_watched(&mut s, link(5, "eth0", false));
-    s.step(
-        "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "v4",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "192.0.2.10/24".parse().unwrap(),
-            nodad: false,
-        },
-    );
+    s.step("routes", routes(Family::V4), Ok(R::Routes(vec![])));
+    s.ok("v4", add_ipv4());
     s.ok(
         "disable IPv6 without reading /proc first",
-        Rq::WriteSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-            value: "1".into(),
-        },
+        write_disable_ipv6("1"),
     );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("up", up(5));
 
     // With an IPv6 address and IPv6 off on the link: enabled, again without a read.
     let mut spec = dual_stack();
@@ -210,63 +102,20 @@ fn disable_ipv6_comes_from_the_link_read_and_is_written_only_if_different() {
     let mut s = start(spec);
     s.step(
         "lookup",
-        Rq::LinkByName {
-            netns: NetnsRef::Host,
-            name: "veth0".into(),
-        },
+        lookup_veth0(),
         Ok(R::Link(link(5, "veth0", false))),
     );
-    s.step(
-        "move",
-        Rq::MoveLink {
-            from: NetnsRef::Host,
-            index: 5,
-            to: ns(),
-            new_name: "eth0".into(),
-        },
-        Ok(R::Index(5)),
-    );
+    s.step("move", move_in(), Ok(R::Index(5)));
     let off = LinkInfo {
         ipv6_disabled: Some(true),
         ..link(5, "eth0", false)
     };
     watch(&mut s, 5, off);
-    s.ok(
-        "enable IPv6",
-        Rq::WriteSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-            value: "0".into(),
-        },
-    );
-    s.step(
-        "routes6",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V6,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.step(
-        "v6 fails",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "fd00::10/64".parse().unwrap(),
-            nodad: true,
-        },
-        err(Op::AddAddress, Errno::EACCES),
-    );
+    s.ok("enable IPv6", write_disable_ipv6("0"));
+    s.step("routes6", routes(Family::V6), Ok(R::Routes(vec![])));
+    s.step("v6 fails", add_ipv6(), err(Op::AddAddress, Errno::EACCES));
     // A15: the link leaves the namespace, and its per-interface sysctls with it.
-    s.ok(
-        "move back",
-        Rq::MoveLink {
-            from: ns(),
-            index: 5,
-            to: NetnsRef::Host,
-            new_name: "veth0".into(),
-        },
-    );
+    s.ok("move back", move_back(5));
     s.idle();
 }
 
@@ -285,10 +134,7 @@ fn sysctls_are_read_first_written_if_different_and_bad_paths_named() {
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "disable_ipv6",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
+        read_disable_ipv6(),
         Ok(R::Value("1".into())),
     );
     s.step(
@@ -315,15 +161,7 @@ fn sysctls_are_read_first_written_if_different_and_bad_paths_named() {
         },
         err(Op::ReadSysctl, Errno::ENOENT),
     );
-    s.ok(
-        "move back",
-        Rq::MoveLink {
-            from: ns(),
-            index: 5,
-            to: NetnsRef::Host,
-            new_name: "veth0".into(),
-        },
-    );
+    s.ok("move back", move_back(5));
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert_eq!(e, "/proc/sys/net/ipv4/conf/eth0/nope is not a sysctl file");
 }
@@ -335,22 +173,8 @@ fn ipv6_gone_after_sysctls_is_dropped_and_not_announced() {
     spec.sysctls = vec!["net.ipv6.conf.IFNAME.disable_ipv6=1".into()];
     let mut s = start(spec);
     through_configure(&mut s);
-    s.step(
-        "read sysctl",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("0".into())),
-    );
-    s.ok(
-        "write sysctl",
-        Rq::WriteSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-            value: "1".into(),
-        },
-    );
+    s.step("read sysctl", read_disable_ipv6(), Ok(R::Value("0".into())));
+    s.ok("write sysctl", write_disable_ipv6("1"));
     let v4_only = vec![AddrInfo {
         index: 5,
         net: "192.0.2.10/24".parse().unwrap(),
@@ -364,33 +188,16 @@ fn ipv6_gone_after_sysctls_is_dropped_and_not_announced() {
         },
         Ok(R::Addresses(v4_only)),
     );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("up", up(5));
     ns_event(&mut s, link(5, "eth0", true));
     s.ok("unsub", C::Unsubscribe { id: 1 });
     // No ff02::1 wait and no NA: only ARP.
     s.step(
         "S6",
-        Rq::LinkByIndex {
-            netns: ns(),
-            index: 5,
-        },
+        read_link(5),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
-    s.ok(
-        "ARP only",
-        Rq::SendArp {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-            addr: "192.0.2.10".parse().unwrap(),
-        },
-    );
+    s.ok("ARP only", arp());
     s.idle();
     let a = s.m.outcome().unwrap().as_ref().unwrap();
     assert_eq!(a.ipv6, None);
@@ -412,42 +219,21 @@ fn link_up_is_retried_three_times_ten_ms_apart() {
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
     s.step(
         "disable_ipv6",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
+        read_disable_ipv6(),
         Ok(R::Value("1".into())),
     );
     for attempt in 0..3 {
-        s.step(
-            "up fails",
-            Rq::SetLinkUp {
-                netns: ns(),
-                index: 5,
-            },
-            err(Op::SetLinkUp, Errno::EBUSY),
-        );
+        s.step("up fails", up(5), err(Op::SetLinkUp, Errno::EBUSY));
         s.idle();
         let t = s.fire_timer();
         assert_eq!(t, Timestamp::ZERO + LINK_UP_RETRY_DELAY * (attempt + 1));
     }
     s.step(
         "fourth try fails too",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
+        up(5),
         err(Op::SetLinkUp, Errno::EBUSY),
     );
-    s.ok(
-        "move back",
-        Rq::MoveLink {
-            from: ns(),
-            index: 5,
-            to: NetnsRef::Host,
-            new_name: "veth0".into(),
-        },
-    );
+    s.ok("move back", move_back(5));
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(e.starts_with("failed to set link up"), "{e}");
 }

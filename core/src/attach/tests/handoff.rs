@@ -10,29 +10,9 @@ fn nothing_to_announce_without_addresses() {
     spec.ipv6 = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok(
-        "mac",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-        },
-    );
-    s.step(
-        "sysctl",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("1".into())),
-    );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("mac", set_mac(mac(0x0a)));
+    s.step("sysctl", read_disable_ipv6(), Ok(R::Value("1".into())));
+    s.ok("up", up(5));
     ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", C::Unsubscribe { id: 1 });
     s.idle();
@@ -48,31 +28,11 @@ fn failed_first_send_is_a_warning_not_a_failure() {
     through_waits(&mut s);
     s.step(
         "S6",
-        Rq::LinkByIndex {
-            netns: ns(),
-            index: 5,
-        },
+        read_link(5),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
-    s.step(
-        "ARP fails",
-        Rq::SendArp {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-            addr: "192.0.2.10".parse().unwrap(),
-        },
-        err(Op::SendArp, Errno::ENETUNREACH),
-    );
-    s.ok(
-        "NA still tried",
-        Rq::SendNa {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-            addr: "fd00::10".parse().unwrap(),
-        },
-    );
+    s.step("ARP fails", arp(), err(Op::SendArp, Errno::ENETUNREACH));
+    s.ok("NA still tried", na());
     s.idle();
     let a = s.m.outcome().unwrap().as_ref().unwrap();
     assert!(

@@ -6,7 +6,9 @@ use crate::event::StopReason;
 use crate::request::VethRequest;
 use crate::spec::{Destination, Source, Spec};
 use crate::testutil::*;
-use crate::types::{AddrFlags, AddrInfo, Family, LinkEvent, RouteInfo, RouteScope, RouteSpec};
+use crate::types::{
+    AddrFlags, AddrInfo, Family, LinkEvent, MacAddr, RouteInfo, RouteScope, RouteSpec,
+};
 use crate::validate::validate;
 use crate::Errno;
 use crate::{Command as C, Op, Reply as R, Request as Rq};
@@ -35,6 +37,134 @@ fn start(spec: Spec) -> Script<Attach> {
     Script::new(Attach::new(plan(spec), Timestamp::ZERO))
 }
 
+// Requests of the dual-stack attach (`dual_stack()`, moved in as eth0, index 5) in `ns()`,
+// written once; each names every value the script compares.
+
+fn up(index: IfIndex) -> Rq {
+    Rq::SetLinkUp { netns: ns(), index }
+}
+
+fn down(index: IfIndex) -> Rq {
+    Rq::SetLinkDown { netns: ns(), index }
+}
+
+fn read_link(index: IfIndex) -> Rq {
+    Rq::LinkByIndex { netns: ns(), index }
+}
+
+fn read_host(index: IfIndex) -> Rq {
+    Rq::LinkByIndex {
+        netns: NetnsRef::Host,
+        index,
+    }
+}
+
+/// A2: veth0 looked up in the host.
+fn lookup_veth0() -> Rq {
+    Rq::LinkByName {
+        netns: NetnsRef::Host,
+        name: "veth0".into(),
+    }
+}
+
+/// A2: moved in and renamed in one message.
+fn move_in() -> Rq {
+    Rq::MoveLink {
+        from: NetnsRef::Host,
+        index: 5,
+        to: ns(),
+        new_name: "eth0".into(),
+    }
+}
+
+/// A15: back to the host under the source name.
+fn move_back(index: IfIndex) -> Rq {
+    Rq::MoveLink {
+        from: ns(),
+        index,
+        to: NetnsRef::Host,
+        new_name: "veth0".into(),
+    }
+}
+
+fn set_mac(mac: MacAddr) -> Rq {
+    Rq::SetMac {
+        netns: ns(),
+        index: 5,
+        mac,
+    }
+}
+
+/// A5's route list.
+fn routes(family: Family) -> Rq {
+    Rq::ListRoutes {
+        netns: ns(),
+        family,
+    }
+}
+
+fn add_ipv4() -> Rq {
+    Rq::AddAddress {
+        netns: ns(),
+        index: 5,
+        net: "192.0.2.10/24".parse().unwrap(),
+        nodad: false,
+    }
+}
+
+/// A4: with `IFA_F_NODAD`.
+fn add_ipv6() -> Rq {
+    Rq::AddAddress {
+        netns: ns(),
+        index: 5,
+        net: "fd00::10/64".parse().unwrap(),
+        nodad: true,
+    }
+}
+
+fn read_disable_ipv6() -> Rq {
+    Rq::ReadSysctl {
+        netns: ns(),
+        path: "net/ipv6/conf/eth0/disable_ipv6".into(),
+    }
+}
+
+fn write_disable_ipv6(value: &str) -> Rq {
+    Rq::WriteSysctl {
+        netns: ns(),
+        path: "net/ipv6/conf/eth0/disable_ipv6".into(),
+        value: value.into(),
+    }
+}
+
+/// A12's subscription.
+fn subscribe_host() -> C {
+    C::Subscribe {
+        id: 2,
+        netns: NetnsRef::Host,
+    }
+}
+
+/// S2 of the first round.
+fn arp() -> Rq {
+    Rq::SendArp {
+        netns: ns(),
+        index: 5,
+        mac: mac(0x0a),
+        addr: "192.0.2.10".parse().unwrap(),
+    }
+}
+
+/// S3 of the first round.
+fn na() -> Rq {
+    Rq::SendNa {
+        netns: ns(),
+        index: 5,
+        mac: mac(0x0a),
+        addr: "fd00::10".parse().unwrap(),
+    }
+}
+
 /// A4 opens with A11's subscription and its one read of the link (which also carries A6's
 /// `disable_ipv6`): subscribe first, then read, so no event is lost.
 fn watch(s: &mut Script<Attach>, index: IfIndex, read: LinkInfo) {
@@ -51,22 +181,10 @@ fn watch(s: &mut Script<Attach>, index: IfIndex, read: LinkInfo) {
 fn moved_and_watched(s: &mut Script<Attach>, read: LinkInfo) {
     s.step(
         "lookup",
-        Rq::LinkByName {
-            netns: NetnsRef::Host,
-            name: "veth0".into(),
-        },
+        lookup_veth0(),
         Ok(R::Link(link(5, "veth0", false))),
     );
-    s.step(
-        "move",
-        Rq::MoveLink {
-            from: NetnsRef::Host,
-            index: 5,
-            to: ns(),
-            new_name: "eth0".into(),
-        },
-        Ok(R::Index(5)),
-    );
+    s.step("move", move_in(), Ok(R::Index(5)));
     watch(s, 5, read);
 }
 
@@ -93,76 +211,24 @@ fn ns_event(s: &mut Script<Attach>, l: LinkInfo) {
 fn through_configure(s: &mut Script<Attach>) {
     s.step(
         "look up veth0 in the host",
-        Rq::LinkByName {
-            netns: NetnsRef::Host,
-            name: "veth0".into(),
-        },
+        lookup_veth0(),
         Ok(R::Link(link(5, "veth0", false))),
     );
-    s.step(
-        "move+rename in one message",
-        Rq::MoveLink {
-            from: NetnsRef::Host,
-            index: 5,
-            to: ns(),
-            new_name: "eth0".into(),
-        },
-        Ok(R::Index(5)),
-    );
+    s.step("move+rename in one message", move_in(), Ok(R::Index(5)));
     // IPv6 is on (`disable_ipv6` 0 in the read): A6 neither reads nor writes the sysctl.
     watch(s, 5, link(5, "eth0", false));
-    s.ok(
-        "set MAC",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-        },
-    );
-    s.step(
-        "route list v4",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "add IPv4",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "192.0.2.10/24".parse().unwrap(),
-            nodad: false,
-        },
-    );
-    s.step(
-        "route list v6",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V6,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "add IPv6 nodad",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "fd00::10/64".parse().unwrap(),
-            nodad: true,
-        },
-    );
+    s.ok("set MAC", set_mac(mac(0x0a)));
+    s.step("route list v4", routes(Family::V4), Ok(R::Routes(vec![])));
+    s.ok("add IPv4", add_ipv4());
+    s.step("route list v6", routes(Family::V6), Ok(R::Routes(vec![])));
+    s.ok("add IPv6 nodad", add_ipv6());
 }
 
 /// A12: the read of the host end (index 9, in the host), a port of bridge 3 that forwards.
 fn read_host_end(s: &mut Script<Attach>, label: &str) {
     s.step(
         label,
-        Rq::LinkByIndex {
-            netns: NetnsRef::Host,
-            index: 9,
-        },
+        read_host(9),
         Ok(R::Link(port(9, 3, PortState::Forwarding))),
     );
 }
@@ -177,33 +243,14 @@ fn mcast_query() -> Rq {
 }
 
 fn through_waits(s: &mut Script<Attach>) {
-    s.ok(
-        "set up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("set up", up(5));
     // "Up" comes from the notification of the request itself: no read.
     s.idle();
     ns_event(s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsubscribe", C::Unsubscribe { id: 1 });
-    s.ok(
-        "subscribe host",
-        C::Subscribe {
-            id: 2,
-            netns: NetnsRef::Host,
-        },
-    );
+    s.ok("subscribe host", subscribe_host());
     read_host_end(s, "read peer");
-    s.step(
-        "read bridge",
-        Rq::LinkByIndex {
-            netns: NetnsRef::Host,
-            index: 3,
-        },
-        Ok(R::Link(bridge(3, false))),
-    );
+    s.step("read bridge", read_host(3), Ok(R::Link(bridge(3, false))));
     s.ok("unsubscribe host", C::Unsubscribe { id: 2 });
     s.step(
         "ff02::1 by oif",
@@ -220,30 +267,11 @@ fn through_waits(s: &mut Script<Attach>) {
 fn first_announcement(s: &mut Script<Attach>) {
     s.step(
         "S6 re-read",
-        Rq::LinkByIndex {
-            netns: ns(),
-            index: 5,
-        },
+        read_link(5),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
-    s.ok(
-        "ARP",
-        Rq::SendArp {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-            addr: "192.0.2.10".parse().unwrap(),
-        },
-    );
-    s.ok(
-        "NA",
-        Rq::SendNa {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-            addr: "fd00::10".parse().unwrap(),
-        },
-    );
+    s.ok("ARP", arp());
+    s.ok("NA", na());
 }
 
 // SPEC: A2, A3, A4, A9, A11, A12, A13, A14, S4

@@ -10,28 +10,13 @@ fn name_taken_in_namespace_fails_and_the_link_stays_in_the_host() {
     let mut s = start(spec);
     s.step(
         "lookup",
-        Rq::LinkByName {
-            netns: NetnsRef::Host,
-            name: "veth0".into(),
-        },
+        lookup_veth0(),
         Ok(R::Link(link(5, "veth0", false))),
     );
-    s.step(
-        "move fails",
-        Rq::MoveLink {
-            from: NetnsRef::Host,
-            index: 5,
-            to: ns(),
-            new_name: "eth0".into(),
-        },
-        err(Op::MoveLink, Errno::EEXIST),
-    );
+    s.step("move fails", move_in(), err(Op::MoveLink, Errno::EEXIST));
     s.step(
         "still in the host?",
-        Rq::LinkByName {
-            netns: NetnsRef::Host,
-            name: "veth0".into(),
-        },
+        lookup_veth0(),
         Ok(R::Link(link(5, "veth0", false))),
     );
     s.idle();
@@ -51,28 +36,13 @@ fn link_moved_before_the_rename_failed_is_moved_back() {
     let mut s = start(spec);
     s.step(
         "lookup",
-        Rq::LinkByName {
-            netns: NetnsRef::Host,
-            name: "veth0".into(),
-        },
+        lookup_veth0(),
         Ok(R::Link(link(5, "veth0", true))),
     );
-    s.step(
-        "move fails",
-        Rq::MoveLink {
-            from: NetnsRef::Host,
-            index: 5,
-            to: ns(),
-            new_name: "eth0".into(),
-        },
-        err(Op::MoveLink, Errno::EEXIST),
-    );
+    s.step("move fails", move_in(), err(Op::MoveLink, Errno::EEXIST));
     s.step(
         "gone from the host",
-        Rq::LinkByName {
-            netns: NetnsRef::Host,
-            name: "veth0".into(),
-        },
+        lookup_veth0(),
         err(Op::GetLink, Errno::ENODEV),
     );
     s.step(
@@ -83,16 +53,7 @@ fn link_moved_before_the_rename_failed_is_moved_back() {
         },
         Ok(R::Link(link(3, "veth0", false))),
     );
-    s.step(
-        "moved back",
-        Rq::MoveLink {
-            from: ns(),
-            index: 3,
-            to: NetnsRef::Host,
-            new_name: "veth0".into(),
-        },
-        Ok(R::Index(12)),
-    );
+    s.step("moved back", move_back(3), Ok(R::Index(12)));
     // It had been up, and now has another index in the host: the restore follows it.
     s.ok(
         "up again under its new index",
@@ -145,10 +106,7 @@ fn veth_fast_path_creates_the_pair_in_one_request_and_deletes_it_on_failure() {
     // Name and MAC were set at creation: straight to the addresses.
     s.step(
         "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
+        routes(Family::V4),
         err(Op::ListRoutes, Errno::EIO),
     );
     s.ok(

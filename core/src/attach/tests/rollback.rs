@@ -7,75 +7,19 @@ use super::*;
 fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
     let mut s = start(dual_stack());
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok(
-        "mac",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-        },
-    );
-    s.step(
-        "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "v4",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "192.0.2.10/24".parse().unwrap(),
-            nodad: false,
-        },
-    );
-    s.step(
-        "sysctl",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("0".into())),
-    );
-    s.step(
-        "routes6",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V6,
-        },
-        Ok(R::Routes(vec![])),
-    );
+    s.ok("mac", set_mac(mac(0x0a)));
+    s.step("routes", routes(Family::V4), Ok(R::Routes(vec![])));
+    s.ok("v4", add_ipv4());
+    s.step("sysctl", read_disable_ipv6(), Ok(R::Value("0".into())));
+    s.step("routes6", routes(Family::V6), Ok(R::Routes(vec![])));
     s.step(
         "v6 fails",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "fd00::10/64".parse().unwrap(),
-            nodad: true,
-        },
+        add_ipv6(),
         err(Op::AddAddress, Errno::EADDRNOTAVAIL),
     );
     // Addresses go with the move; the MAC does not, so it is put back first.
-    s.ok(
-        "restore MAC",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0xee),
-        },
-    );
-    s.ok(
-        "move back",
-        Rq::MoveLink {
-            from: ns(),
-            index: 5,
-            to: NetnsRef::Host,
-            new_name: "veth0".into(),
-        },
-    );
+    s.ok("restore MAC", set_mac(mac(0xee)));
+    s.ok("move back", move_back(5));
     s.idle();
     let err = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(
@@ -93,34 +37,12 @@ fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
 fn a_stalled_attach_fails_and_rolls_back() {
     let mut s = start(dual_stack());
     moved_and_watched(&mut s, link(5, "eth0", false));
-    s.ok(
-        "set MAC",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-        },
-    );
+    s.ok("set MAC", set_mac(mac(0x0a)));
     // The driver finds it waiting for nothing (a machine bug, or a subscription gone) and
     // says so: the attach fails like any failed step and undoes what it did.
     s.m.handle_stall(s.now);
-    s.ok(
-        "restore MAC",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0xee),
-        },
-    );
-    s.ok(
-        "move back",
-        Rq::MoveLink {
-            from: ns(),
-            index: 5,
-            to: NetnsRef::Host,
-            new_name: "veth0".into(),
-        },
-    );
+    s.ok("restore MAC", set_mac(mac(0xee)));
+    s.ok("move back", move_back(5));
     s.idle();
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(
@@ -151,13 +73,7 @@ fn addresses_already_gone_with_the_link_down_are_not_rollback_errors() {
         },
         Ok(R::Link(link(7, "d0", false))),
     );
-    s.ok(
-        "down",
-        Rq::SetLinkDown {
-            netns: ns(),
-            index: 7,
-        },
-    );
+    s.ok("down", down(7));
     s.ok(
         "rename",
         Rq::RenameLink {
@@ -167,22 +83,8 @@ fn addresses_already_gone_with_the_link_down_are_not_rollback_errors() {
         },
     );
     watch(&mut s, 7, v6_unknown(link(7, "eth0", false)));
-    s.step(
-        "sysctl",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("0".into())),
-    );
-    s.step(
-        "routes6",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V6,
-        },
-        Ok(R::Routes(vec![])),
-    );
+    s.step("sysctl", read_disable_ipv6(), Ok(R::Value("0".into())));
+    s.step("routes6", routes(Family::V6), Ok(R::Routes(vec![])));
     s.ok(
         "v6",
         Rq::AddAddress {
@@ -192,13 +94,7 @@ fn addresses_already_gone_with_the_link_down_are_not_rollback_errors() {
             nodad: true,
         },
     );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 7,
-        },
-    );
+    s.ok("up", up(7));
     s.step(
         "route fails",
         Rq::AddRoute {
@@ -212,13 +108,7 @@ fn addresses_already_gone_with_the_link_down_are_not_rollback_errors() {
         },
         err(Op::AddRoute, Errno::EINVAL),
     );
-    s.ok(
-        "down",
-        Rq::SetLinkDown {
-            netns: ns(),
-            index: 7,
-        },
-    );
+    s.ok("down", down(7));
     s.step(
         "address went with the down",
         Rq::DelAddress {
@@ -277,20 +167,10 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
     };
     s.step(
         "own v4 routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
+        routes(Family::V4),
         Ok(R::Routes(vec![own, other])),
     );
-    s.step(
-        "own v6 routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V6,
-        },
-        Ok(R::Routes(vec![])),
-    );
+    s.step("own v6 routes", routes(Family::V6), Ok(R::Routes(vec![])));
     let v6 = AddrInfo {
         index: 7,
         net: "fd00:5::7/64".parse().unwrap(),
@@ -307,13 +187,7 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
         },
         Ok(R::Addresses(vec![v6])),
     );
-    s.ok(
-        "down",
-        Rq::SetLinkDown {
-            netns: ns(),
-            index: 7,
-        },
-    );
+    s.ok("down", down(7));
     s.ok(
         "rename",
         Rq::RenameLink {
@@ -325,20 +199,10 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
     watch(&mut s, 7, v6_unknown(link(7, "eth0", false)));
     s.step(
         "disable_ipv6",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
+        read_disable_ipv6(),
         Ok(R::Value("0".into())),
     );
-    s.ok(
-        "write 1",
-        Rq::WriteSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-            value: "1".into(),
-        },
-    );
+    s.ok("write 1", write_disable_ipv6("1"));
     s.step(
         "arp_notify",
         Rq::ReadSysctl {
@@ -355,13 +219,7 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
             value: "1".into(),
         },
     );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 7,
-        },
-    );
+    s.ok("up", up(7));
     s.step(
         "route fails",
         Rq::AddRoute {
@@ -375,13 +233,7 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
         },
         err(Op::AddRoute, Errno::ENETUNREACH),
     );
-    s.ok(
-        "down again",
-        Rq::SetLinkDown {
-            netns: ns(),
-            index: 7,
-        },
-    );
+    s.ok("down again", down(7));
     s.ok(
         "arp_notify back",
         Rq::WriteSysctl {
@@ -390,14 +242,7 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
             value: "0".into(),
         },
     );
-    s.ok(
-        "disable_ipv6 back",
-        Rq::WriteSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-            value: "0".into(),
-        },
-    );
+    s.ok("disable_ipv6 back", write_disable_ipv6("0"));
     s.ok(
         "rename back",
         Rq::RenameLink {
@@ -406,13 +251,7 @@ fn sysctl_changes_are_restored_when_the_link_stays_in_the_namespace() {
             name: "dummy0".into(),
         },
     );
-    s.ok(
-        "up as it was",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 7,
-        },
-    );
+    s.ok("up as it was", up(7));
     s.step(
         "its IPv6 address back",
         Rq::AddAddress {

@@ -9,46 +9,11 @@ fn link_that_never_comes_up_is_not_an_error_and_nothing_is_announced() {
     spec.ipv6 = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok(
-        "mac",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-        },
-    );
-    s.step(
-        "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "v4",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "192.0.2.10/24".parse().unwrap(),
-            nodad: false,
-        },
-    );
-    s.step(
-        "sysctl",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("1".into())),
-    );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("mac", set_mac(mac(0x0a)));
+    s.step("routes", routes(Family::V4), Ok(R::Routes(vec![])));
+    s.ok("v4", add_ipv4());
+    s.step("sysctl", read_disable_ipv6(), Ok(R::Value("1".into())));
+    s.ok("up", up(5));
     ns_event(&mut s, link(5, "eth0", false));
     s.idle();
     // An event for another link changes nothing.
@@ -76,46 +41,11 @@ fn link_up_event_after_subscribe_ends_the_wait() {
     spec.announce_count = 0;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok(
-        "mac",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-        },
-    );
-    s.step(
-        "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "v4",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "192.0.2.10/24".parse().unwrap(),
-            nodad: false,
-        },
-    );
-    s.step(
-        "sysctl",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("1".into())),
-    );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("mac", set_mac(mac(0x0a)));
+    s.step("routes", routes(Family::V4), Ok(R::Routes(vec![])));
+    s.ok("v4", add_ipv4());
+    s.step("sysctl", read_disable_ipv6(), Ok(R::Value("1".into())));
+    s.ok("up", up(5));
     ns_event(&mut s, link(5, "eth0", false));
     s.m.handle_input(
         s.now,
@@ -138,33 +68,13 @@ fn link_events_seen_while_retrying_set_up_count_for_the_wait() {
     spec.announce_count = 0;
     let mut s = start(spec);
     moved_and_watched(&mut s, link(5, "eth0", false));
-    s.ok(
-        "disable IPv6",
-        Rq::WriteSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-            value: "1".into(),
-        },
-    );
-    s.step(
-        "up fails once",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-        err(Op::SetLinkUp, Errno::EBUSY),
-    );
+    s.ok("disable IPv6", write_disable_ipv6("1"));
+    s.step("up fails once", up(5), err(Op::SetLinkUp, Errno::EBUSY));
     // Someone else brings the link up while the retry waits: the event is kept.
     ns_event(&mut s, link(5, "eth0", true));
     s.idle();
     s.fire_timer();
-    s.ok(
-        "retry",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("retry", up(5));
     // Already known to be up: no wait, no read.
     s.ok("unsubscribe", C::Unsubscribe { id: 1 });
     s.idle();
@@ -178,13 +88,7 @@ fn link_events_seen_while_retrying_set_up_count_for_the_wait() {
 fn lost_events_make_the_waits_read_again() {
     let mut s = start(dual_stack());
     through_configure(&mut s);
-    s.ok(
-        "set up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("set up", up(5));
     s.idle();
     // The up notification was dropped by the kernel: read the link instead of waiting 5 s.
     s.m.handle_input(
@@ -196,34 +100,19 @@ fn lost_events_make_the_waits_read_again() {
     );
     s.step(
         "A11 reads again",
-        Rq::LinkByIndex {
-            netns: ns(),
-            index: 5,
-        },
+        read_link(5),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
     s.ok("unsubscribe", C::Unsubscribe { id: 1 });
-    s.ok(
-        "subscribe host",
-        C::Subscribe {
-            id: 2,
-            netns: NetnsRef::Host,
-        },
-    );
+    s.ok("subscribe host", subscribe_host());
     s.step(
         "peer not forwarding yet",
-        Rq::LinkByIndex {
-            netns: NetnsRef::Host,
-            index: 9,
-        },
+        read_host(9),
         Ok(R::Link(port(9, 3, PortState::Learning))),
     );
     s.step(
         "bridge without STP",
-        Rq::LinkByIndex {
-            netns: NetnsRef::Host,
-            index: 3,
-        },
+        read_host(3),
         Ok(R::Link(bridge(3, false))),
     );
     s.idle();
@@ -246,38 +135,16 @@ fn bridge_port_wait_is_event_driven_and_skipped_with_stp() {
     for stp in [false, true] {
         let mut s = start(dual_stack());
         through_configure(&mut s);
-        s.ok(
-            "up",
-            Rq::SetLinkUp {
-                netns: ns(),
-                index: 5,
-            },
-        );
+        s.ok("up", up(5));
         ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
         s.ok("unsub", C::Unsubscribe { id: 1 });
-        s.ok(
-            "sub host",
-            C::Subscribe {
-                id: 2,
-                netns: NetnsRef::Host,
-            },
-        );
+        s.ok("sub host", subscribe_host());
         s.step(
             "peer learning",
-            Rq::LinkByIndex {
-                netns: NetnsRef::Host,
-                index: 9,
-            },
+            read_host(9),
             Ok(R::Link(port(9, 3, PortState::Learning))),
         );
-        s.step(
-            "bridge",
-            Rq::LinkByIndex {
-                netns: NetnsRef::Host,
-                index: 3,
-            },
-            Ok(R::Link(bridge(3, stp))),
-        );
+        s.step("bridge", read_host(3), Ok(R::Link(bridge(3, stp))));
         if !stp {
             s.idle();
             assert_eq!(s.m.poll_timeout(), Some(Timestamp::ZERO + BRIDGE_PORT_WAIT));
@@ -299,38 +166,16 @@ fn bridge_port_wait_is_event_driven_and_skipped_with_stp() {
 fn bridge_port_not_forwarding_in_time_is_a_warning() {
     let mut s = start(dual_stack());
     through_configure(&mut s);
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("up", up(5));
     ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", C::Unsubscribe { id: 1 });
-    s.ok(
-        "sub host",
-        C::Subscribe {
-            id: 2,
-            netns: NetnsRef::Host,
-        },
-    );
+    s.ok("sub host", subscribe_host());
     s.step(
         "peer",
-        Rq::LinkByIndex {
-            netns: NetnsRef::Host,
-            index: 9,
-        },
+        read_host(9),
         Ok(R::Link(port(9, 3, PortState::Disabled))),
     );
-    s.step(
-        "bridge",
-        Rq::LinkByIndex {
-            netns: NetnsRef::Host,
-            index: 3,
-        },
-        Ok(R::Link(bridge(3, false))),
-    );
+    s.step("bridge", read_host(3), Ok(R::Link(bridge(3, false))));
     s.fire_timer();
     s.ok("unsub host", C::Unsubscribe { id: 2 });
     assert_eq!(s.next(), mcast_query().into(), "A13 next");
@@ -377,67 +222,22 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
         })),
     );
     watch(&mut s, 5, v6_unknown(link(5, "eth0", false)));
-    s.step(
-        "routes",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V4,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "v4",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "192.0.2.10/24".parse().unwrap(),
-            nodad: false,
-        },
-    );
-    s.step(
-        "sysctl",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("1".into())),
-    );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.step("routes", routes(Family::V4), Ok(R::Routes(vec![])));
+    s.ok("v4", add_ipv4());
+    s.step("sysctl", read_disable_ipv6(), Ok(R::Value("1".into())));
+    s.ok("up", up(5));
     ns_event(&mut s, veth_in_ns(5, "eth0", 9, mac(0x0a)));
     s.ok("unsub", C::Unsubscribe { id: 1 });
-    s.ok(
-        "sub host",
-        C::Subscribe {
-            id: 2,
-            netns: NetnsRef::Host,
-        },
-    );
+    s.ok("sub host", subscribe_host());
     read_host_end(&mut s, "host end");
     // No second read of the bridge.
     s.ok("unsub host", C::Unsubscribe { id: 2 });
     s.step(
         "S6",
-        Rq::LinkByIndex {
-            netns: ns(),
-            index: 5,
-        },
+        read_link(5),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
-    s.ok(
-        "ARP",
-        Rq::SendArp {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-            addr: "192.0.2.10".parse().unwrap(),
-        },
-    );
+    s.ok("ARP", arp());
     assert!(s.m.outcome().unwrap().is_ok());
 }
 
@@ -448,46 +248,11 @@ fn missing_multicast_route_is_polled_then_na_unreachable_is_ignored() {
     spec.ipv4 = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, v6_unknown(link(5, "eth0", false)));
-    s.ok(
-        "mac",
-        Rq::SetMac {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-        },
-    );
-    s.step(
-        "sysctl",
-        Rq::ReadSysctl {
-            netns: ns(),
-            path: "net/ipv6/conf/eth0/disable_ipv6".into(),
-        },
-        Ok(R::Value("0".into())),
-    );
-    s.step(
-        "routes6",
-        Rq::ListRoutes {
-            netns: ns(),
-            family: Family::V6,
-        },
-        Ok(R::Routes(vec![])),
-    );
-    s.ok(
-        "v6",
-        Rq::AddAddress {
-            netns: ns(),
-            index: 5,
-            net: "fd00::10/64".parse().unwrap(),
-            nodad: true,
-        },
-    );
-    s.ok(
-        "up",
-        Rq::SetLinkUp {
-            netns: ns(),
-            index: 5,
-        },
-    );
+    s.ok("mac", set_mac(mac(0x0a)));
+    s.step("sysctl", read_disable_ipv6(), Ok(R::Value("0".into())));
+    s.step("routes6", routes(Family::V6), Ok(R::Routes(vec![])));
+    s.ok("v6", add_ipv6());
+    s.ok("up", up(5));
     ns_event(&mut s, link(5, "eth0", true));
     s.ok("unsub", C::Unsubscribe { id: 1 });
     let mut queries = 0;
@@ -506,22 +271,10 @@ fn missing_multicast_route_is_polled_then_na_unreachable_is_ignored() {
     assert_eq!(queries, 20, "every 10 ms for 200 ms");
     s.step(
         "S6",
-        Rq::LinkByIndex {
-            netns: ns(),
-            index: 5,
-        },
+        read_link(5),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(0x0a)))),
     );
-    s.step(
-        "NA unreachable",
-        Rq::SendNa {
-            netns: ns(),
-            index: 5,
-            mac: mac(0x0a),
-            addr: "fd00::10".parse().unwrap(),
-        },
-        err(Op::SendNa, Errno::ENETUNREACH),
-    );
+    s.step("NA unreachable", na(), err(Op::SendNa, Errno::ENETUNREACH));
     s.idle();
     let a = s.m.outcome().unwrap().as_ref().unwrap();
     assert!(a.warnings.iter().any(|w| w.contains("ff02::1")));
