@@ -414,6 +414,9 @@ struct WaitsOnEvents {
     subscribed: bool,
     replies: usize,
     stalled: bool,
+    /// Told of the stall, it does not end (a machine bug).
+    deaf: bool,
+    told: usize,
 }
 
 impl Machine for WaitsOnEvents {
@@ -441,7 +444,8 @@ impl Machine for WaitsOnEvents {
     }
     fn set_events(&mut self, _enabled: bool) {}
     fn handle_stall(&mut self, _now: Timestamp) {
-        self.stalled = true;
+        self.told += 1;
+        self.stalled = !self.deaf;
     }
 }
 
@@ -460,6 +464,21 @@ fn the_driver_does_not_leave_a_stalled_machine_unfinished() {
         machine.is_done(),
         "the driver returned while the machine still waited (for nothing)"
     );
+}
+
+#[test]
+fn a_machine_that_stalls_again_after_being_told_is_stopped_not_looped_on() {
+    let mut b = mock();
+    b.expect_subscribe_links()
+        .returning(|_| ready(Ok(Box::pin(futures::stream::empty()))));
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let mut machine = WaitsOnEvents {
+        deaf: true,
+        ..WaitsOnEvents::default()
+    };
+    block_on(p.inner.run(&mut machine));
+    assert_eq!(machine.told, 1, "told once, then stopped");
+    assert!(!machine.is_done());
 }
 
 // SPEC: A15
