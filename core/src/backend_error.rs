@@ -1,76 +1,7 @@
 //! The error every backend operation returns.
 
-use crate::{Errno, NetnsRef};
+use crate::{Errno, NetnsRef, Op};
 use std::fmt;
-
-/// Every kernel operation (each [`crate::Request`], the link subscription, the namespace
-/// administration of [`crate::NetnsAdmin`]), so errors and traces can name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    CreateNetns,
-    DeleteNetns,
-    ListNetns,
-    NetnsCookie,
-    GetLink,
-    ListLinks,
-    MoveLink,
-    RenameLink,
-    SetLinkUp,
-    SetLinkDown,
-    SetMac,
-    SetMaster,
-    CreateBridge,
-    CreateVeth,
-    DeleteLink,
-    AddAddress,
-    DelAddress,
-    ListAddresses,
-    AddRoute,
-    DelRoute,
-    ListRoutes,
-    GetRoute,
-    ReadSysctl,
-    WriteSysctl,
-    SubscribeLinks,
-    SendArp,
-    SendNa,
-}
-
-impl Op {
-    /// Human wording for messages: "set link up", "add address".
-    pub fn describe(self) -> &'static str {
-        match self {
-            Op::CreateNetns => "create namespace",
-            Op::DeleteNetns => "delete namespace",
-            Op::ListNetns => "list namespaces",
-            Op::NetnsCookie => "read the namespace cookie",
-            Op::GetLink => "look up link",
-            Op::ListLinks => "list links",
-            Op::MoveLink => "move link",
-            Op::RenameLink => "rename link",
-            Op::SetLinkUp => "set link up",
-            Op::SetLinkDown => "set link down",
-            Op::SetMac => "set MAC address",
-            Op::SetMaster => "set master",
-            Op::CreateBridge => "create bridge",
-            Op::CreateVeth => "create veth pair",
-            Op::DeleteLink => "delete link",
-            Op::AddAddress => "add address",
-            Op::DelAddress => "delete address",
-            Op::ListAddresses => "list addresses",
-            Op::AddRoute => "add route",
-            Op::DelRoute => "delete route",
-            Op::ListRoutes => "list routes",
-            Op::GetRoute => "query route",
-            Op::ReadSysctl => "read sysctl",
-            Op::WriteSysctl => "write sysctl",
-            Op::SubscribeLinks => "subscribe to link events",
-            Op::SendArp => "send unsolicited ARP",
-            Op::SendNa => "send unsolicited neighbour advertisement",
-        }
-    }
-}
 
 /// A failed kernel operation: which operation, on what, in which namespace, and the errno.
 ///

@@ -18,11 +18,11 @@ mod request;
 pub mod types;
 
 pub use backend::{LinkEvents, NetBackend};
-pub use backend_error::{BackendError, Op};
+pub use backend_error::BackendError;
 pub use backend_ext::BackendExt;
 pub use errno::Errno;
 pub use netns_admin::NetnsAdmin;
-pub use request::{Request, VethPair, VethRequest};
+pub use request::{Op, Request, VethPair, VethRequest};
 pub use types::*;
 
 pub mod naming;

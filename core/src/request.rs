@@ -1,10 +1,12 @@
-//! The kernel's vocabulary: every operation the machines ask a backend to run, as data.
+//! The kernel's vocabulary: every operation the machines ask a backend to run, as data, and
+//! the [`Op`] that names it.
 //!
-//! A new kernel operation is a variant here, its arm in the simulator and its arm in the Linux
-//! backend; the machines, the driver, the middlewares and the mock take it as it is.
+//! A new kernel operation is a variant here (its `Op` and the arms the compiler then asks for
+//! in this file), its arm in the simulator and its arm in the Linux backend; a typed call in
+//! [`crate::BackendExt`] if callers want one. The machines, the driver, the middlewares and the
+//! mock take it as it is.
 
 use crate::types::{Family, IfIndex, MacAddr, NetnsRef, RouteSpec};
-use crate::Op;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -138,6 +140,75 @@ pub enum Request {
         mac: MacAddr,
         addr: Ipv6Addr,
     },
+}
+
+/// Every kernel operation (each [`Request`], the link subscription, the namespace
+/// administration of [`crate::NetnsAdmin`]), so errors, traces and fault rules can name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    CreateNetns,
+    DeleteNetns,
+    ListNetns,
+    NetnsCookie,
+    GetLink,
+    ListLinks,
+    MoveLink,
+    RenameLink,
+    SetLinkUp,
+    SetLinkDown,
+    SetMac,
+    SetMaster,
+    CreateBridge,
+    CreateVeth,
+    DeleteLink,
+    AddAddress,
+    DelAddress,
+    ListAddresses,
+    AddRoute,
+    DelRoute,
+    ListRoutes,
+    GetRoute,
+    ReadSysctl,
+    WriteSysctl,
+    SubscribeLinks,
+    SendArp,
+    SendNa,
+}
+
+impl Op {
+    /// Human wording for messages: "set link up", "add address".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Op::CreateNetns => "create namespace",
+            Op::DeleteNetns => "delete namespace",
+            Op::ListNetns => "list namespaces",
+            Op::NetnsCookie => "read the namespace cookie",
+            Op::GetLink => "look up link",
+            Op::ListLinks => "list links",
+            Op::MoveLink => "move link",
+            Op::RenameLink => "rename link",
+            Op::SetLinkUp => "set link up",
+            Op::SetLinkDown => "set link down",
+            Op::SetMac => "set MAC address",
+            Op::SetMaster => "set master",
+            Op::CreateBridge => "create bridge",
+            Op::CreateVeth => "create veth pair",
+            Op::DeleteLink => "delete link",
+            Op::AddAddress => "add address",
+            Op::DelAddress => "delete address",
+            Op::ListAddresses => "list addresses",
+            Op::AddRoute => "add route",
+            Op::DelRoute => "delete route",
+            Op::ListRoutes => "list routes",
+            Op::GetRoute => "query route",
+            Op::ReadSysctl => "read sysctl",
+            Op::WriteSysctl => "write sysctl",
+            Op::SubscribeLinks => "subscribe to link events",
+            Op::SendArp => "send unsolicited ARP",
+            Op::SendNa => "send unsolicited neighbour advertisement",
+        }
+    }
 }
 
 impl Request {
