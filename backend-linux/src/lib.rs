@@ -33,9 +33,9 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netns::{in_netns, NsFile, NsKey};
 use nl::{NlError, RawLink};
 use nsplumb_core::{
-    AddrInfo, BackendError, Errno, Family, IfIndex, LinkEvent, LinkEvents, LinkInfo, LinkStats,
-    MacAddr, NetBackend, NetnsRef, Op, PeerRef, RouteInfo, RouteSpec, Timestamp, VethPair,
-    VethRequest,
+    AddrInfo, BackendError, Errno, Family, IfIndex, LinkEvent, LinkEvents, LinkInfo, MacAddr,
+    NetBackend, NetnsAdmin, NetnsRef, Op, PeerRef, Reply, Request, RouteInfo, RouteSpec, Timestamp,
+    VethPair, VethRequest,
 };
 use rtnetlink::Handle;
 use socket2::Socket;
@@ -184,8 +184,7 @@ struct Inner {
     conns: Mutex<HashMap<NsKey, Conn>>,
     /// Every namespace this backend has opened, by key: to map netns ids back to references.
     known: Mutex<HashMap<NsKey, NetnsRef>>,
-    /// Per namespace: netns id (as seen there) → namespace.
-    /// Per namespace: netns id → (namespace key, reference), filled on demand.
+    /// Per namespace: netns id (as seen there) → (namespace key, reference), filled on demand.
     nsids: Mutex<HashMap<NsKey, NsidMap>>,
     /// One packet socket per namespace (ARP).
     packet: Mutex<HashMap<NsKey, Sender>>,
@@ -266,7 +265,7 @@ impl LinuxBackend {
 
     /// Close every cached socket of `netns` (netlink connection, sender sockets). A cached
     /// socket keeps its namespace alive: call this when a namespace is deleted by someone else.
-    /// [`NetBackend::delete_netns`] does it itself.
+    /// [`NetnsAdmin::delete_netns`] does it itself.
     pub fn forget_netns(&self, netns: &NetnsRef) {
         if let Ok(ns) = self.inner.resolve(netns) {
             self.inner.forget(ns.key);
@@ -741,7 +740,6 @@ impl LinuxBackend {
         BackendError::new(op, e.errno, netns, object).with_detail(e.detail)
     }
 
-    /// Error about link `index`, named by its current name when it can still be read.
     /// Send an address request; an error names the address and the link.
     #[allow(clippy::too_many_arguments)]
     async fn address_request(
@@ -764,6 +762,7 @@ impl LinuxBackend {
         }
     }
 
+    /// Error about link `index`, named by its current name when it can still be read.
     async fn link_err(
         &self,
         op: Op,
@@ -859,6 +858,8 @@ fn io_errno(e: &io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// One match from a [`Request`] to the operation that runs it; the operations are in
+/// `impl LinuxBackend` below, grouped by kernel object.
 impl NetBackend for LinuxBackend {
     fn now(&self) -> Timestamp {
         Timestamp::from_duration(tokio::time::Instant::now().saturating_duration_since(epoch()))
@@ -868,8 +869,170 @@ impl NetBackend for LinuxBackend {
         tokio::time::sleep_until(epoch() + deadline.as_duration()).await
     }
 
-    // ------------------------------------------------------------------ namespaces
+    async fn execute(&self, request: &Request) -> Result<Reply, BackendError> {
+        use Request as R;
+        let done = |r: Result<(), BackendError>| r.map(|()| Reply::Done);
+        match request {
+            R::LinkByName { netns, name } => self.link_by_name(netns, name).await.map(Reply::Link),
+            R::LinkByIndex { netns, index } => {
+                self.link_by_index(netns, *index).await.map(Reply::Link)
+            }
+            R::ListLinks { netns } => self.list_links(netns).await.map(Reply::Links),
+            R::MoveLink {
+                from,
+                index,
+                to,
+                new_name,
+            } => self
+                .move_link(from, *index, to, new_name)
+                .await
+                .map(Reply::Index),
+            R::RenameLink { netns, index, name } => {
+                done(self.rename_link(netns, *index, name).await)
+            }
+            R::SetLinkUp { netns, index } => done(self.set_link_up(netns, *index).await),
+            R::SetLinkDown { netns, index } => done(self.set_link_down(netns, *index).await),
+            R::SetMac { netns, index, mac } => done(self.set_mac(netns, *index, *mac).await),
+            R::SetMaster {
+                netns,
+                index,
+                master,
+            } => done(self.set_master(netns, *index, *master).await),
+            R::CreateBridge { netns, name } => {
+                self.create_bridge(netns, name).await.map(Reply::Index)
+            }
+            R::CreateVeth { netns, request } => {
+                self.create_veth(netns, request).await.map(Reply::Veth)
+            }
+            R::DeleteLinks { netns, indices } => done(self.delete_links(netns, indices).await),
+            R::AddAddress {
+                netns,
+                index,
+                net,
+                nodad,
+            } => done(self.add_address(netns, *index, *net, *nodad).await),
+            R::DelAddress { netns, index, net } => {
+                done(self.del_address(netns, *index, *net).await)
+            }
+            R::ListAddresses { netns, index } => self
+                .list_addresses(netns, *index)
+                .await
+                .map(Reply::Addresses),
+            R::AddRoute { netns, route } => done(self.add_route(netns, route).await),
+            R::DelRoute { netns, route } => done(self.del_route(netns, route).await),
+            R::ListRoutes { netns, family } => {
+                self.list_routes(netns, *family).await.map(Reply::Routes)
+            }
+            R::GetRoute { netns, dst, oif } => {
+                self.get_route(netns, *dst, *oif).await.map(Reply::Route)
+            }
+            R::ReadSysctl { netns, path } => self.read_sysctl(netns, path).await.map(Reply::Value),
+            R::WriteSysctl { netns, path, value } => {
+                done(self.write_sysctl(netns, path, value).await)
+            }
+            R::SendArp {
+                netns,
+                index,
+                mac,
+                addr,
+            } => done(self.send_arp(netns, *index, *mac, *addr).await),
+            R::SendNa {
+                netns,
+                index,
+                mac,
+                addr,
+            } => done(self.send_na(netns, *index, *mac, *addr).await),
+        }
+    }
 
+    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
+        let op = Op::SubscribeLinks;
+        let ns = self.ns(op, netns)?;
+        let span = tracing::debug_span!("subscribe_links", netns = %netns);
+        let sock = async {
+            // A spare of the namespace's connection (fresh, or returned by a dropped
+            // subscription): no thread hop.
+            if let Some(s) = self.inner.take_event_spare(&ns) {
+                return Ok(s);
+            }
+            // No connection yet: open it now, as the next request would, in the one hop that
+            // also opens a spare for this subscription (SPEC A11 subscribes before it reads).
+            if !self.inner.connected(&ns) && self.inner.handle(&ns).await.is_ok() {
+                if let Some(s) = self.inner.take_event_spare(&ns) {
+                    return Ok(s);
+                }
+            }
+            // All taken: a hop for this one and a few more.
+            let (s, spares) = in_netns(&ns, || {
+                Ok((open_event_socket()?, open_event_spares(EVENT_SPARES)))
+            })
+            .await?;
+            self.inner.keep_event_spares(&ns, spares);
+            Ok(s)
+        }
+        .instrument(span.clone())
+        .await
+        .and_then(|s| {
+            // Events from here on are queued for the caller; none from before.
+            let _entered = span.enter();
+            join_link_events(&s)?;
+            Ok(s)
+        })
+        // SAFETY: the socket owns its descriptor and AsyncFd owns the socket until dropped.
+        .and_then(|s| unsafe { tokio::io::unix::AsyncFd::register(s).map_err(io::Error::from) })
+        .map_err(|e| BackendError::new(op, io_errno(&e), netns, "link events"))?;
+        let state = EventState {
+            sock: Some(sock),
+            broken: false,
+            queue: VecDeque::new(),
+            inner: self.inner.clone(),
+            ns,
+            netns: netns.clone(),
+        };
+        Ok(stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(ev) = st.queue.pop_front() {
+                    return Some((ev, st));
+                }
+                let datagram = {
+                    let sock = st.sock.as_ref()?;
+                    let mut guard = match sock.readable().await {
+                        Ok(g) => g,
+                        Err(_) => {
+                            st.mark_broken();
+                            return None;
+                        }
+                    };
+                    match guard.try_io(|s| s.get_ref().recv_from_full()) {
+                        Ok(Ok((buf, _))) => buf,
+                        Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            // The subscriber re-reads what it waits on (SPEC A11: no lost
+                            // event goes unnoticed).
+                            tracing::warn!(netns = %st.netns, "link events lost (ENOBUFS)");
+                            return Some((LinkEvent::Lost, st));
+                        }
+                        Ok(Err(_)) => {
+                            st.mark_broken();
+                            return None;
+                        }
+                        Err(_would_block) => continue,
+                    }
+                };
+                st.parse(&datagram).await;
+            }
+        })
+        .boxed())
+    }
+
+    async fn prepare_netns(&self, netns: &NetnsRef) {
+        if let Ok(ns) = self.ns(Op::GetLink, netns) {
+            let span = tracing::debug_span!("prepare_netns", netns = %netns);
+            let _ = self.inner.handle(&ns).instrument(span).await;
+        }
+    }
+}
+
+impl NetnsAdmin for LinuxBackend {
     async fn create_netns(&self, name: &str) -> Result<NetnsRef, BackendError> {
         let dir = self.inner.dir.clone();
         let span = tracing::debug_span!("create_netns", netns = name, dir = %dir.display());
@@ -937,13 +1100,6 @@ impl NetBackend for LinuxBackend {
         Ok(out)
     }
 
-    async fn prepare_netns(&self, netns: &NetnsRef) {
-        if let Ok(ns) = self.ns(Op::GetLink, netns) {
-            let span = tracing::debug_span!("prepare_netns", netns = %netns);
-            let _ = self.inner.handle(&ns).instrument(span).await;
-        }
-    }
-
     async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
         let op = Op::NetnsCookie;
         let ns = self.ns(op, netns)?;
@@ -953,7 +1109,9 @@ impl NetBackend for LinuxBackend {
             .map(Some)
             .map_err(|e| BackendError::new(op, io_errno(&e), netns, netns.to_string()))
     }
+}
 
+impl LinuxBackend {
     // ------------------------------------------------------------------ links
 
     async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
@@ -1527,86 +1685,7 @@ impl NetBackend for LinuxBackend {
         .map_err(|e| BackendError::new(op, io_errno(&e), netns, path))
     }
 
-    // ------------------------------------------------------------------ events, frames, counters
-
-    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
-        let op = Op::SubscribeLinks;
-        let ns = self.ns(op, netns)?;
-        let span = tracing::debug_span!("subscribe_links", netns = %netns);
-        let sock = async {
-            // A spare of the namespace's connection (fresh, or returned by a dropped
-            // subscription): no thread hop.
-            if let Some(s) = self.inner.take_event_spare(&ns) {
-                return Ok(s);
-            }
-            // No connection yet: open it now, as the next request would, in the one hop that
-            // also opens a spare for this subscription (SPEC A11 subscribes before it reads).
-            if !self.inner.connected(&ns) && self.inner.handle(&ns).await.is_ok() {
-                if let Some(s) = self.inner.take_event_spare(&ns) {
-                    return Ok(s);
-                }
-            }
-            // All taken: a hop for this one and a few more.
-            let (s, spares) = in_netns(&ns, || {
-                Ok((open_event_socket()?, open_event_spares(EVENT_SPARES)))
-            })
-            .await?;
-            self.inner.keep_event_spares(&ns, spares);
-            Ok(s)
-        }
-        .instrument(span.clone())
-        .await
-        .and_then(|s| {
-            // Events from here on are queued for the caller; none from before.
-            let _entered = span.enter();
-            join_link_events(&s)?;
-            Ok(s)
-        })
-        // SAFETY: the socket owns its descriptor and AsyncFd owns the socket until dropped.
-        .and_then(|s| unsafe { tokio::io::unix::AsyncFd::register(s).map_err(io::Error::from) })
-        .map_err(|e| BackendError::new(op, io_errno(&e), netns, "link events"))?;
-        let state = EventState {
-            sock: Some(sock),
-            broken: false,
-            queue: VecDeque::new(),
-            inner: self.inner.clone(),
-            ns,
-            netns: netns.clone(),
-        };
-        Ok(stream::unfold(state, |mut st| async move {
-            loop {
-                if let Some(ev) = st.queue.pop_front() {
-                    return Some((ev, st));
-                }
-                let datagram = {
-                    let sock = st.sock.as_ref()?;
-                    let mut guard = match sock.readable().await {
-                        Ok(g) => g,
-                        Err(_) => {
-                            st.mark_broken();
-                            return None;
-                        }
-                    };
-                    match guard.try_io(|s| s.get_ref().recv_from_full()) {
-                        Ok(Ok((buf, _))) => buf,
-                        Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                            // The subscriber re-reads what it waits on (SPEC A11: no lost
-                            // event goes unnoticed).
-                            tracing::warn!(netns = %st.netns, "link events lost (ENOBUFS)");
-                            return Some((LinkEvent::Lost, st));
-                        }
-                        Ok(Err(_)) => {
-                            st.mark_broken();
-                            return None;
-                        }
-                        Err(_would_block) => continue,
-                    }
-                };
-                st.parse(&datagram).await;
-            }
-        })
-        .boxed())
-    }
+    // ------------------------------------------------------------------ frames
 
     async fn send_arp(
         &self,
@@ -1669,31 +1748,6 @@ impl NetBackend for LinuxBackend {
                 Err(BackendError::new(op, io_errno(&e), netns, object))
             }
         }
-    }
-
-    async fn link_stats(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-    ) -> Result<LinkStats, BackendError> {
-        let op = Op::LinkStats;
-        let ns = self.ns(op, netns)?;
-        let msg = self
-            .inner
-            .get_link_msg(&ns, Some(index), None)
-            .instrument(tracing::debug_span!("link_stats", ifindex = index, netns = %netns))
-            .await
-            .map_err(|e| Self::err(op, netns, ifobj(index), e))?;
-        let raw = nl::parse_link(&msg);
-        raw.stats.ok_or_else(|| {
-            BackendError::new(
-                op,
-                Errno::EOPNOTSUPP,
-                netns,
-                format!("{} (ifindex {index})", raw.info.name),
-            )
-            .with_detail("the kernel sent no IFLA_STATS64")
-        })
     }
 }
 

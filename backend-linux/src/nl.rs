@@ -148,7 +148,6 @@ pub(crate) struct RawLink {
     pub peer_index: Option<u32>,
     /// `IFLA_LINK_NETNSID`: where the peer lives, as an id in this namespace.
     pub peer_nsid: Option<i32>,
-    pub stats: Option<LinkStats>,
 }
 
 pub(crate) fn kind_of(kind: &InfoKind) -> LinkKind {
@@ -263,7 +262,6 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
             None
         },
         peer_nsid: if is_veth { peer_nsid } else { None },
-        stats,
     }
 }
 

@@ -3,7 +3,9 @@
 //! fault layer (no rule programmed) like the test harness.
 
 use futures::executor::block_on;
-use nsplumb_core::{NetBackend, NetnsRef, RouteScope, RouteSpec, VethRequest};
+use nsplumb_core::{
+    BackendExt, NetBackend, NetnsAdmin, NetnsRef, RouteScope, RouteSpec, VethRequest,
+};
 use nsplumb_sim::SimBackend;
 use std::time::Instant;
 
@@ -79,7 +81,8 @@ fn main() {
                 .await
                 .unwrap();
             drop(ev);
-            b.link_stats(&ns, i).await.unwrap();
+            let counters = b.link_by_index(&ns, i).await.unwrap().stats;
+            assert!(counters.is_some_and(|c| c.tx_packets > 0));
             b.set_link_down(&ns, i).await.unwrap();
             b.delete_links(&ns, &[i]).await.unwrap();
         }

@@ -1,5 +1,5 @@
-//! [`SimBackend`]: the async `NetBackend` over a shared [`Kernel`]. Every call locks the kernel
-//! once and resolves at once, except `sleep_until` (virtual time).
+//! [`SimBackend`]: the async `NetBackend` over a shared [`Kernel`]. Every request locks the
+//! kernel once and resolves at once, except `sleep_until` (virtual time).
 
 use crate::fault::{FaultHandle, Faulty};
 use crate::frame::FrameRecord;
@@ -7,13 +7,12 @@ use crate::kernel::Kernel;
 use crate::neighbour::{NeighEntry, NeighState};
 use crate::snapshot::Snapshot;
 use futures::StreamExt;
-use ipnet::IpNet;
 use nsplumb_core::{
-    AddrInfo, BackendError, Errno, Family, IfIndex, LinkEvents, LinkInfo, LinkStats, MacAddr,
-    NetBackend, NetnsRef, Op, RouteInfo, RouteSpec, Timestamp, VethPair, VethRequest,
+    BackendError, Errno, IfIndex, LinkEvents, MacAddr, NetBackend, NetnsAdmin, NetnsRef, Op, Reply,
+    Request, RouteSpec, Timestamp,
 };
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -133,28 +132,6 @@ impl SimBackend {
     pub fn snapshot(&self) -> Snapshot {
         self.kernel().snapshot()
     }
-
-    fn by_index<T>(
-        &self,
-        op: Op,
-        netns: &NetnsRef,
-        index: IfIndex,
-        f: impl FnOnce(&mut Kernel) -> Result<T, Errno>,
-    ) -> Result<T, BackendError> {
-        let mut k = self.kernel();
-        f(&mut k).map_err(|e| BackendError::new(op, e, netns, k.object_name(netns, index)))
-    }
-
-    fn named<T>(
-        &self,
-        op: Op,
-        netns: &NetnsRef,
-        object: &str,
-        f: impl FnOnce(&mut Kernel) -> Result<T, Errno>,
-    ) -> Result<T, BackendError> {
-        let mut k = self.kernel();
-        f(&mut k).map_err(|e| BackendError::new(op, e, netns, object))
-    }
 }
 
 /// `sleep_until` in virtual time.
@@ -211,17 +188,146 @@ impl NetBackend for SimBackend {
         .await
     }
 
-    async fn create_netns(&self, name: &str) -> Result<NetnsRef, BackendError> {
+    async fn execute(&self, request: &Request) -> Result<Reply, BackendError> {
+        self.run(request)
+    }
+
+    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
+        let rx = self
+            .kernel()
+            .subscribe_links(netns)
+            .map_err(|e| BackendError::new(Op::SubscribeLinks, e, netns, "links"))?;
+        Ok(rx.boxed())
+    }
+}
+
+impl SimBackend {
+    /// One request against the kernel, under one lock; resolves at once.
+    fn run(&self, request: &Request) -> Result<Reply, BackendError> {
+        use Request as R;
         let mut k = self.kernel();
-        k.create_netns(name).map_err(|e| {
+        let done = |r: Result<(), Errno>| r.map(|()| Reply::Done);
+        let result = match request {
+            R::LinkByName { netns, name } => k.link_by_name(netns, name).map(Reply::Link),
+            R::LinkByIndex { netns, index } => k.link_by_index(netns, *index).map(Reply::Link),
+            R::ListLinks { netns } => k.list_links(netns).map(Reply::Links),
+            R::MoveLink {
+                from,
+                index,
+                to,
+                new_name,
+            } => {
+                // Named as it was before: Linux can move the link and then fail the rename.
+                let object = k.object_name(from, *index);
+                return k
+                    .move_link(from, *index, to, new_name)
+                    .map(Reply::Index)
+                    .map_err(|e| {
+                        BackendError::new(Op::MoveLink, e, from, object)
+                            .with_detail(format!("to {to} as {new_name}"))
+                    });
+            }
+            R::RenameLink { netns, index, name } => done(k.rename_link(netns, *index, name)),
+            R::SetLinkUp { netns, index } => done(k.set_link_up(netns, *index)),
+            R::SetLinkDown { netns, index } => done(k.set_link_down(netns, *index)),
+            R::SetMac { netns, index, mac } => done(k.set_mac(netns, *index, *mac)),
+            R::SetMaster {
+                netns,
+                index,
+                master,
+            } => done(k.set_master(netns, *index, *master)),
+            R::CreateBridge { netns, name } => k.create_bridge(netns, name).map(Reply::Index),
+            R::CreateVeth { netns, request } => k.create_veth(netns, request).map(Reply::Veth),
+            R::DeleteLinks { netns, indices } => done(k.delete_links(netns, indices)),
+            R::AddAddress {
+                netns,
+                index,
+                net,
+                nodad,
+            } => done(k.add_address(netns, *index, *net, *nodad)),
+            R::DelAddress { netns, index, net } => done(k.del_address(netns, *index, *net)),
+            R::ListAddresses { netns, index } => {
+                k.list_addresses(netns, *index).map(Reply::Addresses)
+            }
+            R::AddRoute { netns, route } => done(k.add_route(netns, route)),
+            R::DelRoute { netns, route } => done(k.del_route(netns, route)),
+            R::ListRoutes { netns, family } => k.list_routes(netns, *family).map(Reply::Routes),
+            R::GetRoute { netns, dst, oif } => k.get_route(netns, *dst, *oif).map(Reply::Route),
+            R::ReadSysctl { netns, path } => k.read_sysctl(netns, path).map(Reply::Value),
+            R::WriteSysctl { netns, path, value } => done(k.write_sysctl(netns, path, value)),
+            R::SendArp {
+                netns,
+                index,
+                mac,
+                addr,
+            } => done(k.send_arp(netns, *index, *mac, *addr)),
+            R::SendNa {
+                netns,
+                index,
+                mac,
+                addr,
+            } => done(k.send_na(netns, *index, *mac, *addr)),
+        };
+        result.map_err(|errno| error(&k, request, errno))
+    }
+}
+
+/// The error of a failed request, naming its object as the kernel sees it after the failure
+/// (a link by its current name).
+fn error(k: &Kernel, request: &Request, errno: Errno) -> BackendError {
+    use Request as R;
+    let netns = request.netns();
+    let new = |object: String| BackendError::new(request.op(), errno, netns, object);
+    match request {
+        R::LinkByIndex { index, .. }
+        | R::SetLinkUp { index, .. }
+        | R::SetLinkDown { index, .. }
+        | R::SetMac { index, .. }
+        | R::SetMaster { index, .. }
+        | R::SendArp { index, .. }
+        | R::SendNa { index, .. }
+        | R::ListAddresses {
+            index: Some(index), ..
+        } => new(k.object_name(netns, *index)),
+        R::RenameLink { index, name, .. } => {
+            new(k.object_name(netns, *index)).with_detail(format!("to {name}"))
+        }
+        R::AddAddress { index, net, .. } | R::DelAddress { index, net, .. } => {
+            new(k.object_name(netns, *index)).with_detail(net.to_string())
+        }
+        R::DeleteLinks { indices, .. } => new(indices
+            .iter()
+            .map(|&i| k.object_name(netns, i))
+            .collect::<Vec<_>>()
+            .join(", ")),
+        R::AddRoute { route, .. } | R::DelRoute { route, .. } => new(route_text(route)),
+        R::GetRoute { dst, oif, .. } => new(match oif {
+            Some(o) => format!("{dst} oif {}", k.object_name(netns, *o)),
+            None => dst.to_string(),
+        }),
+        R::CreateVeth { request, .. } => new(request.host_name.clone()),
+        R::ListAddresses { index: None, .. } => new("addresses".into()),
+        R::ListLinks { .. } => new("links".into()),
+        R::ListRoutes { .. } => new("routes".into()),
+        R::LinkByName { .. }
+        | R::MoveLink { .. }
+        | R::CreateBridge { .. }
+        | R::ReadSysctl { .. }
+        | R::WriteSysctl { .. } => new(request.object()),
+    }
+}
+
+impl NetnsAdmin for SimBackend {
+    async fn create_netns(&self, name: &str) -> Result<NetnsRef, BackendError> {
+        self.kernel().create_netns(name).map_err(|e| {
             BackendError::new(Op::CreateNetns, e, &NetnsRef::from_name_or_path(name), name)
         })
     }
 
     async fn delete_netns(&self, netns: &NetnsRef) -> Result<(), BackendError> {
-        self.named(Op::DeleteNetns, netns, &netns.to_string(), |k| {
-            k.delete_netns(netns)
-        })
+        self.kernel()
+            .delete_netns(netns)
+            .map_err(|e| BackendError::new(Op::DeleteNetns, e, netns, netns.to_string()))
     }
 
     async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
@@ -233,243 +339,6 @@ impl NetBackend for SimBackend {
             .netns_cookie(netns)
             .map(Some)
             .map_err(|e| BackendError::new(Op::NetnsCookie, e, netns, netns.to_string()))
-    }
-
-    async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
-        self.named(Op::GetLink, netns, name, |k| k.link_by_name(netns, name))
-    }
-
-    async fn link_by_index(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-    ) -> Result<LinkInfo, BackendError> {
-        self.by_index(Op::GetLink, netns, index, |k| k.link_by_index(netns, index))
-    }
-
-    async fn list_links(&self, netns: &NetnsRef) -> Result<Vec<LinkInfo>, BackendError> {
-        self.named(Op::ListLinks, netns, "links", |k| k.list_links(netns))
-    }
-
-    async fn move_link(
-        &self,
-        from: &NetnsRef,
-        index: IfIndex,
-        to: &NetnsRef,
-        new_name: &str,
-    ) -> Result<IfIndex, BackendError> {
-        let mut k = self.kernel();
-        let object = k.object_name(from, index);
-        k.move_link(from, index, to, new_name).map_err(|e| {
-            BackendError::new(Op::MoveLink, e, from, object)
-                .with_detail(format!("to {to} as {new_name}"))
-        })
-    }
-
-    async fn rename_link(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        name: &str,
-    ) -> Result<(), BackendError> {
-        self.by_index(Op::RenameLink, netns, index, |k| {
-            k.rename_link(netns, index, name)
-        })
-        .map_err(|e| e.with_detail(format!("to {name}")))
-    }
-
-    async fn set_link_up(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
-        self.by_index(Op::SetLinkUp, netns, index, |k| k.set_link_up(netns, index))
-    }
-
-    async fn set_link_down(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
-        self.by_index(Op::SetLinkDown, netns, index, |k| {
-            k.set_link_down(netns, index)
-        })
-    }
-
-    async fn set_mac(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        mac: MacAddr,
-    ) -> Result<(), BackendError> {
-        self.by_index(Op::SetMac, netns, index, |k| k.set_mac(netns, index, mac))
-    }
-
-    async fn set_master(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        master: Option<IfIndex>,
-    ) -> Result<(), BackendError> {
-        self.by_index(Op::SetMaster, netns, index, |k| {
-            k.set_master(netns, index, master)
-        })
-    }
-
-    async fn create_bridge(&self, netns: &NetnsRef, name: &str) -> Result<IfIndex, BackendError> {
-        self.named(Op::CreateBridge, netns, name, |k| {
-            k.create_bridge(netns, name)
-        })
-    }
-
-    async fn create_veth(
-        &self,
-        netns: &NetnsRef,
-        request: &VethRequest,
-    ) -> Result<VethPair, BackendError> {
-        self.named(Op::CreateVeth, netns, &request.host_name, |k| {
-            k.create_veth(netns, request)
-        })
-    }
-
-    async fn delete_links(
-        &self,
-        netns: &NetnsRef,
-        indices: &[IfIndex],
-    ) -> Result<(), BackendError> {
-        let mut k = self.kernel();
-        k.delete_links(netns, indices).map_err(|e| {
-            let object = indices
-                .iter()
-                .map(|&i| k.object_name(netns, i))
-                .collect::<Vec<_>>()
-                .join(", ");
-            BackendError::new(Op::DeleteLink, e, netns, object)
-        })
-    }
-
-    async fn add_address(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        net: IpNet,
-        nodad: bool,
-    ) -> Result<(), BackendError> {
-        self.by_index(Op::AddAddress, netns, index, |k| {
-            k.add_address(netns, index, net, nodad)
-        })
-        .map_err(|e| e.with_detail(net.to_string()))
-    }
-
-    async fn del_address(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        net: IpNet,
-    ) -> Result<(), BackendError> {
-        self.by_index(Op::DelAddress, netns, index, |k| {
-            k.del_address(netns, index, net)
-        })
-        .map_err(|e| e.with_detail(net.to_string()))
-    }
-
-    async fn list_addresses(
-        &self,
-        netns: &NetnsRef,
-        index: Option<IfIndex>,
-    ) -> Result<Vec<AddrInfo>, BackendError> {
-        match index {
-            Some(i) => self.by_index(Op::ListAddresses, netns, i, |k| {
-                k.list_addresses(netns, index)
-            }),
-            None => self.named(Op::ListAddresses, netns, "addresses", |k| {
-                k.list_addresses(netns, index)
-            }),
-        }
-    }
-
-    async fn add_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
-        self.named(Op::AddRoute, netns, &route_text(route), |k| {
-            k.add_route(netns, route)
-        })
-    }
-
-    async fn del_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
-        self.named(Op::DelRoute, netns, &route_text(route), |k| {
-            k.del_route(netns, route)
-        })
-    }
-
-    async fn list_routes(
-        &self,
-        netns: &NetnsRef,
-        family: Family,
-    ) -> Result<Vec<RouteInfo>, BackendError> {
-        self.named(Op::ListRoutes, netns, "routes", |k| {
-            k.list_routes(netns, family)
-        })
-    }
-
-    async fn get_route(
-        &self,
-        netns: &NetnsRef,
-        dst: IpAddr,
-        oif: Option<IfIndex>,
-    ) -> Result<RouteInfo, BackendError> {
-        let k = self.kernel();
-        k.get_route(netns, dst, oif).map_err(|e| {
-            let object = match oif {
-                Some(o) => format!("{dst} oif {}", k.object_name(netns, o)),
-                None => dst.to_string(),
-            };
-            BackendError::new(Op::GetRoute, e, netns, object)
-        })
-    }
-
-    async fn read_sysctl(&self, netns: &NetnsRef, path: &str) -> Result<String, BackendError> {
-        self.named(Op::ReadSysctl, netns, path, |k| k.read_sysctl(netns, path))
-    }
-
-    async fn write_sysctl(
-        &self,
-        netns: &NetnsRef,
-        path: &str,
-        value: &str,
-    ) -> Result<(), BackendError> {
-        self.named(Op::WriteSysctl, netns, path, |k| {
-            k.write_sysctl(netns, path, value)
-        })
-    }
-
-    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
-        let rx = self.named(Op::SubscribeLinks, netns, "links", |k| {
-            k.subscribe_links(netns)
-        })?;
-        Ok(rx.boxed())
-    }
-
-    async fn send_arp(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        mac: MacAddr,
-        addr: Ipv4Addr,
-    ) -> Result<(), BackendError> {
-        self.by_index(Op::SendArp, netns, index, |k| {
-            k.send_arp(netns, index, mac, addr)
-        })
-    }
-
-    async fn send_na(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        mac: MacAddr,
-        addr: Ipv6Addr,
-    ) -> Result<(), BackendError> {
-        self.by_index(Op::SendNa, netns, index, |k| {
-            k.send_na(netns, index, mac, addr)
-        })
-    }
-
-    async fn link_stats(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-    ) -> Result<LinkStats, BackendError> {
-        self.by_index(Op::LinkStats, netns, index, |k| k.link_stats(netns, index))
     }
 }
 

@@ -25,15 +25,6 @@ use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::Duration;
 
-/// Errnos Linux uses that `nsplumb_core::Errno` has no constant for.
-pub mod errno {
-    use nsplumb_core::Errno;
-    pub const ENETDOWN: Errno = Errno(100);
-    pub const EHOSTUNREACH: Errno = Errno(113);
-    pub const ELOOP: Errno = Errno(40);
-}
-use errno::{EHOSTUNREACH, ELOOP, ENETDOWN};
-
 const SEC: u64 = 1_000_000_000;
 
 struct Keys {
@@ -1005,7 +996,7 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         if l.bridge().is_some() {
-            return Err(ELOOP);
+            return Err(Errno::ELOOP);
         }
         let l = self.lk_mut(id, idx);
         l.master = Some(m);
@@ -1517,7 +1508,7 @@ impl Kernel {
             return Err(Errno::EACCES);
         }
         if !l.up {
-            return Err(ENETDOWN);
+            return Err(Errno::ENETDOWN);
         }
         let ns = self.ns(id);
         let (table, metric, scope) = if v6 {
@@ -1549,7 +1540,7 @@ impl Kernel {
                             .lookup(gw, |rt| rt.oif == spec.oif && rt.gateway.is_none())
                             .is_some();
                     if !ok {
-                        return Err(EHOSTUNREACH);
+                        return Err(Errno::EHOSTUNREACH);
                     }
                 }
             }
@@ -1821,7 +1812,7 @@ impl Kernel {
     ) -> Result<(), Errno> {
         let id = self.resolve(r, idx)?;
         if !self.lk(id, idx).up {
-            return Err(ENETDOWN);
+            return Err(Errno::ENETDOWN);
         }
         self.send_frame(id, idx, frame::arp_frame(mac, ip));
         Ok(())

@@ -67,7 +67,7 @@ mod sysctl;
 pub use backend::SimBackend;
 pub use fault::{FaultHandle, FaultRule, Faulty};
 pub use frame::FrameRecord;
-pub use kernel::{errno, Kernel};
+pub use kernel::Kernel;
 pub use neighbour::{NeighEntry, NeighState};
 pub use runtime::SimRuntime;
 pub use snapshot::{AddrSnap, LinkSnap, NetnsSnap, RouteSnap, Snapshot};

@@ -2,6 +2,7 @@
 
 use crate::command::{Command, Input, Reply};
 use crate::event::{Event, EventKind, EventQueue, StopReason};
+use crate::request::Request;
 use crate::types::{IfIndex, MacAddr, NetnsRef, Timestamp};
 use crate::Errno;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -44,7 +45,7 @@ pub struct Announcer {
     sent: u32,
     round_started: Timestamp,
     round_errors: Vec<String>,
-    pending: Option<Command>,
+    pending: Option<Request>,
     events: EventQueue,
 }
 
@@ -70,10 +71,6 @@ impl Announcer {
         a
     }
 
-    pub fn target(&self) -> &AnnounceTarget {
-        &self.target
-    }
-
     /// Rounds sent so far.
     pub fn sent(&self) -> u32 {
         self.sent
@@ -90,14 +87,6 @@ impl Announcer {
         matches!(self.state, State::Stopped(_))
     }
 
-    /// Whether a round is under way (a command out or about to be).
-    pub fn is_sending(&self) -> bool {
-        matches!(
-            self.state,
-            State::CheckingLink | State::SendingArp | State::SendingNa
-        )
-    }
-
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {
             State::Due(t) => Some(t),
@@ -111,7 +100,7 @@ impl Announcer {
                 self.round_started = now;
                 self.round_errors.clear();
                 self.state = State::CheckingLink;
-                self.pending = Some(Command::LinkByIndex {
+                self.pending = Some(Request::LinkByIndex {
                     netns: self.target.netns.clone(),
                     index: self.target.index,
                 });
@@ -120,7 +109,7 @@ impl Announcer {
     }
 
     pub fn poll_command(&mut self) -> Option<Command> {
-        self.pending.take()
+        self.pending.take().map(Command::Kernel)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -132,6 +121,15 @@ impl Announcer {
         if !self.is_finished() {
             self.pending = None;
             self.stop(now, StopReason::Cancelled);
+        }
+    }
+
+    /// The driver found the announcer waiting for nothing: it stops, saying why.
+    pub fn handle_stall(&mut self, now: Timestamp) {
+        if !self.is_finished() {
+            self.pending = None;
+            let message = "announcing stalled: it waited for nothing".to_string();
+            self.stop(now, StopReason::SendError { message });
         }
     }
 
@@ -183,7 +181,7 @@ impl Announcer {
         if self.state == State::CheckingLink {
             self.state = State::SendingArp;
             if let Some(addr) = t.ipv4 {
-                self.pending = Some(Command::SendArp {
+                self.pending = Some(Request::SendArp {
                     netns: t.netns.clone(),
                     index: t.index,
                     mac: t.mac,
@@ -195,7 +193,7 @@ impl Announcer {
         }
         if self.state == State::SendingNa {
             if let Some(addr) = t.ipv6 {
-                self.pending = Some(Command::SendNa {
+                self.pending = Some(Request::SendNa {
                     netns: t.netns.clone(),
                     index: t.index,
                     mac: t.mac,

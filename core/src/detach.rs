@@ -4,6 +4,7 @@ use crate::attached::Origin;
 use crate::command::{Command, Input, Reply};
 use crate::error::{DetachError, StepError};
 use crate::event::{Event, EventKind, EventQueue, Phase};
+use crate::request::Request;
 use crate::types::{IfIndex, NetnsRef, PeerRef, Timestamp};
 use crate::{BackendError, Errno};
 
@@ -31,7 +32,7 @@ enum Await {
 pub struct Detach {
     plan: DetachPlan,
     awaiting: Await,
-    pending: Option<Command>,
+    pending: Option<Request>,
     events: EventQueue,
     outcome: Option<Result<(), DetachError>>,
     /// Leave the final delete of a created link to the caller, who deletes many in one kernel
@@ -46,7 +47,7 @@ pub struct Detach {
 impl Detach {
     pub fn new(plan: DetachPlan, now: Timestamp) -> Detach {
         let mut d = Detach {
-            pending: Some(Command::LinkByIndex {
+            pending: Some(Request::LinkByIndex {
                 netns: plan.netns.clone(),
                 index: plan.index,
             }),
@@ -92,7 +93,7 @@ impl Detach {
     }
 
     pub fn poll_command(&mut self) -> Option<Command> {
-        self.pending.take()
+        self.pending.take().map(Command::Kernel)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -104,6 +105,20 @@ impl Detach {
     }
 
     pub fn handle_timeout(&mut self, _now: Timestamp) {}
+
+    /// The driver found this detach waiting for nothing: it fails, naming the interface.
+    pub fn handle_stall(&mut self, now: Timestamp) {
+        if self.outcome.is_some() || self.deferred.is_some() {
+            return;
+        }
+        self.pending = None;
+        self.awaiting = Await::Nothing;
+        let ctx = format!(
+            "detach of interface {:?} in namespace {} stalled: it waited for nothing",
+            self.plan.name, self.plan.netns
+        );
+        self.done(now, Err(DetachError::Failed(StepError::new(ctx, None))));
+    }
 
     pub fn outcome(&self) -> Option<&Result<(), DetachError>> {
         self.outcome.as_ref()
@@ -124,7 +139,7 @@ impl Detach {
             (Await::Lookup, Ok(Reply::Link(link))) => {
                 self.peer = link.peer;
                 self.issue(
-                    Command::SetLinkDown {
+                    Request::SetLinkDown {
                         netns: self.plan.netns.clone(),
                         index: self.plan.index,
                     },
@@ -143,8 +158,8 @@ impl Detach {
         }
     }
 
-    fn issue(&mut self, command: Command, awaiting: Await) {
-        self.pending = Some(command);
+    fn issue(&mut self, request: Request, awaiting: Await) {
+        self.pending = Some(request);
         self.awaiting = awaiting;
     }
 
@@ -163,16 +178,16 @@ impl Detach {
                 self.deferred = Some(host_end.unwrap_or_else(|| (p.netns.clone(), p.index)));
                 return;
             }
-            Origin::NewBridge | Origin::NewVeth { .. } => Command::DeleteLinks {
+            Origin::NewBridge | Origin::NewVeth { .. } => Request::DeleteLinks {
                 netns: p.netns.clone(),
                 indices: vec![p.index],
             },
-            Origin::CreatedInNamespace if p.name != p.source => Command::RenameLink {
+            Origin::CreatedInNamespace if p.name != p.source => Request::RenameLink {
                 netns: p.netns.clone(),
                 index: p.index,
                 name: p.source.clone(),
             },
-            Origin::MovedFromHost => Command::MoveLink {
+            Origin::MovedFromHost => Request::MoveLink {
                 from: p.netns.clone(),
                 index: p.index,
                 to: NetnsRef::Host,

@@ -82,7 +82,5 @@ pub enum DetachError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 pub enum RouteError {
     #[error(transparent)]
-    Invalid(InvalidSpec),
-    #[error(transparent)]
     Failed(StepError),
 }

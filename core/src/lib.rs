@@ -4,17 +4,25 @@
 //! inputs stamped with `now`, hand out [`Command`]s for a backend to run, report [`Event`]s and
 //! tell the caller their next deadline. [`Plumber`] is the small async driver that runs them
 //! against any [`NetBackend`].
+//!
+//! Every kernel operation is one [`Request`]; a backend runs it in [`NetBackend::execute`].
+//! [`BackendExt`] gives typed calls over any backend, [`NetnsAdmin`] the namespace
+//! administration the core itself never needs.
 
 mod backend;
 mod backend_error;
+mod backend_ext;
 mod errno;
+mod netns_admin;
+mod request;
 pub mod types;
 
-#[cfg(any(test, feature = "mock"))]
-pub use backend::MockNetBackend;
-pub use backend::{LinkEvents, NetBackend, VethPair, VethRequest};
-pub use backend_error::{BackendError, Op};
+pub use backend::{LinkEvents, NetBackend};
+pub use backend_error::BackendError;
+pub use backend_ext::BackendExt;
 pub use errno::Errno;
+pub use netns_admin::NetnsAdmin;
+pub use request::{Op, Request, VethPair, VethRequest};
 pub use types::*;
 
 pub mod naming;
@@ -44,7 +52,7 @@ pub use attach::{
     LINK_UP_WAIT, MCAST_ROUTE_POLL, MCAST_ROUTE_WAIT,
 };
 pub use attached::{Attached, Origin};
-pub use command::{execute, Command, Input, Reply, SubscriptionId};
+pub use command::{Command, Input, Reply, SubscriptionId};
 pub use error::{AttachError, DetachError, RouteError, StepError};
 pub use event::{Event, EventKind, Phase, StopReason};
 
@@ -55,7 +63,7 @@ mod registry;
 mod route_via;
 
 pub use detach::{Detach, DetachPlan};
-pub use machine::{drain_commands, Machine};
+pub use machine::Machine;
 pub use plumber::{LinkView, Plumber, Reservation, Spawner};
 pub use registry::{IfaceState, Interface, Registry};
 pub use route_via::RouteVia;

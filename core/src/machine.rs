@@ -13,6 +13,10 @@ pub trait Machine {
     fn poll_event(&mut self) -> Option<Event>;
     /// No more commands will come: the outcome is ready.
     fn is_done(&self) -> bool;
+    /// The driver found the machine waiting for nothing: no command, no deadline and no open
+    /// subscription. It must end now (an attach fails and rolls back, SPEC A15) rather than
+    /// leave its caller without an outcome.
+    fn handle_stall(&mut self, now: Timestamp);
     /// Whether to build events at all (off when nobody listens).
     fn set_events(&mut self, enabled: bool);
 }
@@ -42,6 +46,9 @@ macro_rules! impl_machine {
             fn set_events(&mut self, enabled: bool) {
                 <$ty>::set_events(self, enabled)
             }
+            fn handle_stall(&mut self, now: $crate::types::Timestamp) {
+                <$ty>::handle_stall(self, now)
+            }
             fn is_done(&self) -> bool {
                 let done: fn(&$ty) -> bool = $done;
                 done(self)
@@ -55,8 +62,3 @@ impl_machine!(crate::announce::Announcer, |a| a.is_finished());
 impl_machine!(crate::detach::Detach, |d| d.outcome().is_some()
     || d.deferred_delete().is_some());
 impl_machine!(crate::route_via::RouteVia, |r| r.outcome().is_some());
-
-/// Every command a machine has ready right now (normally at most one).
-pub fn drain_commands<M: Machine + ?Sized>(m: &mut M) -> Vec<Command> {
-    std::iter::from_fn(|| m.poll_command()).collect()
-}

@@ -4,7 +4,8 @@ use crate::announce::Announcer;
 use crate::attach::{Attach, AttachPlan};
 use crate::attached::Attached;
 use crate::backend::{LinkEvents, NetBackend};
-use crate::command::{execute, Command, Input, SubscriptionId};
+use crate::backend_ext::BackendExt;
+use crate::command::{Command, Input, Reply, SubscriptionId};
 use crate::detach::Detach;
 use crate::error::{AttachError, DetachError, RouteError, StepError};
 use crate::event::Event;
@@ -13,6 +14,7 @@ use crate::registry::{Interface, Registry};
 use crate::route_via::RouteVia;
 use crate::spec::Spec;
 use crate::types::{AddrInfo, Family, IfIndex, LinkInfo, LinkStats, NetnsRef, RouteSpec};
+use crate::BackendError;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::task::AtomicWaker;
@@ -225,9 +227,12 @@ impl<B: NetBackend> Plumber<B> {
         name: &str,
         machine: &mut Attach,
     ) -> Result<Attached, AttachError> {
-        let outcome = machine
-            .take_outcome()
-            .expect("a finished attach has an outcome");
+        let outcome = machine.take_outcome().unwrap_or_else(|| {
+            Err(AttachError::Failed {
+                error: no_outcome("attach", netns, name),
+                rollback_errors: Vec::new(),
+            })
+        });
         match &outcome {
             Ok(attached) => {
                 if let Some(announcer) = machine.take_announcer() {
@@ -305,20 +310,15 @@ impl<B: NetBackend> Plumber<B> {
             }
         }
         for (where_, members) in batches {
-            let delete = |indices: Vec<IfIndex>| {
-                let command = Command::DeleteLinks {
-                    netns: where_.clone(),
-                    indices,
-                };
-                async move { execute(&*self.inner.backend, &command).await.0.map(|_| ()) }
-            };
+            let backend = &self.inner.backend;
             let index_of = |m: &Detach| m.deferred_delete().expect("deferred").1;
-            let batch = delete(members.iter().map(|(_, m)| index_of(m)).collect()).await;
+            let all: Vec<IfIndex> = members.iter().map(|(_, m)| index_of(m)).collect();
+            let batch = backend.delete_links(&where_, &all).await;
             for (slot, mut machine) in members {
                 let result = match &batch {
                     Ok(()) => Ok(()),
                     // One bad link fails the whole batch: ask for each on its own.
-                    Err(_) => delete(vec![index_of(&machine)]).await,
+                    Err(_) => backend.delete_links(&where_, &[index_of(&machine)]).await,
                 };
                 machine.finish_deferred(self.inner.backend.now(), result);
                 let (netns, name) = interfaces[slot];
@@ -341,7 +341,7 @@ impl<B: NetBackend> Plumber<B> {
         self.inner.drain_events(machine);
         let outcome = machine
             .take_outcome()
-            .expect("a finished detach has an outcome");
+            .unwrap_or_else(|| Err(DetachError::Failed(no_outcome("detach", netns, name))));
         let mut registry = lock(&self.inner.registry);
         match &outcome {
             Ok(()) => registry.complete_detach(netns, name),
@@ -381,7 +381,7 @@ impl<B: NetBackend> Plumber<B> {
         self.unset_gateway(netns, family).await?;
         let mut machine = RouteVia::default_gateway(netns.clone(), gateway);
         self.inner.run(&mut machine).await;
-        let route = machine.take_outcome().expect("finished")?;
+        let route = route_outcome(&mut machine, netns)?;
         lock(&self.inner.registry).record_route(netns, route);
         Ok(())
     }
@@ -408,7 +408,7 @@ impl<B: NetBackend> Plumber<B> {
     ) -> Result<RouteSpec, RouteError> {
         let mut machine = RouteVia::new(netns.clone(), dst.trunc(), via);
         self.inner.run(&mut machine).await;
-        let route = machine.take_outcome().expect("finished")?;
+        let route = route_outcome(&mut machine, netns)?;
         lock(&self.inner.registry).record_route(netns, route.clone());
         Ok(route)
     }
@@ -430,11 +430,7 @@ impl<B: NetBackend> Plumber<B> {
     }
 
     async fn del_route(&self, netns: &NetnsRef, route: RouteSpec) -> Result<(), RouteError> {
-        let command = Command::DelRoute {
-            netns: netns.clone(),
-            route: route.clone(),
-        };
-        match execute(&*self.inner.backend, &command).await.0 {
+        match self.inner.backend.del_route(netns, &route).await {
             Ok(_) => Ok(()),
             // G4: the kernel already dropped it with its link.
             Err(e) if e.is(crate::Errno::ESRCH) || e.is(crate::Errno::ENODEV) => Ok(()),
@@ -453,10 +449,12 @@ impl<B: NetBackend> Plumber<B> {
             .link_by_name(netns, name)
             .await
             .map_err(|e| StepError::new(context(), Some(e)))?;
-        backend
-            .link_stats(netns, link.index)
-            .await
-            .map_err(|e| StepError::new(context(), Some(e)))
+        link.stats.ok_or_else(|| {
+            StepError::new(
+                format!("{}: the kernel reported no counters for it", context()),
+                None,
+            )
+        })
     }
 
     /// T2: every link of `netns`, managed or not, with its addresses.
@@ -544,6 +542,27 @@ impl<B: NetBackend> Inner<B> {
         }
     }
 
+    /// Run one command: a kernel request on the backend, or a subscription opened into (or
+    /// dropped from) `subscriptions`, the event streams the driver polls.
+    async fn command(
+        &self,
+        command: &Command,
+        subscriptions: &mut Vec<(SubscriptionId, LinkEvents)>,
+    ) -> Result<Reply, BackendError> {
+        match command {
+            Command::Kernel(request) => self.backend.execute(request).await,
+            Command::Subscribe { id, netns } => {
+                let events = self.backend.subscribe_links(netns).await?;
+                subscriptions.push((*id, events));
+                Ok(Reply::Done)
+            }
+            Command::Unsubscribe { id } => {
+                subscriptions.retain(|(sid, _)| sid != id);
+                Ok(Reply::Done)
+            }
+        }
+    }
+
     /// Run a machine to its end: commands one at a time, then link events or its deadline.
     async fn run<M: Machine>(&self, machine: &mut M) {
         self.run_until(machine, |_| false).await
@@ -555,6 +574,7 @@ impl<B: NetBackend> Inner<B> {
         let backend = &*self.backend;
         machine.set_events(!lock(&self.listeners).is_empty());
         let mut subscriptions: Vec<(SubscriptionId, LinkEvents)> = Vec::new();
+        let mut told_stall = false;
         loop {
             self.drain_events(machine);
             if pause(machine) {
@@ -562,11 +582,7 @@ impl<B: NetBackend> Inner<B> {
                 return;
             }
             if let Some(command) = machine.poll_command() {
-                if let Command::Unsubscribe { id } = &command {
-                    subscriptions.retain(|(sid, _)| sid != id);
-                }
-                let (result, subscription) = execute(backend, &command).await;
-                subscriptions.extend(subscription);
+                let result = self.command(&command, &mut subscriptions).await;
                 machine.handle_input(backend.now(), Input::Reply(result));
                 continue;
             }
@@ -575,8 +591,16 @@ impl<B: NetBackend> Inner<B> {
             }
             let deadline = machine.poll_timeout();
             if deadline.is_none() && subscriptions.is_empty() {
-                tracing::error!("state machine waits for nothing; stopping it");
-                break;
+                // Nothing would ever wake it: tell it, so that it ends with an outcome (an
+                // attach fails and rolls back). One that stalls again after that is stopped.
+                if told_stall {
+                    tracing::error!("state machine still waits for nothing; stopping it");
+                    break;
+                }
+                tracing::error!("state machine waits for nothing; telling it");
+                told_stall = true;
+                machine.handle_stall(backend.now());
+                continue;
             }
             let mut sleep = std::pin::pin!(deadline.map(|d| backend.sleep_until(d)));
             let wake = futures::future::poll_fn(|cx| {
@@ -633,7 +657,7 @@ impl<B: NetBackend> Inner<B> {
             }
             announcer.handle_timeout(backend.now());
             while let Some(command) = announcer.poll_command() {
-                let (result, _) = execute(backend, &command).await;
+                let result = self.command(&command, &mut Vec::new()).await;
                 announcer.handle_input(backend.now(), Input::Reply(result));
             }
             self.drain_events(&mut *announcer);
@@ -667,6 +691,22 @@ impl<S: Future<Output = ()>> Future for CancelOrSleep<'_, S> {
         }
         self.sleep.as_mut().poll(cx)
     }
+}
+
+/// The error of a machine the driver stopped before it had an outcome (one that stalled even
+/// after being told): never a panic.
+fn no_outcome(what: &str, netns: &NetnsRef, name: &str) -> StepError {
+    StepError::new(
+        format!("{what} of interface {name:?} in namespace {netns} ended without an outcome"),
+        None,
+    )
+}
+
+fn route_outcome(machine: &mut RouteVia, netns: &NetnsRef) -> Result<RouteSpec, RouteError> {
+    machine.take_outcome().unwrap_or_else(|| {
+        let ctx = format!("adding a route in namespace {netns} ended without an outcome");
+        Err(RouteError::Failed(StepError::new(ctx, None)))
+    })
 }
 
 /// A poisoned lock only means another task panicked mid-update of plain data; keep going.

@@ -4,6 +4,7 @@
 use crate::command::{Command, Input, Reply};
 use crate::error::{RouteError, StepError};
 use crate::event::Event;
+use crate::request::Request;
 use crate::types::{NetnsRef, RouteScope, RouteSpec, Timestamp};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -22,7 +23,7 @@ pub struct RouteVia {
     dst: IpNet,
     via: IpAddr,
     awaiting: Await,
-    pending: Option<Command>,
+    pending: Option<Request>,
     route: Option<RouteSpec>,
     outcome: Option<Result<RouteSpec, RouteError>>,
 }
@@ -30,7 +31,7 @@ pub struct RouteVia {
 impl RouteVia {
     pub fn new(netns: NetnsRef, dst: IpNet, via: IpAddr) -> RouteVia {
         RouteVia {
-            pending: Some(Command::GetRoute {
+            pending: Some(Request::GetRoute {
                 netns: netns.clone(),
                 dst: via,
                 oif: None,
@@ -54,7 +55,7 @@ impl RouteVia {
     }
 
     pub fn poll_command(&mut self) -> Option<Command> {
-        self.pending.take()
+        self.pending.take().map(Command::Kernel)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -66,6 +67,20 @@ impl RouteVia {
     }
 
     pub fn handle_timeout(&mut self, _now: Timestamp) {}
+
+    /// The driver found this machine waiting for nothing: the route fails, naming it.
+    pub fn handle_stall(&mut self, _now: Timestamp) {
+        if self.outcome.is_some() {
+            return;
+        }
+        self.pending = None;
+        self.awaiting = Await::Nothing;
+        let ctx = format!(
+            "adding route {} via {} in namespace {} stalled: it waited for nothing",
+            self.dst, self.via, self.netns
+        );
+        self.outcome = Some(Err(RouteError::Failed(StepError::new(ctx, None))));
+    }
 
     /// Route machines report no events.
     pub fn set_events(&mut self, _enabled: bool) {}
@@ -92,7 +107,7 @@ impl RouteVia {
                     oif: r.oif.expect("checked"),
                     scope: RouteScope::Universe,
                 };
-                self.pending = Some(Command::AddRoute {
+                self.pending = Some(Request::AddRoute {
                     netns: self.netns.clone(),
                     route: route.clone(),
                 });

@@ -96,20 +96,24 @@ impl<M: Machine> Script<M> {
         c
     }
 
-    /// Take the next command, check it with `pred`, answer `reply`.
+    /// Take the next command, check it is exactly `expected` (every namespace, name, index
+    /// and value), answer `reply`.
+    #[track_caller]
     pub fn step(
         &mut self,
         what: &str,
-        pred: impl FnOnce(&Command) -> bool,
+        expected: impl Into<Command>,
         reply: Result<Reply, BackendError>,
     ) {
         let c = self.next();
-        assert!(pred(&c), "expected {what}, got {c:#?}");
+        assert_eq!(c, expected.into(), "step {what:?}");
         self.m.handle_input(self.now, Input::Reply(reply));
     }
 
-    pub fn ok(&mut self, what: &str, pred: impl FnOnce(&Command) -> bool) {
-        self.step(what, pred, Ok(Reply::Done));
+    /// [`Script::step`] answered with success.
+    #[track_caller]
+    pub fn ok(&mut self, what: &str, expected: impl Into<Command>) {
+        self.step(what, expected, Ok(Reply::Done));
     }
 
     /// Jump to the machine's deadline and fire it.

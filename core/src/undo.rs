@@ -1,11 +1,11 @@
 //! The undo log that makes a failed attach leave nothing behind (SPEC A15).
 
-use crate::command::Command;
+use crate::request::Request;
 
-/// One completed step and the command that reverses it.
+/// One completed step and the request that reverses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UndoEntry {
-    pub command: Command,
+    pub request: Request,
     /// This step is reversed anyway when the link leaves the namespace (moved back to the host
     /// or deleted): addresses, routes, sysctls, master and up state go with it.
     pub implied_by_leaving: bool,
@@ -21,25 +21,25 @@ pub struct UndoLog {
 
 impl UndoLog {
     /// Record a step that is reversed only by running `command`.
-    pub fn record(&mut self, command: Command) {
+    pub fn record(&mut self, request: Request) {
         self.entries.push(UndoEntry {
-            command,
+            request,
             implied_by_leaving: false,
         });
     }
 
     /// Record a step whose effect disappears when the link leaves the namespace.
-    pub fn record_in_namespace(&mut self, command: Command) {
+    pub fn record_in_namespace(&mut self, request: Request) {
         self.entries.push(UndoEntry {
-            command,
+            request,
             implied_by_leaving: true,
         });
     }
 
     /// Record the step that brought the link into the namespace: `command` takes it out again.
-    pub fn record_leave(&mut self, command: Command) {
+    pub fn record_leave(&mut self, request: Request) {
         self.link_leaves = true;
-        self.record(command);
+        self.record(request);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -47,13 +47,13 @@ impl UndoLog {
     }
 
     /// The commands to run, in order: last step first, skipping what leaving makes moot.
-    pub fn into_plan(self) -> Vec<Command> {
+    pub fn into_plan(self) -> Vec<Request> {
         let leaves = self.link_leaves;
         self.entries
             .into_iter()
             .rev()
             .filter(|e| !(leaves && e.implied_by_leaving))
-            .map(|e| e.command)
+            .map(|e| e.request)
             .collect()
     }
 }

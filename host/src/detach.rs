@@ -16,6 +16,7 @@ use crate::journal::Entry;
 use crate::session::NsSession;
 use crate::store::Store;
 use crate::HostBackend;
+use nsplumb_core::BackendExt;
 use nsplumb_core::{Attached, DetachError, NetnsRef, Plumber};
 
 /// The registered interface `name` of `netns`, as attached (records adopted already).

@@ -49,8 +49,7 @@ pub use store::Store;
 
 /// The backend the host layer needs: the core's kernel operations plus namespace
 /// administration (create, delete, and the cookie that tells a re-created namespace from the
-/// old one), today all in `NetBackend`. Every bound in this crate is this one, so that when
-/// namespace administration moves to a trait of its own, adding it here is the one change.
-pub trait HostBackend: nsplumb_core::NetBackend {}
+/// old one). Every bound in this crate is this one.
+pub trait HostBackend: nsplumb_core::NetBackend + nsplumb_core::NetnsAdmin {}
 
-impl<B: nsplumb_core::NetBackend> HostBackend for B {}
+impl<B: nsplumb_core::NetBackend + nsplumb_core::NetnsAdmin> HostBackend for B {}

@@ -12,6 +12,7 @@ use crate::process::ProcessRef;
 use crate::record::{IfaceRecord, IntentRecord, RecordPhase};
 use crate::state_file::{NsState, StateError};
 use crate::HostBackend;
+use nsplumb_core::BackendExt;
 use nsplumb_core::{
     validate, Attached, LinkInfo, LinkKind, NetnsRef, Origin, Plumber, Source, ValidSpec,
 };

@@ -2,7 +2,7 @@
 //! leave when a step after the kernel change fails, and the announcer a front end records for
 //! a process of its own.
 
-use nsplumb_core::{Destination, NetBackend, NetnsRef, Plumber, Source, Spawner, Spec};
+use nsplumb_core::{BackendExt, Destination, NetnsAdmin, NetnsRef, Plumber, Source, Spawner, Spec};
 use nsplumb_host::{
     journal::Journal, state_file, AnnouncedBy, AnnouncerProcess, AttachRequest, ProcessRef, Store,
 };

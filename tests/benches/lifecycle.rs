@@ -123,7 +123,8 @@ fn main() {
             ops.iter()
                 .take(6)
                 .map(|(op, (c, d))| format!(
-                    "{op} {:.0} ns x{}",
+                    "{} {:.0} ns x{}",
+                    op.describe(),
                     d.as_secs_f64() * 1e9 / *c as f64,
                     c / n
                 ))

@@ -5,9 +5,8 @@ pub mod timed;
 
 use ipnet::IpNet;
 use nsplumb_core::{
-    AddrInfo, AttachError, Attached, BackendError, DetachError, Family, IfIndex, LinkEvents,
-    LinkInfo, LinkStats, MacAddr, NetBackend, NetnsRef, Op, Plumber, RouteInfo, RouteSpec, Spawner,
-    Spec, Timestamp, VethPair, VethRequest,
+    AttachError, Attached, BackendError, DetachError, IfIndex, LinkEvents, MacAddr, NetBackend,
+    NetnsAdmin, NetnsRef, Op, Plumber, Reply, Request, Spawner, Spec, Timestamp,
 };
 use nsplumb_sim::frame::{parse, Parsed};
 use nsplumb_sim::{FaultHandle, Faulty, SimBackend, SimRuntime, Snapshot};
@@ -78,8 +77,8 @@ struct RecState {
     swallow_up: Vec<NetnsRef>,
 }
 
-/// A `NetBackend` layer that counts and logs every call (op, namespace, index, outcome, time)
-/// and can delay each call by a seeded random virtual-time jitter, to vary how concurrent
+/// A `NetBackend` middleware that counts and logs every call (op, namespace, index, outcome,
+/// time) and can delay each call by a seeded random virtual-time jitter, to vary how concurrent
 /// operations interleave.
 pub struct Recording<B> {
     inner: B,
@@ -176,336 +175,48 @@ impl<B: NetBackend> NetBackend for Recording<B> {
     fn now(&self) -> Timestamp {
         self.inner.now()
     }
+
     async fn sleep_until(&self, deadline: Timestamp) {
         self.inner.sleep_until(deadline).await
     }
-    async fn create_netns(&self, name: &str) -> Result<NetnsRef, BackendError> {
-        let ns = NetnsRef::from_name_or_path(name);
-        self.wrap(Op::CreateNetns, &ns, None, self.inner.create_netns(name))
+
+    async fn execute(&self, request: &Request) -> Result<Reply, BackendError> {
+        let (op, netns, index) = (request.op(), request.netns(), request.index());
+        let swallowed =
+            matches!(request, Request::SetLinkUp { .. }) && self.st().swallow_up.contains(netns);
+        if swallowed {
+            return self.wrap(op, netns, index, async { Ok(Reply::Done) }).await;
+        }
+        self.wrap(op, netns, index, self.inner.execute(request))
             .await
     }
-    async fn delete_netns(&self, netns: &NetnsRef) -> Result<(), BackendError> {
-        self.wrap(Op::DeleteNetns, netns, None, self.inner.delete_netns(netns))
-            .await
+
+    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
+        let events = self.inner.subscribe_links(netns);
+        self.wrap(Op::SubscribeLinks, netns, None, events).await
     }
-    async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
-        self.wrap(
-            Op::ListNetns,
-            &NetnsRef::Host,
-            None,
-            self.inner.list_netns(),
-        )
-        .await
-    }
+
     async fn prepare_netns(&self, netns: &NetnsRef) {
         self.inner.prepare_netns(netns).await
     }
+}
+
+/// Namespace administration passes through unrecorded: the plumber never calls it.
+impl<B: NetnsAdmin> NetnsAdmin for Recording<B> {
+    async fn create_netns(&self, name: &str) -> Result<NetnsRef, BackendError> {
+        self.inner.create_netns(name).await
+    }
+
+    async fn delete_netns(&self, netns: &NetnsRef) -> Result<(), BackendError> {
+        self.inner.delete_netns(netns).await
+    }
+
+    async fn list_netns(&self) -> Result<Vec<NetnsRef>, BackendError> {
+        self.inner.list_netns().await
+    }
+
     async fn netns_cookie(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
-        self.wrap(Op::NetnsCookie, netns, None, self.inner.netns_cookie(netns))
-            .await
-    }
-    async fn link_by_name(&self, netns: &NetnsRef, name: &str) -> Result<LinkInfo, BackendError> {
-        self.wrap(
-            Op::GetLink,
-            netns,
-            None,
-            self.inner.link_by_name(netns, name),
-        )
-        .await
-    }
-    async fn link_by_index(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-    ) -> Result<LinkInfo, BackendError> {
-        self.wrap(
-            Op::GetLink,
-            netns,
-            Some(index),
-            self.inner.link_by_index(netns, index),
-        )
-        .await
-    }
-    async fn list_links(&self, netns: &NetnsRef) -> Result<Vec<LinkInfo>, BackendError> {
-        self.wrap(Op::ListLinks, netns, None, self.inner.list_links(netns))
-            .await
-    }
-    async fn move_link(
-        &self,
-        from: &NetnsRef,
-        index: IfIndex,
-        to: &NetnsRef,
-        new_name: &str,
-    ) -> Result<IfIndex, BackendError> {
-        self.wrap(
-            Op::MoveLink,
-            from,
-            Some(index),
-            self.inner.move_link(from, index, to, new_name),
-        )
-        .await
-    }
-    async fn rename_link(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        name: &str,
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::RenameLink,
-            netns,
-            Some(index),
-            self.inner.rename_link(netns, index, name),
-        )
-        .await
-    }
-    async fn set_link_up(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
-        if self.st().swallow_up.contains(netns) {
-            return self
-                .wrap(Op::SetLinkUp, netns, Some(index), async { Ok(()) })
-                .await;
-        }
-        self.wrap(
-            Op::SetLinkUp,
-            netns,
-            Some(index),
-            self.inner.set_link_up(netns, index),
-        )
-        .await
-    }
-    async fn set_link_down(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), BackendError> {
-        self.wrap(
-            Op::SetLinkDown,
-            netns,
-            Some(index),
-            self.inner.set_link_down(netns, index),
-        )
-        .await
-    }
-    async fn set_mac(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        mac: MacAddr,
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::SetMac,
-            netns,
-            Some(index),
-            self.inner.set_mac(netns, index, mac),
-        )
-        .await
-    }
-    async fn set_master(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        master: Option<IfIndex>,
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::SetMaster,
-            netns,
-            Some(index),
-            self.inner.set_master(netns, index, master),
-        )
-        .await
-    }
-    async fn create_bridge(&self, netns: &NetnsRef, name: &str) -> Result<IfIndex, BackendError> {
-        self.wrap(
-            Op::CreateBridge,
-            netns,
-            None,
-            self.inner.create_bridge(netns, name),
-        )
-        .await
-    }
-    async fn create_veth(
-        &self,
-        netns: &NetnsRef,
-        request: &VethRequest,
-    ) -> Result<VethPair, BackendError> {
-        self.wrap(
-            Op::CreateVeth,
-            netns,
-            None,
-            self.inner.create_veth(netns, request),
-        )
-        .await
-    }
-    async fn delete_links(
-        &self,
-        netns: &NetnsRef,
-        indices: &[IfIndex],
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::DeleteLink,
-            netns,
-            indices.first().copied(),
-            self.inner.delete_links(netns, indices),
-        )
-        .await
-    }
-    async fn add_address(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        net: IpNet,
-        nodad: bool,
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::AddAddress,
-            netns,
-            Some(index),
-            self.inner.add_address(netns, index, net, nodad),
-        )
-        .await
-    }
-    async fn del_address(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        net: IpNet,
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::DelAddress,
-            netns,
-            Some(index),
-            self.inner.del_address(netns, index, net),
-        )
-        .await
-    }
-    async fn list_addresses(
-        &self,
-        netns: &NetnsRef,
-        index: Option<IfIndex>,
-    ) -> Result<Vec<AddrInfo>, BackendError> {
-        self.wrap(
-            Op::ListAddresses,
-            netns,
-            index,
-            self.inner.list_addresses(netns, index),
-        )
-        .await
-    }
-    async fn add_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
-        self.wrap(
-            Op::AddRoute,
-            netns,
-            Some(route.oif),
-            self.inner.add_route(netns, route),
-        )
-        .await
-    }
-    async fn del_route(&self, netns: &NetnsRef, route: &RouteSpec) -> Result<(), BackendError> {
-        self.wrap(
-            Op::DelRoute,
-            netns,
-            Some(route.oif),
-            self.inner.del_route(netns, route),
-        )
-        .await
-    }
-    async fn list_routes(
-        &self,
-        netns: &NetnsRef,
-        family: Family,
-    ) -> Result<Vec<RouteInfo>, BackendError> {
-        self.wrap(
-            Op::ListRoutes,
-            netns,
-            None,
-            self.inner.list_routes(netns, family),
-        )
-        .await
-    }
-    async fn get_route(
-        &self,
-        netns: &NetnsRef,
-        dst: IpAddr,
-        oif: Option<IfIndex>,
-    ) -> Result<RouteInfo, BackendError> {
-        self.wrap(
-            Op::GetRoute,
-            netns,
-            oif,
-            self.inner.get_route(netns, dst, oif),
-        )
-        .await
-    }
-    async fn read_sysctl(&self, netns: &NetnsRef, path: &str) -> Result<String, BackendError> {
-        self.wrap(
-            Op::ReadSysctl,
-            netns,
-            None,
-            self.inner.read_sysctl(netns, path),
-        )
-        .await
-    }
-    async fn write_sysctl(
-        &self,
-        netns: &NetnsRef,
-        path: &str,
-        value: &str,
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::WriteSysctl,
-            netns,
-            None,
-            self.inner.write_sysctl(netns, path, value),
-        )
-        .await
-    }
-    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
-        self.wrap(
-            Op::SubscribeLinks,
-            netns,
-            None,
-            self.inner.subscribe_links(netns),
-        )
-        .await
-    }
-    async fn send_arp(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        mac: MacAddr,
-        addr: Ipv4Addr,
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::SendArp,
-            netns,
-            Some(index),
-            self.inner.send_arp(netns, index, mac, addr),
-        )
-        .await
-    }
-    async fn send_na(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-        mac: MacAddr,
-        addr: Ipv6Addr,
-    ) -> Result<(), BackendError> {
-        self.wrap(
-            Op::SendNa,
-            netns,
-            Some(index),
-            self.inner.send_na(netns, index, mac, addr),
-        )
-        .await
-    }
-    async fn link_stats(
-        &self,
-        netns: &NetnsRef,
-        index: IfIndex,
-    ) -> Result<LinkStats, BackendError> {
-        self.wrap(
-            Op::LinkStats,
-            netns,
-            Some(index),
-            self.inner.link_stats(netns, index),
-        )
-        .await
+        self.inner.netns_cookie(netns).await
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::cli::{AttachArgs, Command, DetachArgs, ListArgs, NetnsAction, StatsArgs};
 use crate::output;
+use nsplumb_core::BackendExt;
 use nsplumb_core::{
     validate, Destination, NetnsRef, Plumber, Source, Spec, DEFAULT_ANNOUNCE_INTERVAL,
 };

@@ -2,7 +2,8 @@
 //! container namespaces `ctr1..ctr3`, dummy host links `dummy0..dummy2`, virtual time paced by
 //! the wall clock, and fault injection.
 
-use nsplumb_core::{Errno, NetBackend, NetnsRef, Op, Plumber, Timestamp};
+use nsplumb_core::BackendExt;
+use nsplumb_core::{Errno, NetBackend, NetnsAdmin, NetnsRef, Op, Plumber, Timestamp};
 use nsplumb_host::journal::{self, Entry};
 use nsplumb_sim::{FaultHandle, Faulty, SimBackend};
 use std::sync::atomic::{AtomicBool, Ordering};

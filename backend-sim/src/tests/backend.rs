@@ -1,7 +1,7 @@
 use super::*;
 use crate::{SimBackend, SimRuntime};
 use futures::StreamExt;
-use nsplumb_core::{Errno, LinkEvent, NetBackend, Op, PortState, Timestamp};
+use nsplumb_core::{BackendExt, Errno, LinkEvent, NetBackend, Op, PortState, Timestamp};
 use std::time::Duration;
 
 #[test]

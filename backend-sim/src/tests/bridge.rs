@@ -1,5 +1,4 @@
 use super::*;
-use crate::errno::ELOOP;
 use nsplumb_core::{Errno, LinkEvent, MacAddr, PortState};
 use std::time::Duration;
 
@@ -61,7 +60,7 @@ fn master_errnos() {
     assert_eq!(k.set_master(&H, a, Some(99)), Err(Errno::EINVAL));
     assert_eq!(k.set_master(&H, a, Some(1)), Err(Errno::EOPNOTSUPP));
     assert_eq!(k.set_master(&H, 1, Some(br)), Err(Errno::EINVAL));
-    assert_eq!(k.set_master(&H, br2, Some(br)), Err(ELOOP));
+    assert_eq!(k.set_master(&H, br2, Some(br)), Err(Errno::ELOOP));
     k.set_master(&H, a, Some(br)).unwrap();
     k.set_master(&H, a, Some(br2)).unwrap();
     assert_eq!(k.link_by_index(&H, a).unwrap().master, Some(br2));

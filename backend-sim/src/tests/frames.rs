@@ -1,5 +1,4 @@
 use super::*;
-use crate::errno::ENETDOWN;
 use crate::NeighState;
 use nsplumb_core::{Errno, MacAddr, VethRequest};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -77,7 +76,7 @@ fn arp_crosses_veth_and_bridge_and_counts() {
     assert_eq!(k.neighbours(&H).unwrap().len(), 1);
     // Down → ENETDOWN; gone → ENODEV.
     k.set_link_down(&c, p1.peer_index).unwrap();
-    assert_eq!(k.send_arp(&c, p1.peer_index, mac, ip), Err(ENETDOWN));
+    assert_eq!(k.send_arp(&c, p1.peer_index, mac, ip), Err(Errno::ENETDOWN));
     assert_eq!(k.send_arp(&c, 77, mac, ip), Err(Errno::ENODEV));
 }
 

@@ -1,5 +1,4 @@
 use super::*;
-use crate::errno::*;
 use nsplumb_core::{Errno, LinkEvent, LinkKind, MacAddr};
 
 #[test]
@@ -220,7 +219,6 @@ fn link_events_reach_subscribers() {
         }
     }
     assert_eq!(removed, vec!["v0".to_string(), "v1".to_string()]);
-    let _ = ENETDOWN;
 }
 
 #[test]

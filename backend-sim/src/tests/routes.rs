@@ -1,5 +1,4 @@
 use super::*;
-use crate::errno::*;
 use nsplumb_core::{Errno, Family, RouteScope, RouteSpec};
 use std::net::IpAddr;
 
@@ -69,7 +68,7 @@ fn add_del_errnos_like_linux() {
             &H,
             &spec("fd00:9::/64", Some("fd00:99::1"), a, RouteScope::Universe)
         ),
-        Err(EHOSTUNREACH)
+        Err(Errno::EHOSTUNREACH)
     );
     k.add_route(
         &H,
@@ -98,11 +97,11 @@ fn down_link_enetdown_and_routes_vanish() {
     assert!(k.list_routes(&H, Family::V4).unwrap().is_empty());
     assert_eq!(
         k.add_route(&H, &spec("198.51.100.0/24", None, a, RouteScope::Link)),
-        Err(ENETDOWN)
+        Err(Errno::ENETDOWN)
     );
     assert_eq!(
         k.add_route(&H, &spec("fd00:5::/64", None, a, RouteScope::Link)),
-        Err(ENETDOWN)
+        Err(Errno::ENETDOWN)
     );
     k.set_link_up(&H, a).unwrap();
     k.write_sysctl(&H, "net/ipv6/conf/v0/disable_ipv6", "1")
@@ -228,7 +227,7 @@ fn gateway_must_be_reachable_through_the_given_link() {
             &H,
             &spec("fd00:3::/64", Some("fd00::9"), w, RouteScope::Universe)
         ),
-        Err(EHOSTUNREACH)
+        Err(Errno::EHOSTUNREACH)
     );
     k.add_route(
         &H,

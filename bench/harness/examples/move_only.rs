@@ -1,7 +1,7 @@
 //! `move_link` alone, for `bench/move-phase.sh`: moves host links `{PREFIX}c{i}` into
 //! namespaces `{PREFIX}x{i}` (renamed eth0), after `prepare_netns` of every namespace when
 //! `PREPARE` is set, and prints the time per move.
-use nsplumb_core::{NetBackend, NetnsRef};
+use nsplumb_core::{BackendExt, NetBackend, NetnsRef};
 use std::time::Instant;
 
 fn main() {

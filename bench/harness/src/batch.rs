@@ -18,7 +18,7 @@ use crate::stats::{Figure, Profile, Report};
 use futures::StreamExt;
 use ipnet::IpNet;
 use nsplumb_core::{
-    Family, IfIndex, LinkKind, MacAddr, NetBackend, NetnsRef, Plumber, Source, VethRequest,
+    BackendExt, Family, IfIndex, LinkKind, MacAddr, NetnsRef, Plumber, Source, VethRequest,
 };
 use std::future::Future;
 use std::net::IpAddr;

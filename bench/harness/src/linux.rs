@@ -3,7 +3,7 @@
 
 use crate::stats::{Figure, Profile, Report};
 use ipnet::IpNet;
-use nsplumb_core::{Destination, IfIndex, NetBackend, NetnsRef, Plumber, Source, Spec};
+use nsplumb_core::{BackendExt, Destination, IfIndex, NetnsAdmin, NetnsRef, Plumber, Source, Spec};
 use nsplumb_linux::LinuxBackend;
 use nsplumb_tests::timed::Timed;
 use std::net::IpAddr;

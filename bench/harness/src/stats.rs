@@ -110,7 +110,7 @@ impl Profile {
         let mut ops: Vec<OpRow> = stats
             .into_iter()
             .map(|(op, (calls, d))| OpRow {
-                op: op.to_string(),
+                op: op.describe().to_string(),
                 calls_per_if: calls as f64 / n,
                 ms_per_if: ms(d) / n,
                 us_per_call: d.as_secs_f64() * 1e6 / calls.max(1) as f64,

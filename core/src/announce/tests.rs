@@ -1,6 +1,6 @@
 use super::*;
 use crate::testutil::*;
-use crate::{Command as C, Op, Reply as R};
+use crate::{Op, Reply as R, Request as Rq};
 
 fn target(count: u32) -> AnnounceTarget {
     AnnounceTarget {
@@ -20,14 +20,38 @@ fn good_link() -> Result<Reply, crate::BackendError> {
     Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(1))))
 }
 
+/// S6: the link of [`target`] read again before a round.
+fn reread() -> Rq {
+    Rq::LinkByIndex {
+        netns: ns(),
+        index: 5,
+    }
+}
+
+/// S2 for [`target`].
+fn arp() -> Rq {
+    Rq::SendArp {
+        netns: ns(),
+        index: 5,
+        mac: mac(1),
+        addr: "192.0.2.10".parse().unwrap(),
+    }
+}
+
+/// S3 for [`target`].
+fn na() -> Rq {
+    Rq::SendNa {
+        netns: ns(),
+        index: 5,
+        mac: mac(1),
+        addr: "fd00::10".parse().unwrap(),
+    }
+}
+
 fn round(s: &mut Script<Announcer>) {
-    s.step(
-        "S6 re-read",
-        |c| matches!(c, C::LinkByIndex { index: 5, .. }),
-        good_link(),
-    );
-    s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
-    s.ok("NA", |c| matches!(c, C::SendNa { .. }));
+    s.step("S6 re-read", reread(), good_link());
+    s.ok("ARP", arp());
+    s.ok("NA", na());
 }
 
 // SPEC: S5, S9
@@ -82,7 +106,7 @@ fn mac_change_stops_before_sending() {
     s.fire_timer();
     s.step(
         "re-read shows a new MAC",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        reread(),
         Ok(R::Link(veth_in_ns(5, "eth0", 9, mac(2)))),
     );
     s.idle();
@@ -99,11 +123,7 @@ fn mac_change_stops_before_sending() {
 fn vanished_link_stops_quietly() {
     let mut s = Script::new(Announcer::new(target(3), Timestamp::ZERO));
     s.fire_timer();
-    s.step(
-        "gone",
-        |c| matches!(c, C::LinkByIndex { .. }),
-        err(Op::GetLink, Errno::ENODEV),
-    );
+    s.step("gone", reread(), err(Op::GetLink, Errno::ENODEV));
     assert_eq!(s.m.stop_reason(), Some(&StopReason::LinkGone));
 }
 
@@ -129,13 +149,9 @@ fn cancel_stops_between_rounds_and_drops_a_queued_send() {
 fn na_unreachable_counts_only_when_the_route_was_there() {
     let mut s = Script::new(Announcer::new(target(2), Timestamp::ZERO));
     s.fire_timer();
-    s.step("link", |c| matches!(c, C::LinkByIndex { .. }), good_link());
-    s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
-    s.step(
-        "NA unreachable",
-        |c| matches!(c, C::SendNa { .. }),
-        err(Op::SendNa, Errno::ENETUNREACH),
-    );
+    s.step("link", reread(), good_link());
+    s.ok("ARP", arp());
+    s.step("NA unreachable", na(), err(Op::SendNa, Errno::ENETUNREACH));
     assert!(matches!(
         s.m.stop_reason(),
         Some(StopReason::SendError { .. })
@@ -158,14 +174,14 @@ fn ipv4_only_and_ipv6_only_send_only_their_frame() {
     t.ipv6 = None;
     let mut s = Script::new(Announcer::new(t, Timestamp::ZERO));
     s.fire_timer();
-    s.step("link", |c| matches!(c, C::LinkByIndex { .. }), good_link());
-    s.ok("ARP", |c| matches!(c, C::SendArp { .. }));
+    s.step("link", reread(), good_link());
+    s.ok("ARP", arp());
     assert!(s.m.is_finished());
     let mut t = target(1);
     t.ipv4 = None;
     let mut s = Script::new(Announcer::new(t, Timestamp::ZERO));
     s.fire_timer();
-    s.step("link", |c| matches!(c, C::LinkByIndex { .. }), good_link());
-    s.ok("NA", |c| matches!(c, C::SendNa { .. }));
+    s.step("link", reread(), good_link());
+    s.ok("NA", na());
     assert!(s.m.is_finished());
 }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::testutil::*;
-use crate::{Command as C, Op, Reply as R};
+use crate::{Op, Reply as R, Request as Rq};
 
 fn plan(origin: Origin, source: &str) -> DetachPlan {
     DetachPlan {
@@ -16,10 +16,19 @@ fn run(origin: Origin, source: &str) -> Script<Detach> {
     let mut s = Script::new(Detach::new(plan(origin, source), Timestamp::ZERO));
     s.step(
         "look up",
-        |c| matches!(c, C::LinkByIndex { index: 5, .. }),
+        Rq::LinkByIndex {
+            netns: ns(),
+            index: 5,
+        },
         Ok(R::Link(link(5, "eth0", true))),
     );
-    s.ok("down", |c| matches!(c, C::SetLinkDown { index: 5, .. }));
+    s.ok(
+        "down",
+        Rq::SetLinkDown {
+            netns: ns(),
+            index: 5,
+        },
+    );
     s
 }
 
@@ -29,7 +38,12 @@ fn moved_link_goes_back_to_the_host_under_its_source_name_in_one_message() {
     let mut s = run(Origin::MovedFromHost, "veth0");
     s.ok(
         "move back",
-        |c| matches!(c, C::MoveLink { to: NetnsRef::Host, new_name, .. } if new_name == "veth0"),
+        Rq::MoveLink {
+            from: ns(),
+            index: 5,
+            to: NetnsRef::Host,
+            new_name: "veth0".into(),
+        },
     );
     s.idle();
     assert_eq!(s.m.outcome(), Some(&Ok(())));
@@ -42,14 +56,21 @@ fn created_links_are_deleted_and_found_links_renamed_back() {
         let mut s = run(origin, "x");
         s.ok(
             "delete",
-            |c| matches!(c, C::DeleteLinks { indices, .. } if indices == &[5]),
+            Rq::DeleteLinks {
+                netns: ns(),
+                indices: vec![5],
+            },
         );
         assert_eq!(s.m.outcome(), Some(&Ok(())));
     }
     let mut s = run(Origin::CreatedInNamespace, "dummy0");
     s.ok(
         "rename back",
-        |c| matches!(c, C::RenameLink { name, .. } if name == "dummy0"),
+        Rq::RenameLink {
+            netns: ns(),
+            index: 5,
+            name: "dummy0".into(),
+        },
     );
     assert_eq!(s.m.outcome(), Some(&Ok(())));
     let mut s = run(Origin::InHost, "eth0");
@@ -66,7 +87,10 @@ fn vanished_link_is_reported() {
     ));
     s.step(
         "gone",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        Rq::LinkByIndex {
+            netns: ns(),
+            index: 5,
+        },
         err(Op::GetLink, Errno::ENODEV),
     );
     s.idle();
@@ -83,7 +107,10 @@ fn an_index_reused_by_another_link_is_not_touched() {
     ));
     s.step(
         "index 5 is someone else now",
-        |c| matches!(c, C::LinkByIndex { .. }),
+        Rq::LinkByIndex {
+            netns: ns(),
+            index: 5,
+        },
         Ok(R::Link(link(5, "other", true))),
     );
     s.idle();
@@ -103,10 +130,19 @@ fn a_deferred_delete_names_the_host_end_only_when_the_peer_is_still_ours() {
         let mut s = Script::new(Detach::with_deferred_delete(plan, Timestamp::ZERO));
         s.step(
             "look up",
-            |c| matches!(c, C::LinkByIndex { index: 5, .. }),
+            Rq::LinkByIndex {
+                netns: ns(),
+                index: 5,
+            },
             Ok(R::Link(found)),
         );
-        s.ok("down", |c| matches!(c, C::SetLinkDown { index: 5, .. }));
+        s.ok(
+            "down",
+            Rq::SetLinkDown {
+                netns: ns(),
+                index: 5,
+            },
+        );
         s.idle();
         assert_eq!(s.m.outcome(), None, "no outcome before the caller's delete");
         let target = s.m.deferred_delete().map(|(n, i)| (n.clone(), i));

@@ -1,11 +1,11 @@
 //! Kernel changes a host-state layer needs outside the attach and detach machines: removing
 //! what a process that died left half done (SPEC R1) and a gateway route set by an earlier
-//! process (G1, G4). Each is one command run through the driver, as the machines' are.
+//! process (G1, G4). Each is one request to the backend, under the core's error wording and registry bookkeeping.
 
 use super::{lock, Plumber};
 use crate::backend::NetBackend;
-use crate::command::{execute, Command};
 use crate::error::StepError;
+use crate::request::Request;
 use crate::types::{IfIndex, NetnsRef, RouteSpec};
 use crate::Errno;
 
@@ -13,11 +13,11 @@ impl<B: NetBackend> Plumber<B> {
     /// Delete one link that nsplumb made and no longer registers (a veth pair whose attach
     /// was cut short: deleting one end takes its peer along). A link already gone is fine.
     pub async fn delete_link(&self, netns: &NetnsRef, index: IfIndex) -> Result<(), StepError> {
-        let command = Command::DeleteLinks {
+        let request = Request::DeleteLinks {
             netns: netns.clone(),
             indices: vec![index],
         };
-        match execute(&**self.backend(), &command).await.0 {
+        match self.backend().execute(&request).await {
             Ok(_) => Ok(()),
             Err(e) if e.is(Errno::ENODEV) => Ok(()),
             Err(e) => Err(StepError::new(
@@ -40,11 +40,11 @@ impl<B: NetBackend> Plumber<B> {
                 }
             }
         }
-        let command = Command::DelRoute {
+        let request = Request::DelRoute {
             netns: netns.clone(),
             route: route.clone(),
         };
-        match execute(&**self.backend(), &command).await.0 {
+        match self.backend().execute(&request).await {
             Ok(_) => Ok(()),
             Err(e) if e.is(Errno::ESRCH) || e.is(Errno::ENODEV) || e.is(Errno::ENOENT) => Ok(()),
             Err(e) => Err(StepError::new(
@@ -65,6 +65,7 @@ impl<B: NetBackend> Plumber<B> {
 mod tests {
     use super::*;
     use crate::backend::MockNetBackend;
+    use crate::command::Reply;
     use crate::types::{RouteScope, Timestamp};
     use crate::BackendError;
     use crate::Op;
@@ -108,12 +109,16 @@ mod tests {
                 &NetnsRef::Host,
                 "vnsp1",
             )),
-            Ok(()),
+            Ok(Reply::Done),
         ];
-        b.expect_delete_links()
-            .withf(|netns, indices| *netns == NetnsRef::Host && indices == [12])
+        let want = Request::DeleteLinks {
+            netns: NetnsRef::Host,
+            indices: vec![12],
+        };
+        b.expect_execute()
+            .withf(move |request| *request == want)
             .times(3)
-            .returning(move |_, _| ready(answers.pop().unwrap()));
+            .returning(move |_| ready(answers.pop().unwrap()));
         let p = plumber(b);
         assert_eq!(block_on(p.delete_link(&NetnsRef::Host, 12)), Ok(()));
         assert_eq!(block_on(p.delete_link(&NetnsRef::Host, 12)), Ok(()));
@@ -143,13 +148,16 @@ mod tests {
                 &NetnsRef::Host,
                 "route",
             )),
-            Ok(()),
+            Ok(Reply::Done),
         ];
-        let want = ns.clone();
-        b.expect_del_route()
-            .withf(move |netns, route| *netns == want && *route == gateway_route())
+        let want = Request::DelRoute {
+            netns: ns.clone(),
+            route: gateway_route(),
+        };
+        b.expect_execute()
+            .withf(move |request| *request == want)
             .times(3)
-            .returning(move |_, _| ready(answers.pop().unwrap()));
+            .returning(move |_| ready(answers.pop().unwrap()));
         let p = plumber(b);
         assert_eq!(block_on(p.delete_route(&ns, &gateway_route())), Ok(()));
         assert_eq!(block_on(p.delete_route(&ns, &gateway_route())), Ok(()));

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::backend::MockNetBackend;
+use crate::request::Request;
 use crate::spec::{Destination, Source};
 use crate::testutil::{bridge, link, mac, port, veth_in_ns};
 use crate::types::{LinkEvent, PortState, RouteInfo, RouteScope, Timestamp};
@@ -43,18 +44,47 @@ fn spec() -> Spec {
     s
 }
 
+/// Expect `request` once, in sequence, answered with `reply`.
+fn expect(
+    b: &mut MockNetBackend,
+    seq: &mut Sequence,
+    request: Request,
+    reply: Result<Reply, BackendError>,
+) {
+    b.expect_execute()
+        .with(eq(request))
+        .times(1)
+        .in_sequence(seq)
+        .returning(move |_| ready(reply.clone()));
+}
+
 fn expect_attach(b: &mut MockNetBackend, seq: &mut Sequence) {
     let ctr = ns();
-    b.expect_link_by_name()
-        .with(eq(NetnsRef::Host), eq("veth0"))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| ready(Ok(link(5, "veth0", false))));
-    b.expect_move_link()
-        .with(eq(NetnsRef::Host), eq(5), eq(ctr.clone()), eq("eth0"))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _, _, _| ready(Ok(5)));
+    let host = NetnsRef::Host;
+    let link_up = |index| Request::SetLinkUp {
+        netns: ctr.clone(),
+        index,
+    };
+    expect(
+        b,
+        seq,
+        Request::LinkByName {
+            netns: host.clone(),
+            name: "veth0".into(),
+        },
+        Ok(Reply::Link(link(5, "veth0", false))),
+    );
+    expect(
+        b,
+        seq,
+        Request::MoveLink {
+            from: host.clone(),
+            index: 5,
+            to: ctr.clone(),
+            new_name: "eth0".into(),
+        },
+        Ok(Reply::Index(5)),
+    );
     // A11 first (subscribe, then one read, which also tells A6 that IPv6 is on), then A4.
     b.expect_subscribe_links()
         .with(eq(ctr.clone()))
@@ -69,67 +99,76 @@ fn expect_attach(b: &mut MockNetBackend, seq: &mut Sequence) {
                 ))
             })
         });
-    b.expect_link_by_index()
-        .with(eq(ctr.clone()), eq(5))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| ready(Ok(link(5, "eth0", false))));
-    b.expect_set_mac()
-        .with(eq(ctr.clone()), eq(5), eq(mac(0x0a)))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _, _| ready(Ok(())));
-    b.expect_list_routes()
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| ready(Ok(vec![])));
-    b.expect_add_address()
-        .withf(|_, i, net, nodad| *i == 5 && net.to_string() == "192.0.2.10/24" && !nodad)
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _, _, _| ready(Ok(())));
-    b.expect_write_sysctl()
-        .withf(|_, p, v| p == "net/ipv6/conf/eth0/disable_ipv6" && v == "1")
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _, _| ready(Ok(())));
-    b.expect_set_link_up()
-        .with(eq(ctr.clone()), eq(5))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| ready(Ok(())));
-    b.expect_add_route()
-        .withf(|_, r| {
-            r.dst.to_string() == "198.51.100.0/24" && r.scope == RouteScope::Link && r.oif == 5
-        })
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| ready(Ok(())));
+    let read = Request::LinkByIndex {
+        netns: ctr.clone(),
+        index: 5,
+    };
+    expect(
+        b,
+        seq,
+        read.clone(),
+        Ok(Reply::Link(link(5, "eth0", false))),
+    );
+    let set_mac = Request::SetMac {
+        netns: ctr.clone(),
+        index: 5,
+        mac: mac(0x0a),
+    };
+    expect(b, seq, set_mac, Ok(Reply::Done));
+    let routes = Request::ListRoutes {
+        netns: ctr.clone(),
+        family: Family::V4,
+    };
+    expect(b, seq, routes, Ok(Reply::Routes(vec![])));
+    let ipv4 = Request::AddAddress {
+        netns: ctr.clone(),
+        index: 5,
+        net: "192.0.2.10/24".parse().unwrap(),
+        nodad: false,
+    };
+    expect(b, seq, ipv4, Ok(Reply::Done));
+    let no_ipv6 = Request::WriteSysctl {
+        netns: ctr.clone(),
+        path: "net/ipv6/conf/eth0/disable_ipv6".into(),
+        value: "1".into(),
+    };
+    expect(b, seq, no_ipv6, Ok(Reply::Done));
+    expect(b, seq, link_up(5), Ok(Reply::Done));
+    let route = Request::AddRoute {
+        netns: ctr.clone(),
+        route: RouteSpec {
+            dst: "198.51.100.0/24".parse().unwrap(),
+            gateway: None,
+            oif: 5,
+            scope: RouteScope::Link,
+        },
+    };
+    expect(b, seq, route, Ok(Reply::Done));
     b.expect_subscribe_links()
-        .with(eq(NetnsRef::Host))
+        .with(eq(host.clone()))
         .times(1)
         .in_sequence(seq)
         .returning(|_| ready(Ok(Box::pin(futures::stream::pending()))));
-    b.expect_link_by_index()
-        .with(eq(NetnsRef::Host), eq(9))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| ready(Ok(port(9, 3, PortState::Forwarding))));
-    b.expect_link_by_index()
-        .with(eq(NetnsRef::Host), eq(3))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| ready(Ok(bridge(3, false))));
-    b.expect_link_by_index()
-        .with(eq(ctr.clone()), eq(5))
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _| ready(Ok(veth_in_ns(5, "eth0", 9, mac(0x0a)))));
-    b.expect_send_arp()
-        .withf(|_, i, m, a| *i == 5 && *m == mac(0x0a) && a.to_string() == "192.0.2.10")
-        .times(1)
-        .in_sequence(seq)
-        .returning(|_, _, _, _| ready(Ok(())));
+    let host_end = Request::LinkByIndex {
+        netns: host.clone(),
+        index: 9,
+    };
+    let port = Ok(Reply::Link(port(9, 3, PortState::Forwarding)));
+    expect(b, seq, host_end, port);
+    let bridge_read = Request::LinkByIndex {
+        netns: host.clone(),
+        index: 3,
+    };
+    expect(b, seq, bridge_read, Ok(Reply::Link(bridge(3, false))));
+    let announced_link = veth_in_ns(5, "eth0", 9, mac(0x0a));
+    expect(b, seq, read, Ok(Reply::Link(announced_link)));
+    let arp = Request::SendArp {
+        netns: ctr.clone(),
+        index: 5,
+        mac: mac(0x0a),
+        addr: "192.0.2.10".parse().unwrap(),
+    };
+    expect(b, seq, arp, Ok(Reply::Done));
 }
 
 // SPEC: A2, A4, A6, A9, A10, A11, A12, A14
@@ -152,21 +191,24 @@ fn detach_calls_down_then_moves_back_in_one_message() {
     let mut seq = Sequence::new();
     expect_attach(&mut b, &mut seq);
     let ctr = ns();
-    b.expect_link_by_index()
-        .with(eq(ctr.clone()), eq(5))
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _| ready(Ok(veth_in_ns(5, "eth0", 9, mac(0x0a)))));
-    b.expect_set_link_down()
-        .with(eq(ctr.clone()), eq(5))
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _| ready(Ok(())));
-    b.expect_move_link()
-        .with(eq(ctr.clone()), eq(5), eq(NetnsRef::Host), eq("veth0"))
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _, _, _| ready(Ok(5)));
+    let read = Request::LinkByIndex {
+        netns: ctr.clone(),
+        index: 5,
+    };
+    let linked = Ok(Reply::Link(veth_in_ns(5, "eth0", 9, mac(0x0a))));
+    expect(&mut b, &mut seq, read, linked);
+    let down = Request::SetLinkDown {
+        netns: ctr.clone(),
+        index: 5,
+    };
+    expect(&mut b, &mut seq, down, Ok(Reply::Done));
+    let back = Request::MoveLink {
+        from: ctr.clone(),
+        index: 5,
+        to: NetnsRef::Host,
+        new_name: "veth0".into(),
+    };
+    expect(&mut b, &mut seq, back, Ok(Reply::Index(5)));
     let p = Plumber::new(Arc::new(b), no_spawn());
     block_on(p.attach(&ns(), spec())).unwrap();
     block_on(p.detach(&ns(), "eth0")).unwrap();
@@ -217,32 +259,34 @@ fn invalid_spec_makes_no_backend_call() {
 fn gateway_uses_the_link_that_reaches_it_and_unset_deletes_it() {
     let mut b = mock();
     let mut seq = Sequence::new();
-    b.expect_get_route()
-        .withf(|_, dst, oif| dst.to_string() == "192.0.2.1" && oif.is_none())
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _, _| {
-            ready(Ok(RouteInfo {
-                dst: "192.0.2.0/24".parse().unwrap(),
-                gateway: None,
-                oif: Some(5),
-                scope: RouteScope::Link,
-            }))
-        });
-    b.expect_add_route()
-        .withf(|_, r| {
-            r.dst.to_string() == "0.0.0.0/0"
-                && r.oif == 5
-                && r.gateway.unwrap().to_string() == "192.0.2.1"
-        })
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _| ready(Ok(())));
-    b.expect_del_route()
-        .withf(|_, r| r.dst.to_string() == "0.0.0.0/0")
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _| ready(Ok(())));
+    let lookup = Request::GetRoute {
+        netns: ns(),
+        dst: "192.0.2.1".parse().unwrap(),
+        oif: None,
+    };
+    let found = RouteInfo {
+        dst: "192.0.2.0/24".parse().unwrap(),
+        gateway: None,
+        oif: Some(5),
+        scope: RouteScope::Link,
+    };
+    expect(&mut b, &mut seq, lookup, Ok(Reply::Route(found)));
+    let default = RouteSpec {
+        dst: "0.0.0.0/0".parse().unwrap(),
+        gateway: Some("192.0.2.1".parse().unwrap()),
+        oif: 5,
+        scope: RouteScope::Universe,
+    };
+    let add = Request::AddRoute {
+        netns: ns(),
+        route: default.clone(),
+    };
+    expect(&mut b, &mut seq, add, Ok(Reply::Done));
+    let del = Request::DelRoute {
+        netns: ns(),
+        route: default,
+    };
+    expect(&mut b, &mut seq, del, Ok(Reply::Done));
     let p = Plumber::new(Arc::new(b), no_spawn());
     block_on(p.set_gateway(&ns(), Some("192.0.2.1".parse().unwrap()))).unwrap();
     block_on(p.set_gateway(&ns(), None)).unwrap();
@@ -254,11 +298,11 @@ fn gateway_uses_the_link_that_reaches_it_and_unset_deletes_it() {
 #[test]
 fn unreachable_gateway_is_named() {
     let mut b = mock();
-    b.expect_get_route().returning(|ns, _, _| {
+    b.expect_execute().returning(|request| {
         ready(Err(crate::BackendError::new(
-            crate::Op::GetRoute,
+            request.op(),
             crate::Errno::ENETUNREACH,
-            ns,
+            request.netns(),
             "198.51.100.1",
         )))
     });
@@ -276,14 +320,19 @@ fn unreachable_gateway_is_named() {
 #[test]
 fn statistics_of_a_missing_link_name_interface_and_namespace() {
     let mut b = MockNetBackend::new();
-    b.expect_link_by_name().returning(|ns, name| {
-        ready(Err(crate::BackendError::new(
-            crate::Op::GetLink,
-            crate::Errno::ENODEV,
-            ns,
-            name,
-        )))
-    });
+    b.expect_execute()
+        .with(eq(Request::LinkByName {
+            netns: ns(),
+            name: "eth7".into(),
+        }))
+        .returning(|request| {
+            ready(Err(crate::BackendError::new(
+                request.op(),
+                crate::Errno::ENODEV,
+                request.netns(),
+                request.object(),
+            )))
+        });
     let p = Plumber::new(Arc::new(b), no_spawn());
     let e = block_on(p.statistics(&ns(), "eth7"))
         .unwrap_err()
@@ -312,13 +361,17 @@ fn attach_many_prepares_every_valid_destination_once_before_the_first_lookup() {
         ready(())
     });
     let l = log.clone();
-    b.expect_link_by_name().returning(move |ns, name| {
+    b.expect_execute().returning(move |request| {
+        let Request::LinkByName { netns, name } = request else {
+            panic!("only look-ups expected, got {request:?}");
+        };
+        assert_eq!(*netns, NetnsRef::Host, "{request:?}");
         l.lock().unwrap().push(format!("lookup {name}"));
         ready(Err(crate::BackendError::new(
-            crate::Op::GetLink,
+            request.op(),
             crate::Errno::ENODEV,
-            ns,
-            name,
+            netns,
+            name.as_str(),
         )))
     });
     let p = Plumber::new(Arc::new(b), no_spawn());
@@ -352,4 +405,119 @@ fn attach_many_prepares_every_valid_destination_once_before_the_first_lookup() {
         ["lookup veth0", "lookup veth1", "lookup veth2"],
         "{log:?}"
     );
+}
+
+/// A machine that opens one subscription and then waits on it alone: no deadline. When the
+/// stream ends it waits for nothing at all.
+#[derive(Default)]
+struct WaitsOnEvents {
+    subscribed: bool,
+    replies: usize,
+    stalled: bool,
+    /// Told of the stall, it does not end (a machine bug).
+    deaf: bool,
+    told: usize,
+}
+
+impl Machine for WaitsOnEvents {
+    fn poll_command(&mut self) -> Option<Command> {
+        if self.subscribed {
+            return None;
+        }
+        self.subscribed = true;
+        Some(Command::Subscribe { id: 1, netns: ns() })
+    }
+    fn handle_input(&mut self, _now: Timestamp, input: Input) {
+        if let Input::Reply(_) = input {
+            self.replies += 1;
+        }
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        None
+    }
+    fn handle_timeout(&mut self, _now: Timestamp) {}
+    fn poll_event(&mut self) -> Option<Event> {
+        None
+    }
+    fn is_done(&self) -> bool {
+        self.stalled
+    }
+    fn set_events(&mut self, _enabled: bool) {}
+    fn handle_stall(&mut self, _now: Timestamp) {
+        self.told += 1;
+        self.stalled = !self.deaf;
+    }
+}
+
+#[test]
+fn the_driver_does_not_leave_a_stalled_machine_unfinished() {
+    let mut b = mock();
+    b.expect_subscribe_links()
+        .with(eq(ns()))
+        .times(1)
+        .returning(|_| ready(Ok(Box::pin(futures::stream::empty()))));
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let mut machine = WaitsOnEvents::default();
+    block_on(p.inner.run(&mut machine));
+    assert_eq!(machine.replies, 1, "the subscription was answered");
+    assert!(
+        machine.is_done(),
+        "the driver returned while the machine still waited (for nothing)"
+    );
+}
+
+#[test]
+fn a_machine_that_stalls_again_after_being_told_is_stopped_not_looped_on() {
+    let mut b = mock();
+    b.expect_subscribe_links()
+        .returning(|_| ready(Ok(Box::pin(futures::stream::empty()))));
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    let mut machine = WaitsOnEvents {
+        deaf: true,
+        ..WaitsOnEvents::default()
+    };
+    block_on(p.inner.run(&mut machine));
+    assert_eq!(machine.told, 1, "told once, then stopped");
+    assert!(!machine.is_done());
+}
+
+// SPEC: A15
+#[test]
+fn an_attach_that_ends_without_an_outcome_is_an_error_not_a_panic() {
+    let p = Plumber::new(Arc::new(MockNetBackend::new()), no_spawn());
+    let reservation = p.reserve(&ns(), &spec()).unwrap();
+    let plan = reservation.plan().clone();
+    std::mem::forget(reservation);
+    let mut machine = Attach::new(plan, Timestamp::ZERO);
+    let e = p
+        .finish_attach(&ns(), "eth0", &mut machine)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("eth0"), "{e}");
+    assert!(p.interfaces(&ns()).is_empty(), "the name is free again");
+}
+
+// SPEC: T1
+#[test]
+fn statistics_come_with_the_one_read_of_the_link() {
+    let mut b = MockNetBackend::new();
+    let counters = LinkStats {
+        rx_packets: 3,
+        tx_bytes: 420,
+        ..LinkStats::default()
+    };
+    let read = Request::LinkByName {
+        netns: ns(),
+        name: "eth0".into(),
+    };
+    let answer = LinkInfo {
+        stats: Some(counters),
+        ..link(5, "eth0", true)
+    };
+    b.expect_execute()
+        .with(eq(read))
+        .times(1)
+        .returning(move |_| ready(Ok(Reply::Link(answer.clone()))));
+    let p = Plumber::new(Arc::new(b), no_spawn());
+    assert_eq!(block_on(p.statistics(&ns(), "eth0")), Ok(counters));
 }

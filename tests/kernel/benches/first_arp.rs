@@ -14,8 +14,8 @@
 
 use futures::StreamExt;
 use nsplumb_core::{
-    execute, Attach, Command, Destination, EventKind, Input, LinkEvent, LinkEvents, MacAddr,
-    NetBackend, NetnsRef, Registry, Source, Spec, SubscriptionId,
+    Attach, BackendExt, Command, Destination, EventKind, Input, LinkEvent, LinkEvents, MacAddr,
+    NetBackend, NetnsAdmin, NetnsRef, Registry, Reply, Request, Source, Spec, SubscriptionId,
 };
 use nsplumb_kernel_tests::capture::{Capture, Recorder};
 use nsplumb_kernel_tests::fixture::{run_in, Fixture};
@@ -308,25 +308,35 @@ async fn drive(backend: &LinuxBackend, mut m: Attach) -> (Vec<(String, Duration)
     loop {
         while m.poll_event().is_some() {}
         if let Some(command) = m.poll_command() {
-            if let Command::Unsubscribe { id } = &command {
-                subs.retain(|(sid, _)| sid != id);
-            }
             let name = match &command {
-                Command::LinkByName { .. } => "LinkByName".to_string(),
-                Command::LinkByIndex { netns, .. } if netns.is_host() => "LinkByIndex(host)".into(),
-                Command::LinkByIndex { .. } => "LinkByIndex(container)".into(),
+                Command::Kernel(Request::LinkByName { .. }) => "LinkByName".to_string(),
+                Command::Kernel(Request::LinkByIndex { netns, .. }) if netns.is_host() => {
+                    "LinkByIndex(host)".into()
+                }
+                Command::Kernel(Request::LinkByIndex { .. }) => "LinkByIndex(container)".into(),
+                Command::Kernel(request) => format!("{:?}", request.op()),
                 Command::Subscribe { netns, .. } if netns.is_host() => "Subscribe(host)".into(),
                 Command::Subscribe { .. } => "Subscribe(container)".into(),
                 Command::Unsubscribe { .. } => "Unsubscribe".into(),
-                c => format!("{:?}", c.op()),
             };
             let t = Instant::now();
-            let (result, sub) = execute(backend, &command).await;
+            let result = match command {
+                Command::Kernel(request) => backend.execute(&request).await,
+                Command::Subscribe { id, netns } => {
+                    backend.subscribe_links(&netns).await.map(|events| {
+                        subs.push((id, events));
+                        Reply::Done
+                    })
+                }
+                Command::Unsubscribe { id } => {
+                    subs.retain(|(sid, _)| *sid != id);
+                    Ok(Reply::Done)
+                }
+            };
             steps.push((name, t.elapsed()));
-            if let Ok(nsplumb_core::Reply::Veth(pair)) = &result {
+            if let Ok(Reply::Veth(pair)) = &result {
                 host_index = Some(pair.host_index);
             }
-            subs.extend(sub);
             m.handle_input(backend.now(), Input::Reply(result));
             continue;
         }

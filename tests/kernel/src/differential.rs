@@ -20,9 +20,9 @@
 use crate::state::{observe, Observe, State};
 use ipnet::IpNet;
 use nsplumb_core::{
-    AttachError, BackendError, Destination, DetachError, Errno, Family, MacAddr, NetBackend,
-    NetnsRef, Origin, Plumber, RouteError, RouteScope, RouteSpec, Source, Spawner, Spec, StepError,
-    VethRequest,
+    AttachError, BackendError, BackendExt, Destination, DetachError, Errno, Family, MacAddr,
+    NetBackend, NetnsAdmin, NetnsRef, Origin, Plumber, RouteError, RouteScope, RouteSpec, Source,
+    Spawner, Spec, StepError, VethRequest,
 };
 use nsplumb_sim::{SimBackend, SimRuntime};
 use rand::rngs::StdRng;
@@ -400,11 +400,16 @@ fn hide_numbers_after(text: &str, marker: &str) -> String {
 
 /// Turns STP on for the host bridge with this index (`ip link set … type bridge stp_state 1`
 /// on the kernel, `SimBackend::set_stp` in the simulator): the one topology call that is not a
-/// `NetBackend` method.
+/// backend request.
 pub type StpSwitch = dyn Fn(u32) + Send + Sync;
 
 /// Build the topology through the backend (the same calls on both).
-pub async fn build<B: NetBackend>(b: &B, tag: &str, sc: &Scenario, stp: &StpSwitch) -> World {
+pub async fn build<B: NetBackend + NetnsAdmin>(
+    b: &B,
+    tag: &str,
+    sc: &Scenario,
+    stp: &StpSwitch,
+) -> World {
     let c0 = b.create_netns(&format!("{tag}-c0")).await.expect("c0");
     let c1 = b.create_netns(&format!("{tag}-c1")).await.expect("c1");
     let host = NetnsRef::Host;
@@ -465,7 +470,7 @@ pub async fn build<B: NetBackend>(b: &B, tag: &str, sc: &Scenario, stp: &StpSwit
 
 /// Delete everything [`build`] and the steps made (synchronously, links first, so that the
 /// next scenario can reuse the names at once).
-pub async fn teardown<B: NetBackend>(b: &B, world: &World) {
+pub async fn teardown<B: NetBackend + NetnsAdmin>(b: &B, world: &World) {
     for ns in world.containers.iter().chain([&NetnsRef::Host]) {
         if let Ok(links) = b.list_links(ns).await {
             let idx: Vec<u32> = links
@@ -552,7 +557,6 @@ fn route_result<T>(world: &World, r: &Result<T, RouteError>) -> String {
     match r {
         Ok(_) => "ok".into(),
         Err(RouteError::Failed(e)) => format!("route failed: {}", step_error(world, e)),
-        Err(e) => format!("route error: {}", world.normalise(&e.to_string())),
     }
 }
 
@@ -706,7 +710,7 @@ pub fn run_on_sim(sc: &Scenario, tag: &str) -> Vec<StepOutcome> {
 }
 
 /// The scenario on the kernel (inside an isolated test child), torn down afterwards.
-pub async fn run_on_kernel<B: NetBackend>(
+pub async fn run_on_kernel<B: NetBackend + NetnsAdmin>(
     b: Arc<B>,
     spawner: Spawner,
     sc: &Scenario,

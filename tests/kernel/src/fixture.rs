@@ -4,7 +4,7 @@
 //! private host namespace and every namespace lives on a private tmpfs.
 
 use nix::sched::{setns, CloneFlags};
-use nsplumb_core::{MacAddr, NetBackend, NetnsRef, Plumber, Spawner, VethRequest};
+use nsplumb_core::{MacAddr, NetnsAdmin, NetnsRef, Plumber, Spawner, VethRequest};
 use nsplumb_linux::LinuxBackend;
 use std::fs::File;
 use std::os::fd::AsFd;

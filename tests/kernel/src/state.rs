@@ -7,7 +7,9 @@
 //! by the differential harness (simulator vs kernel).
 
 use ipnet::IpNet;
-use nsplumb_core::{AddrInfo, Family, IfIndex, LinkInfo, LinkKind, MacAddr, NetBackend, NetnsRef};
+use nsplumb_core::{
+    AddrInfo, BackendExt, Family, IfIndex, LinkInfo, LinkKind, MacAddr, NetBackend, NetnsRef,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 

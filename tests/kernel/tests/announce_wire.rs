@@ -10,8 +10,8 @@
 //! Addresses from 192.0.2.0/24, 198.51.100.0/24 and fd00::/8 only.
 
 use nsplumb_core::{
-    Attached, Destination, Event, EventKind, MacAddr, NetBackend, NetnsRef, Origin, Plumber,
-    Source, Spec, StopReason,
+    Attached, BackendExt, Destination, Event, EventKind, MacAddr, NetnsAdmin, NetnsRef, Origin,
+    Plumber, Source, Spec, StopReason,
 };
 use nsplumb_kernel_tests::capture::{Capture, Frame, Recorder};
 use nsplumb_kernel_tests::fixture::{output_in, run_in, Fixture};

@@ -6,8 +6,8 @@
 
 use futures::{FutureExt, StreamExt};
 use nsplumb_core::{
-    AttachError, Destination, DetachError, Family, LinkEvent, LinkKind, MacAddr, NetBackend,
-    NetnsRef, Origin, Source, Spec,
+    AttachError, BackendExt, Destination, DetachError, Family, LinkEvent, LinkKind, MacAddr,
+    NetBackend, NetnsRef, Origin, Source, Spec,
 };
 use nsplumb_kernel_tests::fixture::{plain_link, run_in, state_of, Fixture};
 use nsplumb_kernel_tests::privilege::{enter, remount_proc_sys_read_only};

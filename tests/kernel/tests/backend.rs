@@ -6,8 +6,8 @@
 use futures::StreamExt;
 use ipnet::IpNet;
 use nsplumb_core::{
-    Errno, Family, LinkEvent, LinkKind, MacAddr, NetBackend, NetnsRef, PeerRef, PortState,
-    RouteScope, RouteSpec,
+    BackendExt, Errno, Family, LinkEvent, LinkKind, MacAddr, NetBackend, NetnsAdmin, NetnsRef,
+    PeerRef, PortState, RouteScope, RouteSpec,
 };
 use nsplumb_kernel_tests::capture::Capture;
 use nsplumb_kernel_tests::fixture::{run_in, veth_request, Fixture};
@@ -548,7 +548,8 @@ async fn arp_and_na_leave_byte_exact_and_counters_count() {
     b.set_link_up(&a, i).await.unwrap();
     b.set_link_up(&c, j).await.unwrap();
     let cap = Capture::open(&c, j);
-    let before = b.link_stats(&a, i).await.unwrap();
+    let counters = |l: nsplumb_core::LinkInfo| l.stats.expect("the link read carries IFLA_STATS64");
+    let before = counters(b.link_by_index(&a, i).await.unwrap());
 
     // S2
     let ip4 = Ipv4Addr::new(192, 0, 2, 10);
@@ -577,15 +578,22 @@ async fn arp_and_na_leave_byte_exact_and_counters_count() {
 
     // T1: 64-bit counters moved.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let after = b.link_stats(&a, i).await.unwrap();
+    let after = counters(b.link_by_index(&a, i).await.unwrap());
     assert!(
         after.tx_packets >= before.tx_packets + 4,
         "{before:?} -> {after:?}"
     );
     assert!(after.tx_bytes >= before.tx_bytes + 2 * 42 + 2 * 86);
-    let peer = b.link_stats(&c, j).await.unwrap();
+    let peer = counters(b.link_by_index(&c, j).await.unwrap());
     assert!(peer.rx_packets >= 4, "{peer:?}");
-    let e = b.link_stats(&a, 9999).await.unwrap_err();
+    // A dump carries them too (T2 and the TUI make no request per link).
+    let listed = b.list_links(&c).await.unwrap();
+    let listed = listed
+        .into_iter()
+        .find(|l| l.index == j)
+        .expect("cap0 listed");
+    assert!(counters(listed).rx_packets >= 4);
+    let e = b.link_by_index(&a, 9999).await.unwrap_err();
     assert_eq!(e.errno, Errno::ENODEV);
     assert!(e.to_string().contains("ifindex 9999") && e.to_string().contains(&a.to_string()));
 

@@ -6,7 +6,7 @@
 //! counts this test's hops only.
 
 use futures::StreamExt;
-use nsplumb_core::{Errno, LinkEvent, LinkEvents, NetBackend, NetnsRef};
+use nsplumb_core::{BackendExt, Errno, LinkEvent, LinkEvents, NetBackend, NetnsRef};
 use nsplumb_kernel_tests::fixture::{in_ns, run_in, veth_request, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use nsplumb_linux::thread_hops;

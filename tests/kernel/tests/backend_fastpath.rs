@@ -4,7 +4,7 @@
 //! of time. Each test in its own isolated child (see `nsplumb_kernel_tests::privilege`).
 
 use futures::StreamExt;
-use nsplumb_core::{Errno, LinkEvent, NetBackend, NetnsRef, PeerRef};
+use nsplumb_core::{BackendExt, Errno, LinkEvent, NetBackend, NetnsAdmin, NetnsRef, PeerRef};
 use nsplumb_kernel_tests::fixture::{in_ns, run_in, veth_request, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use std::time::Duration;

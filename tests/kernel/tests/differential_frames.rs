@@ -8,7 +8,7 @@
 //! is seen. Simulator side: the same topology, its frame log filtered to the container
 //! interface. Addresses from 192.0.2.0/24 and fd00::/8 only.
 
-use nsplumb_core::{Destination, MacAddr, NetBackend, NetnsRef, Plumber, Source, Spec};
+use nsplumb_core::{BackendExt, Destination, MacAddr, NetnsRef, Plumber, Source, Spec};
 use nsplumb_kernel_tests::capture::Capture;
 use nsplumb_kernel_tests::differential::sim_spawner;
 use nsplumb_kernel_tests::fixture::{run_in, Fixture};

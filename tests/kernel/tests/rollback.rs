@@ -4,7 +4,9 @@
 //! after. Each test runs in its own isolated child (see `nsplumb_kernel_tests::privilege`).
 
 use futures::StreamExt;
-use nsplumb_core::{AttachError, Destination, LinkEvent, NetBackend, NetnsRef, Source, Spec};
+use nsplumb_core::{
+    AttachError, BackendExt, Destination, LinkEvent, NetBackend, NetnsRef, Source, Spec,
+};
 use nsplumb_kernel_tests::fixture::{plain_link, run_in, state_of, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
 use nsplumb_kernel_tests::state::{Observe, State};

@@ -3,7 +3,9 @@
 //! differential run found (see `KNOWN_SIM_BUGS` in `nsplumb_kernel_tests::differential`);
 //! a probe is ignored while its simulator bug is not fixed, so that CI stays green.
 
-use nsplumb_core::{NetBackend, NetnsRef, RouteScope, RouteSpec, VethRequest};
+use nsplumb_core::{
+    BackendExt, NetBackend, NetnsAdmin, NetnsRef, RouteScope, RouteSpec, VethRequest,
+};
 use nsplumb_kernel_tests::fixture::Fixture;
 use nsplumb_kernel_tests::privilege::enter;
 use nsplumb_kernel_tests::state::{observe, Observe};

@@ -7,6 +7,7 @@ use crate::simworld::SimWorld;
 use crate::tokio_spawner;
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event as CtEvent};
 use futures::StreamExt;
+use nsplumb_core::BackendExt;
 use nsplumb_core::{NetnsRef, Plumber, Source};
 use nsplumb_host::{paths, AnnouncedBy, AttachRequest, HostBackend, Store};
 use nsplumb_linux::LinuxBackend;
@@ -222,7 +223,7 @@ impl<B: HostBackend> Runner<B> {
                         .find(|a| v4 || !matches!(a.net.addr(), std::net::IpAddr::V6(x) if x.segments()[0] & 0xffc0 == 0xfe80))
                         .map(|a| a.net.to_string())
                 };
-                if let Ok(s) = backend.link_stats(ns, l.index).await {
+                if let Some(s) = l.stats {
                     stats.push(((ns.clone(), l.name.clone()), s));
                 }
                 links.push(LinkRow {
