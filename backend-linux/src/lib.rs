@@ -898,9 +898,20 @@ impl NetBackend for LinuxBackend {
                 index,
                 master,
             } => done(self.set_master(netns, *index, *master).await),
-            R::CreateBridge { netns, name } => {
+            R::CreateBridge { netns, name, .. } => {
                 self.create_bridge(netns, name).await.map(Reply::Index)
             }
+            // SPEC L1–L4 are not implemented yet (issue #13).
+            R::SetMtu { .. }
+            | R::SetPortFlags { .. }
+            | R::AddPortVlans { .. }
+            | R::DelPortVlans { .. }
+            | R::ListPortVlans { .. } => Err(BackendError::new(
+                request.op(),
+                Errno::EOPNOTSUPP,
+                request.netns(),
+                request.object(),
+            )),
             R::CreateVeth { netns, request } => {
                 self.create_veth(netns, request).await.map(Reply::Veth)
             }

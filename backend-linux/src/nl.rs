@@ -205,6 +205,7 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
                             let mut b = BridgeInfo {
                                 stp_enabled: false,
                                 forward_delay_cs: 0,
+                                vlan_filtering: None,
                             };
                             for o in opts {
                                 match o {
@@ -253,6 +254,8 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
             peer: None,
             bridge,
             port_state,
+            // Read from IFLA_INFO_SLAVE_DATA by issue #13's work.
+            port_flags: None,
             ipv6_disabled: disable_ipv6(msg).map(|v| v != 0),
             stats,
         },
@@ -359,6 +362,7 @@ pub(crate) fn parse_addr(msg: &AddressMessage) -> Option<AddrInfo> {
             nodad: bits & libc::IFA_F_NODAD != 0,
             tentative: bits & libc::IFA_F_TENTATIVE != 0,
             permanent: bits & libc::IFA_F_PERMANENT != 0,
+            dadfailed: bits & libc::IFA_F_DADFAILED != 0,
         },
     })
 }

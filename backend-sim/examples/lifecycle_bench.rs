@@ -19,7 +19,10 @@ fn main() {
     let h = NetnsRef::Host;
     block_on(async {
         let ns = b.create_netns("c").await.unwrap();
-        let br = b.create_bridge(&h, "br0").await.unwrap();
+        let br = b
+            .create_bridge(&h, "br0", Default::default())
+            .await
+            .unwrap();
         b.set_link_up(&h, br).await.unwrap();
         for i in 0..ports {
             let req = VethRequest {
@@ -29,6 +32,7 @@ fn main() {
                 peer_netns: ns.clone(),
                 peer_name: format!("bgp{i}"),
                 peer_mac: None,
+                mtu: None,
             };
             b.create_veth(&h, &req).await.unwrap();
         }
@@ -41,6 +45,7 @@ fn main() {
                 peer_netns: ns.clone(),
                 peer_name: "eth0".into(),
                 peer_mac: Some("02:42:ac:11:00:02".parse().unwrap()),
+                mtu: None,
             };
             let p = b.create_veth(&h, &req).await.unwrap();
             let i = p.peer_index;

@@ -236,7 +236,13 @@ impl SimBackend {
                 index,
                 master,
             } => done(k.set_master(netns, *index, *master)),
-            R::CreateBridge { netns, name } => k.create_bridge(netns, name).map(Reply::Index),
+            R::CreateBridge { netns, name, .. } => k.create_bridge(netns, name).map(Reply::Index),
+            // SPEC L1–L4 are not modelled yet (issue #13).
+            R::SetMtu { .. }
+            | R::SetPortFlags { .. }
+            | R::AddPortVlans { .. }
+            | R::DelPortVlans { .. }
+            | R::ListPortVlans { .. } => Err(Errno::EOPNOTSUPP),
             R::CreateVeth { netns, request } => k.create_veth(netns, request).map(Reply::Veth),
             R::DeleteLinks { netns, indices } => done(k.delete_links(netns, indices)),
             R::AddAddress {
@@ -312,6 +318,11 @@ fn error(k: &Kernel, request: &Request, errno: Errno) -> BackendError {
         R::LinkByName { .. }
         | R::MoveLink { .. }
         | R::CreateBridge { .. }
+        | R::SetMtu { .. }
+        | R::SetPortFlags { .. }
+        | R::AddPortVlans { .. }
+        | R::DelPortVlans { .. }
+        | R::ListPortVlans { .. }
         | R::ReadSysctl { .. }
         | R::WriteSysctl { .. } => new(request.object()),
     }

@@ -16,8 +16,8 @@ use futures::channel::mpsc::{unbounded, UnboundedReceiver};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use nsplumb_core::{
     AddrFlags, AddrInfo, BridgeInfo, Errno, Family, IfIndex, LinkEvent, LinkFlags, LinkInfo,
-    LinkStats, MacAddr, NetnsRef, PeerRef, PortState, RouteInfo, RouteScope, RouteSpec, Timestamp,
-    VethPair, VethRequest,
+    LinkStats, MacAddr, NetnsRef, PeerRef, PortFlags, PortState, RouteInfo, RouteScope, RouteSpec,
+    Timestamp, VethPair, VethRequest,
 };
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -363,8 +363,10 @@ impl Kernel {
             bridge: l.bridge().map(|b| BridgeInfo {
                 stp_enabled: b.stp,
                 forward_delay_cs: b.forward_delay_cs,
+                vlan_filtering: Some(false),
             }),
             port_state: l.port.as_ref().map(|p| p.state),
+            port_flags: l.port.as_ref().map(|_| PortFlags::default()),
             ipv6_disabled: Some(self.v6_disabled(id, idx)),
             stats: Some(l.stats),
         }
@@ -1289,6 +1291,7 @@ impl Kernel {
                         nodad: false,
                         tentative: true,
                         permanent: true,
+                        dadfailed: false,
                     },
                     dad_deadline: None,
                 });
@@ -1390,6 +1393,7 @@ impl Kernel {
                 nodad,
                 tentative,
                 permanent: true,
+                dadfailed: false,
             },
             dad_deadline: None,
         });
@@ -2139,6 +2143,7 @@ fn perm(nodad: bool) -> AddrFlags {
         nodad,
         tentative: false,
         permanent: true,
+        dadfailed: false,
     }
 }
 

@@ -56,6 +56,7 @@ impl AddrSnap {
             nodad: self.nodad,
             tentative: self.tentative,
             permanent: self.permanent,
+            dadfailed: false,
         }
     }
 }

@@ -4,7 +4,10 @@
 use crate::backend::NetBackend;
 use crate::command::Reply;
 use crate::request::{Request, VethPair, VethRequest};
-use crate::types::{AddrInfo, Family, IfIndex, LinkInfo, MacAddr, NetnsRef, RouteInfo, RouteSpec};
+use crate::types::{
+    AddrInfo, BridgeOptions, Family, IfIndex, LinkInfo, MacAddr, NetnsRef, PortFlagsChange,
+    PortVlans, RouteInfo, RouteSpec, VlanSpec,
+};
 use crate::{BackendError, Errno};
 use ipnet::IpNet;
 use std::future::Future;
@@ -163,14 +166,97 @@ pub trait BackendExt: NetBackend {
         &self,
         netns: &NetnsRef,
         name: &str,
+        options: BridgeOptions,
     ) -> impl Future<Output = Result<IfIndex, BackendError>> + Send {
         call(
             self,
             Request::CreateBridge {
                 netns: netns.clone(),
                 name: name.into(),
+                options,
             },
             reply_index,
+        )
+    }
+
+    fn set_mtu(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        mtu: u32,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        call(
+            self,
+            Request::SetMtu {
+                netns: netns.clone(),
+                index,
+                mtu,
+            },
+            reply_done,
+        )
+    }
+
+    fn set_port_flags(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        flags: PortFlagsChange,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        call(
+            self,
+            Request::SetPortFlags {
+                netns: netns.clone(),
+                index,
+                flags,
+            },
+            reply_done,
+        )
+    }
+
+    fn add_port_vlans(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        vlans: Vec<VlanSpec>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        call(
+            self,
+            Request::AddPortVlans {
+                netns: netns.clone(),
+                index,
+                vlans,
+            },
+            reply_done,
+        )
+    }
+
+    fn del_port_vlans(
+        &self,
+        netns: &NetnsRef,
+        index: IfIndex,
+        vlans: Vec<VlanSpec>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        call(
+            self,
+            Request::DelPortVlans {
+                netns: netns.clone(),
+                index,
+                vlans,
+            },
+            reply_done,
+        )
+    }
+
+    fn list_port_vlans(
+        &self,
+        netns: &NetnsRef,
+    ) -> impl Future<Output = Result<Vec<PortVlans>, BackendError>> + Send {
+        call(
+            self,
+            Request::ListPortVlans {
+                netns: netns.clone(),
+            },
+            reply_vlans,
         )
     }
 
@@ -439,6 +525,7 @@ extractors!(
     reply_routes: Routes(Vec<RouteInfo>),
     reply_route: Route(RouteInfo),
     reply_value: Value(String),
+    reply_vlans: Vlans(Vec<PortVlans>),
 );
 
 #[cfg(test)]

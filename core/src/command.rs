@@ -1,7 +1,7 @@
 //! The protocol between a state machine and whoever runs it: commands out, inputs in.
 
 use crate::request::{Request, VethPair};
-use crate::types::{AddrInfo, IfIndex, LinkEvent, LinkInfo, NetnsRef, RouteInfo};
+use crate::types::{AddrInfo, IfIndex, LinkEvent, LinkInfo, NetnsRef, PortVlans, RouteInfo};
 use crate::BackendError;
 
 /// Identifies one link-event subscription a machine asked for.
@@ -37,6 +37,7 @@ pub enum Reply {
     Routes(Vec<RouteInfo>),
     Route(RouteInfo),
     Value(String),
+    Vlans(Vec<PortVlans>),
 }
 
 /// What a runner feeds back into a machine.

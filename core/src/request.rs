@@ -6,7 +6,9 @@
 //! [`crate::BackendExt`] if callers want one. The machines, the driver, the middlewares and the
 //! mock take it as it is.
 
-use crate::types::{Family, IfIndex, MacAddr, NetnsRef, RouteSpec};
+use crate::types::{
+    BridgeOptions, Family, IfIndex, MacAddr, NetnsRef, PortFlagsChange, RouteSpec, VlanSpec,
+};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -25,6 +27,8 @@ pub struct VethRequest {
     pub peer_name: String,
     /// The container end's MAC, set at creation.
     pub peer_mac: Option<MacAddr>,
+    /// Both ends' MTU, set at creation, before either is up (SPEC L1).
+    pub mtu: Option<u32>,
 }
 
 /// Indices of a freshly created veth pair, each in its own namespace.
@@ -76,7 +80,38 @@ pub enum Request {
         master: Option<IfIndex>,
     },
     /// `Index`.
-    CreateBridge { netns: NetnsRef, name: String },
+    CreateBridge {
+        netns: NetnsRef,
+        name: String,
+        options: BridgeOptions,
+    },
+    /// `Done`. `IFLA_MTU` (SPEC L1).
+    SetMtu {
+        netns: NetnsRef,
+        index: IfIndex,
+        mtu: u32,
+    },
+    /// `Done`. A bridge port's flags, as `bridge link set dev X hairpin on isolated on` sets
+    /// them (AF_BRIDGE `RTM_SETLINK`, `IFLA_PROTINFO`; SPEC L2, L4).
+    SetPortFlags {
+        netns: NetnsRef,
+        index: IfIndex,
+        flags: PortFlagsChange,
+    },
+    /// `Done`. VLANs on a bridge port, as `bridge vlan add` adds them (SPEC L3).
+    AddPortVlans {
+        netns: NetnsRef,
+        index: IfIndex,
+        vlans: Vec<VlanSpec>,
+    },
+    /// `Done`. VLANs off a bridge port, as `bridge vlan del` (SPEC L3).
+    DelPortVlans {
+        netns: NetnsRef,
+        index: IfIndex,
+        vlans: Vec<VlanSpec>,
+    },
+    /// `Vlans`: the VLAN table of every bridge port of the namespace (`bridge vlan show`).
+    ListPortVlans { netns: NetnsRef },
     /// `Veth`. `netns` holds the host end (see [`VethRequest`]).
     CreateVeth {
         netns: NetnsRef,
@@ -162,6 +197,11 @@ pub enum Op {
     CreateBridge,
     CreateVeth,
     DeleteLink,
+    SetMtu,
+    SetPortFlags,
+    AddPortVlans,
+    DelPortVlans,
+    ListPortVlans,
     AddAddress,
     DelAddress,
     ListAddresses,
@@ -195,6 +235,11 @@ impl Op {
             Op::CreateBridge => "create bridge",
             Op::CreateVeth => "create veth pair",
             Op::DeleteLink => "delete link",
+            Op::SetMtu => "set MTU",
+            Op::SetPortFlags => "set bridge port flags",
+            Op::AddPortVlans => "add bridge port VLANs",
+            Op::DelPortVlans => "delete bridge port VLANs",
+            Op::ListPortVlans => "list bridge port VLANs",
             Op::AddAddress => "add address",
             Op::DelAddress => "delete address",
             Op::ListAddresses => "list addresses",
@@ -226,6 +271,11 @@ impl Request {
             Request::CreateBridge { .. } => Op::CreateBridge,
             Request::CreateVeth { .. } => Op::CreateVeth,
             Request::DeleteLinks { .. } => Op::DeleteLink,
+            Request::SetMtu { .. } => Op::SetMtu,
+            Request::SetPortFlags { .. } => Op::SetPortFlags,
+            Request::AddPortVlans { .. } => Op::AddPortVlans,
+            Request::DelPortVlans { .. } => Op::DelPortVlans,
+            Request::ListPortVlans { .. } => Op::ListPortVlans,
             Request::AddAddress { .. } => Op::AddAddress,
             Request::DelAddress { .. } => Op::DelAddress,
             Request::ListAddresses { .. } => Op::ListAddresses,
@@ -255,6 +305,11 @@ impl Request {
             | Request::CreateBridge { netns, .. }
             | Request::CreateVeth { netns, .. }
             | Request::DeleteLinks { netns, .. }
+            | Request::SetMtu { netns, .. }
+            | Request::SetPortFlags { netns, .. }
+            | Request::AddPortVlans { netns, .. }
+            | Request::DelPortVlans { netns, .. }
+            | Request::ListPortVlans { netns }
             | Request::AddAddress { netns, .. }
             | Request::DelAddress { netns, .. }
             | Request::ListAddresses { netns, .. }
@@ -279,6 +334,10 @@ impl Request {
             | Request::SetLinkDown { index, .. }
             | Request::SetMac { index, .. }
             | Request::SetMaster { index, .. }
+            | Request::SetMtu { index, .. }
+            | Request::SetPortFlags { index, .. }
+            | Request::AddPortVlans { index, .. }
+            | Request::DelPortVlans { index, .. }
             | Request::AddAddress { index, .. }
             | Request::DelAddress { index, .. }
             | Request::SendArp { index, .. }
@@ -291,6 +350,7 @@ impl Request {
             | Request::ListLinks { .. }
             | Request::CreateBridge { .. }
             | Request::CreateVeth { .. }
+            | Request::ListPortVlans { .. }
             | Request::ListRoutes { .. }
             | Request::ReadSysctl { .. }
             | Request::WriteSysctl { .. } => None,
@@ -309,7 +369,15 @@ impl Request {
             | Request::SetLinkUp { index, .. }
             | Request::SetLinkDown { index, .. }
             | Request::SetMac { index, .. }
-            | Request::SetMaster { index, .. } => ix(index),
+            | Request::SetMaster { index, .. }
+            | Request::SetMtu { index, .. }
+            | Request::SetPortFlags { index, .. } => ix(index),
+            Request::AddPortVlans { index, vlans, .. }
+            | Request::DelPortVlans { index, vlans, .. } => {
+                let vids: Vec<String> = vlans.iter().map(|v| v.to_string()).collect();
+                format!("VLAN {} on ifindex {index}", vids.join(","))
+            }
+            Request::ListPortVlans { .. } => "bridge port VLANs".into(),
             Request::ListLinks { .. } => "links".into(),
             Request::CreateVeth { request, .. } => {
                 format!("{} (peer {})", request.host_name, request.peer_name)

@@ -2,8 +2,8 @@
 
 use crate::machine::Machine;
 use crate::types::{
-    BridgeInfo, IfIndex, LinkFlags, LinkInfo, LinkKind, MacAddr, NetnsRef, PeerRef, PortState,
-    Timestamp,
+    BridgeInfo, IfIndex, LinkFlags, LinkInfo, LinkKind, MacAddr, NetnsRef, PeerRef, PortFlags,
+    PortState, Timestamp,
 };
 use crate::{BackendError, Command, Errno, Input, Op, Reply};
 
@@ -31,6 +31,7 @@ pub fn link(index: IfIndex, name: &str, up: bool) -> LinkInfo {
         peer: None,
         bridge: None,
         port_state: None,
+        port_flags: None,
         ipv6_disabled: Some(false),
         stats: None,
     }
@@ -51,6 +52,7 @@ pub fn port(index: IfIndex, master: IfIndex, state: PortState) -> LinkInfo {
     LinkInfo {
         master: Some(master),
         port_state: Some(state),
+        port_flags: Some(PortFlags::default()),
         ..link(index, "vhost", true)
     }
 }
@@ -61,6 +63,7 @@ pub fn bridge(index: IfIndex, stp: bool) -> LinkInfo {
         bridge: Some(BridgeInfo {
             stp_enabled: stp,
             forward_delay_cs: 1500,
+            vlan_filtering: Some(false),
         }),
         ..link(index, "br0", true)
     }

@@ -1,6 +1,7 @@
 //! Plain data shared by the core, the backends and the front ends.
 
 mod addr;
+mod bridge_port;
 mod link;
 mod mac;
 mod netns;
@@ -9,6 +10,7 @@ mod stats;
 mod time;
 
 pub use addr::{AddrFlags, AddrInfo};
+pub use bridge_port::{BridgeOptions, PortFlags, PortFlagsChange, PortVlans, VlanSpec};
 pub use link::{BridgeInfo, IfIndex, LinkEvent, LinkFlags, LinkInfo, LinkKind, PeerRef, PortState};
 pub use mac::{MacAddr, MacParseError};
 pub use netns::NetnsRef;

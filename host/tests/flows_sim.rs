@@ -28,7 +28,10 @@ fn tokio_spawner() -> Spawner {
 async fn world() -> World {
     let sim = SimBackend::new(1);
     let host = NetnsRef::Host;
-    let br = sim.create_bridge(&host, "br0").await.unwrap();
+    let br = sim
+        .create_bridge(&host, "br0", Default::default())
+        .await
+        .unwrap();
     sim.set_link_up(&host, br).await.unwrap();
     sim.add_address(&host, br, "192.0.2.1/24".parse().unwrap(), false)
         .await

@@ -50,7 +50,9 @@ impl SimWorld {
         if let Ok(lo) = b.link_by_name(&host, "lo").await {
             b.set_link_up(&host, lo.index).await?;
         }
-        let br = b.create_bridge(&host, HOST_BRIDGE).await?;
+        let br = b
+            .create_bridge(&host, HOST_BRIDGE, Default::default())
+            .await?;
         b.set_link_up(&host, br).await?;
         b.add_address(&host, br, "192.0.2.1/24".parse().unwrap(), false)
             .await?;

@@ -104,8 +104,8 @@ fn faults_fail_without_side_effects_and_delay() {
     let (r1, r2, up1, up2) = rt.block_on({
         let f = f.clone();
         async move {
-            let r1 = f.create_bridge(&H, "br0").await;
-            let r2 = f.create_bridge(&H, "br0").await;
+            let r1 = f.create_bridge(&H, "br0", Default::default()).await;
+            let r2 = f.create_bridge(&H, "br0", Default::default()).await;
             let up1 = f.set_link_up(&H, 1).await;
             let up2 = f.set_link_up(&H, 1).await;
             (r1, r2, up1, up2)

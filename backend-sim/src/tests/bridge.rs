@@ -138,6 +138,7 @@ fn veth_fast_path_request_enslaves_and_ups_host_end() {
                 peer_netns: ns.clone(),
                 peer_name: "eth0".into(),
                 peer_mac: Some(mac),
+                mtu: None,
             },
         )
         .unwrap();
@@ -173,6 +174,7 @@ fn fast_path_scenario_matches_the_kernel() {
                 peer_netns: c.clone(),
                 peer_name: "eth0".into(),
                 peer_mac: Some(mac),
+                mtu: None,
             },
         )
         .unwrap();

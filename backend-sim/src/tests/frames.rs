@@ -21,6 +21,7 @@ fn arp_crosses_veth_and_bridge_and_counts() {
                 peer_netns: ns.clone(),
                 peer_name: "eth0".into(),
                 peer_mac: None,
+                mtu: None,
             },
         )
         .unwrap()

@@ -31,6 +31,7 @@ pub(crate) fn veth(
                 peer_netns: peer_ns.clone(),
                 peer_name: b.into(),
                 peer_mac: None,
+                mtu: None,
             },
         )
         .unwrap();

@@ -154,6 +154,7 @@ fn random_operations_keep_the_kernel_coherent() {
                             peer_netns: ns2.clone(),
                             peer_name: name2.into(),
                             peer_mac: None,
+                            mtu: None,
                         },
                     )
                     .map(|_| ())

@@ -475,6 +475,7 @@ pub async fn p2(
                     peer_netns: NetnsRef::Host,
                     peer_name: format!("nbq{i}"),
                     peer_mac: None,
+                    mtu: None,
                 };
                 timed
                     .create_veth(&NetnsRef::Host, &req)

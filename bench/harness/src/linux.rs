@@ -88,7 +88,7 @@ impl World {
             .await
             .map_err(e("lo up"))?;
         let bridge = backend
-            .create_bridge(&host, BRIDGE)
+            .create_bridge(&host, BRIDGE, Default::default())
             .await
             .map_err(e("create the bridge"))?;
         for (a, nodad) in [(format!("{GW4}/24"), false), (format!("{GW6}/64"), true)] {
@@ -367,6 +367,7 @@ pub async fn run(opts: &Opts, report: &mut Report) -> Result<(), String> {
                 peer_netns: NetnsRef::Host,
                 peer_name: format!("nbp{i}"),
                 peer_mac: None,
+                mtu: None,
             };
             let t = Instant::now();
             w.backend

@@ -7,7 +7,7 @@ use crate::command::Reply;
 use crate::error::StepError;
 use crate::event::Phase;
 use crate::request::{Request, VethRequest};
-use crate::types::{Family, LinkKind, NetnsRef, RouteInfo, RouteSpec, Timestamp};
+use crate::types::{BridgeOptions, Family, LinkKind, NetnsRef, RouteInfo, RouteSpec, Timestamp};
 use crate::{BackendError, Errno, Source};
 use ipnet::IpNet;
 
@@ -45,7 +45,11 @@ impl Attach {
                 Obtaining::BridgeForVeth,
             ),
             Source::NewBridge(name) => self.issue(
-                Request::CreateBridge { netns: ns, name },
+                Request::CreateBridge {
+                    netns: ns,
+                    name,
+                    options: BridgeOptions::default(),
+                },
                 Obtaining::BridgeCreated,
             ),
             Source::CreatedInNamespace(name) => self.issue(
@@ -96,6 +100,7 @@ impl Attach {
                     peer_netns: self.ns(),
                     peer_name: self.plan.name.clone(),
                     peer_mac: self.plan.spec.mac,
+                    mtu: None,
                 };
                 self.issue(
                     Request::CreateVeth {

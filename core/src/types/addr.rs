@@ -12,6 +12,8 @@ pub struct AddrFlags {
     pub tentative: bool,
     /// `IFA_F_PERMANENT`: configured, not autoconfigured.
     pub permanent: bool,
+    /// `IFA_F_DADFAILED`: another host on the link holds the address (SPEC L5).
+    pub dadfailed: bool,
 }
 
 /// One address on one link.

@@ -1,6 +1,6 @@
 //! What a backend reports about a link.
 
-use super::{LinkStats, MacAddr, NetnsRef};
+use super::{LinkStats, MacAddr, NetnsRef, PortFlags};
 
 /// Interface index, unique within one namespace.
 pub type IfIndex = u32;
@@ -59,6 +59,9 @@ pub struct BridgeInfo {
     pub stp_enabled: bool,
     /// `IFLA_BR_FORWARD_DELAY`, in centiseconds as the kernel reports it.
     pub forward_delay_cs: u32,
+    /// `IFLA_BR_VLAN_FILTERING`; `None` when the kernel does not report it (built without
+    /// `CONFIG_BRIDGE_VLAN_FILTERING`).
+    pub vlan_filtering: Option<bool>,
 }
 
 /// Where the other end of a veth lives, as far as the backend can tell.
@@ -97,6 +100,8 @@ pub struct LinkInfo {
     pub bridge: Option<BridgeInfo>,
     /// Set when this link is a bridge port.
     pub port_state: Option<PortState>,
+    /// Set exactly when this link is a bridge port (SPEC L2, L4, L6).
+    pub port_flags: Option<PortFlags>,
     /// `net.ipv6.conf.NAME.disable_ipv6` as the link message carries it (`IFLA_AF_SPEC`), so
     /// SPEC A6 needs no read of its own; `None` when the backend cannot tell (IPv6 off in the
     /// kernel, or not reported).

@@ -413,10 +413,16 @@ pub async fn build<B: NetBackend + NetnsAdmin>(
     let c0 = b.create_netns(&format!("{tag}-c0")).await.expect("c0");
     let c1 = b.create_netns(&format!("{tag}-c1")).await.expect("c1");
     let host = NetnsRef::Host;
-    let br = b.create_bridge(&host, "br0").await.expect("br0");
+    let br = b
+        .create_bridge(&host, "br0", Default::default())
+        .await
+        .expect("br0");
     b.set_link_up(&host, br).await.expect("br0 up");
     // An STP bridge (forward delay 15 s: its ports stay listening for the whole scenario).
-    let brs = b.create_bridge(&host, "brs").await.expect("brs");
+    let brs = b
+        .create_bridge(&host, "brs", Default::default())
+        .await
+        .expect("brs");
     stp(brs);
     b.set_link_up(&host, brs).await.expect("brs up");
     for i in 0..4 {
@@ -427,6 +433,7 @@ pub async fn build<B: NetBackend + NetnsAdmin>(
             peer_netns: host.clone(),
             peer_name: format!("h{i}-p"),
             peer_mac: None,
+            mtu: None,
         };
         b.create_veth(&host, &req).await.expect("host veth");
     }
@@ -437,6 +444,7 @@ pub async fn build<B: NetBackend + NetnsAdmin>(
         peer_netns: c0.clone(),
         peer_name: "x0-p".into(),
         peer_mac: None,
+        mtu: None,
     };
     let x0 = b.create_veth(&c0, &req).await.expect("x0");
     if sc.c0_route {
@@ -450,6 +458,7 @@ pub async fn build<B: NetBackend + NetnsAdmin>(
                 peer_netns: c0.clone(),
                 peer_name: "y0-p".into(),
                 peer_mac: None,
+                mtu: None,
             };
             b.create_veth(&c0, &req).await.expect("y0").host_index
         } else {

@@ -154,5 +154,6 @@ pub fn veth_request(
         peer_netns: peer_ns.clone(),
         peer_name: peer.into(),
         peer_mac,
+        mtu: None,
     }
 }

@@ -388,7 +388,10 @@ async fn veth_fast_path_creates_the_container_end_in_the_namespace() {
     let ns = fx.netns("c").await;
     let p = fx.plumber();
     let b = fx.backend.clone();
-    let br = b.create_bridge(&NetnsRef::Host, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&NetnsRef::Host, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(&NetnsRef::Host, br).await.unwrap();
     let mut host_events = b.subscribe_links(&NetnsRef::Host).await.unwrap();
     let mut ns_events = b.subscribe_links(&ns).await.unwrap();
@@ -449,7 +452,10 @@ async fn stp_bridge_means_no_port_wait() {
     let ns = fx.netns("c").await;
     let p = fx.plumber();
     let b = fx.backend.clone();
-    let br = b.create_bridge(&NetnsRef::Host, "brs").await.unwrap();
+    let br = b
+        .create_bridge(&NetnsRef::Host, "brs", Default::default())
+        .await
+        .unwrap();
     run_in(
         &NetnsRef::Host,
         &[
@@ -607,7 +613,10 @@ async fn statistics_and_listing() {
     let ns = fx.netns("c").await;
     let p = fx.plumber();
     let b = fx.backend.clone();
-    let br = b.create_bridge(&NetnsRef::Host, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&NetnsRef::Host, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(&NetnsRef::Host, br).await.unwrap();
     let mut spec = quiet(Spec::new(
         Source::VethOnBridge {
@@ -797,7 +806,10 @@ async fn detach_many_deletes_the_veth_pairs_of_many_namespaces_in_one_batch() {
     let mut fx = Fixture::new();
     let p = fx.plumber();
     let b = fx.backend.clone();
-    let br = b.create_bridge(&NetnsRef::Host, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&NetnsRef::Host, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(&NetnsRef::Host, br).await.unwrap();
     let mut namespaces = Vec::new();
     for i in 0..4 {

@@ -59,14 +59,20 @@ async fn bridge_rename_mac_up_down_and_errors_name_the_interface() {
     let mut fx = Fixture::new();
     let b = fx.backend.clone();
     let ns = fx.netns("a").await;
-    let br = b.create_bridge(&ns, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&ns, "br0", Default::default())
+        .await
+        .unwrap();
     let l = b.link_by_index(&ns, br).await.unwrap();
     assert_eq!((l.name.as_str(), &l.kind), ("br0", &LinkKind::Bridge));
     let info = l.bridge.expect("bridge info");
     assert!(!info.stp_enabled);
     assert_eq!(info.forward_delay_cs, 1500);
     assert_eq!(
-        b.create_bridge(&ns, "br0").await.unwrap_err().errno,
+        b.create_bridge(&ns, "br0", Default::default())
+            .await
+            .unwrap_err()
+            .errno,
         Errno::EEXIST
     );
     b.set_mac(&ns, br, MAC_A).await.unwrap();
@@ -126,7 +132,9 @@ async fn move_and_rename_land_in_one_message() {
         .create_veth(&a, &veth_request("ve-a", &a, "ve-b", None))
         .await
         .unwrap();
-    b.create_bridge(&c, "ve-a").await.unwrap(); // same source name exists in `c`
+    b.create_bridge(&c, "ve-a", Default::default())
+        .await
+        .unwrap(); // same source name exists in `c`
     let idx = b.move_link(&a, pair.host_index, &c, "eth0").await.unwrap();
     let moved = b.link_by_index(&c, idx).await.unwrap();
     assert_eq!(moved.name, "eth0");
@@ -166,7 +174,10 @@ async fn veth_is_born_in_its_namespace_with_name_and_mac() {
     let b = fx.backend.clone();
     let host = fx.netns("h").await;
     let ctr = fx.netns("c").await;
-    let br = b.create_bridge(&host, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&host, "br0", Default::default())
+        .await
+        .unwrap();
     let mut req = veth_request("vh0", &ctr, "eth0", Some(MAC_B));
     req.host_master = Some(br);
     req.host_up = true;
@@ -301,7 +312,10 @@ async fn sysctls_read_write_and_disable_ipv6_drops_v6_addresses() {
     let mut fx = Fixture::new();
     let b = fx.backend.clone();
     let a = fx.netns("a").await;
-    let br = b.create_bridge(&a, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&a, "br0", Default::default())
+        .await
+        .unwrap();
     b.add_address(&a, br, net("fd00::1/64"), true)
         .await
         .unwrap();
@@ -453,7 +467,10 @@ async fn bridge_port_states_come_from_netlink() {
     let host = fx.netns("h").await;
     let ctr = fx.netns("c").await;
     // Without STP: forwarding as soon as the port has carrier.
-    let plain = b.create_bridge(&host, "br0").await.unwrap();
+    let plain = b
+        .create_bridge(&host, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(&host, plain).await.unwrap();
     let mut req = veth_request("vp0", &ctr, "eth0", None);
     req.host_master = Some(plain);
@@ -472,7 +489,10 @@ async fn bridge_port_states_come_from_netlink() {
     assert_eq!(state, Some(PortState::Forwarding));
 
     // With STP (kernel STP, forward delay 2 s): listening, then learning, then forwarding.
-    let stp = b.create_bridge(&host, "br1").await.unwrap();
+    let stp = b
+        .create_bridge(&host, "br1", Default::default())
+        .await
+        .unwrap();
     run_in(
         &host,
         &[
@@ -610,7 +630,10 @@ async fn link_events_arrive_after_subscribe() {
     let b = fx.backend.clone();
     let a = fx.netns("a").await;
     let mut events = b.subscribe_links(&a).await.unwrap();
-    let br = b.create_bridge(&a, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&a, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(&a, br).await.unwrap();
     let mut saw_up = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -747,7 +770,10 @@ async fn proc_pid_paths_and_bind_mounts_name_the_same_namespace() {
     while ino(&format!("/proc/{}/ns/net", child.id())) != ino(path) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let br = b.create_bridge(&proc_path, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&proc_path, "br0", Default::default())
+        .await
+        .unwrap();
     assert_eq!(b.link_by_name(&a, "br0").await.unwrap().index, br);
     assert_eq!(b.list_links(&proc_path).await.unwrap().len(), 2);
     assert_eq!(
@@ -782,7 +808,10 @@ async fn per_operation_timings() {
             out
         }};
     }
-    let br = b.create_bridge(&a, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&a, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(&a, br).await.unwrap();
     let mut pairs = Vec::new();
     for n in 0..N {

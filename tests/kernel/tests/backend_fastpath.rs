@@ -99,7 +99,10 @@ async fn created_links_report_the_indices_a_lookup_finds() {
         b.link_by_name(&ctr, "vb").await.unwrap().index
     );
     // A bridge.
-    let br = b.create_bridge(&ctr, "br9").await.unwrap();
+    let br = b
+        .create_bridge(&ctr, "br9", Default::default())
+        .await
+        .unwrap();
     assert_eq!(br, b.link_by_name(&ctr, "br9").await.unwrap().index);
     // A failed creation still fails, naming the link.
     let e = b

@@ -162,7 +162,10 @@ async fn veth_fast_path_with_a_taken_name_leaves_no_pair() {
     let mut fx = Fixture::new();
     let ns = fx.netns("c").await;
     let b = fx.backend.clone();
-    let br = b.create_bridge(&NetnsRef::Host, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&NetnsRef::Host, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(&NetnsRef::Host, br).await.unwrap();
     plain_link(&ns, "eth0");
     let spec = Spec::new(
@@ -202,7 +205,10 @@ async fn link_deleted_mid_attach_leaves_nothing_behind() {
     }
     let mut fx = Fixture::new();
     let b = fx.backend.clone();
-    let br = b.create_bridge(&NetnsRef::Host, "br0").await.unwrap();
+    let br = b
+        .create_bridge(&NetnsRef::Host, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(&NetnsRef::Host, br).await.unwrap();
     // A bridge that had a port and lost it has no carrier and a zero MAC (kernel behaviour):
     // get there first, so that "before" and "after" are comparable.

@@ -40,7 +40,10 @@ macro_rules! both {
 }
 
 async fn bridge_with_mac<B: NetBackend>(b: &B, ns: &NetnsRef) {
-    let br = b.create_bridge(ns, "br0").await.unwrap();
+    let br = b
+        .create_bridge(ns, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_mac(ns, br, "02:00:5e:10:00:01".parse().unwrap())
         .await
         .unwrap();
@@ -78,7 +81,10 @@ async fn loopback_has_no_mac() {
 }
 
 async fn port_leaves<B: NetBackend>(b: &B, ns: &NetnsRef) {
-    let br = b.create_bridge(ns, "br0").await.unwrap();
+    let br = b
+        .create_bridge(ns, "br0", Default::default())
+        .await
+        .unwrap();
     b.set_link_up(ns, br).await.unwrap();
     let req = VethRequest {
         host_name: "v0".into(),
@@ -87,6 +93,7 @@ async fn port_leaves<B: NetBackend>(b: &B, ns: &NetnsRef) {
         peer_netns: ns.clone(),
         peer_name: "v1".into(),
         peer_mac: None,
+        mtu: None,
     };
     let pair = b.create_veth(ns, &req).await.unwrap();
     b.delete_links(ns, &[pair.host_index]).await.unwrap();
@@ -120,7 +127,10 @@ async fn failed_attach_of_a_bridge_without_carrier<B: NetBackend>(
     p: nsplumb_core::Plumber<B>,
     ns: NetnsRef,
 ) -> String {
-    let br = b.create_bridge(&ns, "x0").await.unwrap();
+    let br = b
+        .create_bridge(&ns, "x0", Default::default())
+        .await
+        .unwrap();
     b.set_mac(&ns, br, "02:00:5e:10:00:01".parse().unwrap())
         .await
         .unwrap();
@@ -132,6 +142,7 @@ async fn failed_attach_of_a_bridge_without_carrier<B: NetBackend>(
         peer_netns: ns.clone(),
         peer_name: "v1".into(),
         peer_mac: None,
+        mtu: None,
     };
     let pair = b.create_veth(&ns, &req).await.unwrap();
     b.set_link_up(&ns, pair.peer_index).await.unwrap();

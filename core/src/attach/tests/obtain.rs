@@ -1,6 +1,7 @@
 //! A2–A3: the link obtained (moved, created, found) and named; N4 on the way.
 
 use super::*;
+use crate::types::BridgeOptions;
 
 // SPEC: N4
 #[test]
@@ -95,6 +96,7 @@ fn veth_fast_path_creates_the_pair_in_one_request_and_deletes_it_on_failure() {
                 peer_netns: ns(),
                 peer_name: "eth0".into(),
                 peer_mac: Some(mac(0x0a)),
+                mtu: None,
             },
         },
         Ok(R::Veth(crate::VethPair {
@@ -136,6 +138,7 @@ fn bridge_created_in_namespace_is_renamed_and_deleted_on_failure() {
         Rq::CreateBridge {
             netns: ns(),
             name: "br-int".into(),
+            options: BridgeOptions::default(),
         },
         Ok(R::Index(4)),
     );

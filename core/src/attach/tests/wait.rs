@@ -214,6 +214,7 @@ fn veth_fast_path_reuses_the_bridge_it_read_for_the_port_wait() {
                 peer_netns: ns(),
                 peer_name: "eth0".into(),
                 peer_mac: Some(mac(0x0a)),
+                mtu: None,
             },
         },
         Ok(R::Veth(crate::VethPair {
