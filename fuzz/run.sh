@@ -11,14 +11,15 @@
 # corpus/TARGET is read, never written, except by `merge`. A crash is written to
 # fuzz/artifacts/TARGET/ and makes the script exit non-zero, after the other targets ran.
 set -Eeuo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")"
+SELF=$(realpath "${BASH_SOURCE[0]}")
+cd "$(dirname "$SELF")"
 
 CARGO_FUZZ_VERSION=0.13.2
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 BIN_DIR=target/$TRIPLE/release
 
 usage() {
-    sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,7p' "$SELF" | sed 's/^# *//' >&2
     exit 2
 }
 
