@@ -280,12 +280,20 @@ fn check_name_chars(name: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `ADDRESS/LEN`, the address in std's strict text form: ipnet's own parser takes IPv4 octets
+/// with leading zeros (`010.0.2.1` as 10.0.2.1), which `inet_aton` and other tools read as
+/// octal (8.0.2.1), so such a text would not name one address for everyone (SPEC R3).
 fn parse_cidr(s: &str) -> Result<IpNet, String> {
-    if !s.contains('/') {
+    let Some((addr, len)) = s.split_once('/') else {
         return Err("needs a prefix length (CIDR, e.g. 192.0.2.10/24)".into());
+    };
+    let not_cidr = || "is not an address with prefix length (CIDR)".to_string();
+    let addr = addr.parse::<IpAddr>().map_err(|_| not_cidr())?;
+    if len.is_empty() || len.len() > 3 || !len.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_cidr());
     }
-    s.parse::<IpNet>()
-        .map_err(|_| "is not an address with prefix length (CIDR)".into())
+    let len = len.parse::<u8>().map_err(|_| not_cidr())?;
+    IpNet::new(addr, len).map_err(|_| not_cidr())
 }
 
 /// IPv4 in any form (including `::ffff:a.b.c.d/len`) as 4 bytes (SPEC V4 [better]).

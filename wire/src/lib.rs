@@ -233,11 +233,13 @@ pub fn parse_na_message(body: &[u8]) -> Option<NaMessage> {
     }
     let flags = na.get_flags();
     // Options by hand: a zero length would loop forever and pnet's length helper overflows
-    // for lengths of 32 units and more.
+    // for lengths of 32 units and more. As the kernel's ndisc_parse_options, the options must
+    // cover the rest of the message exactly: a byte or more left over is a malformed message,
+    // not one option fewer.
     let mut options = Vec::new();
     let mut rest = body.get(24..).unwrap_or(&[]);
-    while rest.len() >= 2 {
-        let len_units = rest[1];
+    while !rest.is_empty() {
+        let len_units = *rest.get(1)?;
         let len = usize::from(len_units) * 8;
         if len == 0 || len > rest.len() {
             return None;
@@ -511,6 +513,20 @@ mod tests {
         let mut echo = na_frame(MAC, V6);
         echo[ETH_HEADER_LEN + IPV6_HEADER_LEN] = 128;
         assert_eq!(parse_frame(&echo), None);
+    }
+
+    // SPEC: R3 (found by the `frames` fuzz target: one stray byte after the message was
+    // dropped silently, and the message taken as whole)
+    #[test]
+    fn a_message_whose_options_leave_a_partial_option_is_refused() {
+        let mut body = na_body(MAC, V6).to_vec();
+        body.push(0x02);
+        assert_eq!(parse_na_message(&body), None);
+        // the 25-byte message the fuzzer found: no option, one byte after the target
+        let mut short = na_body(MAC, V6)[..24].to_vec();
+        short.push(0x88);
+        assert_eq!(parse_na_message(&short), None);
+        assert!(parse_na_message(&na_body(MAC, V6)[..24]).is_some());
     }
 
     #[test]

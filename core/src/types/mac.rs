@@ -45,7 +45,8 @@ impl FromStr for MacAddr {
         let mut parts = s.split(sep);
         for slot in &mut out {
             let part = parts.next().ok_or(MacParseError)?;
-            if part.len() != 2 {
+            // Two hex digits exactly: `u8::from_str_radix` alone also takes a sign (`+a`).
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(MacParseError);
             }
             *slot = u8::from_str_radix(part, 16).map_err(|_| MacParseError)?;
@@ -101,6 +102,15 @@ mod tests {
         assert!("02:42:ac:11:00:02:03".parse::<MacAddr>().is_err());
         assert!("02:42-ac:11:00:02".parse::<MacAddr>().is_err());
         assert!("0g:42:ac:11:00:02".parse::<MacAddr>().is_err());
+    }
+
+    // SPEC: R3, V3 (found by the `spec_json` fuzz target: `02:42:c0:00:02:+a` was read as
+    // 02:42:c0:00:02:0a)
+    #[test]
+    fn an_octet_with_a_sign_is_not_a_mac() {
+        assert_eq!("02:42:c0:00:02:+a".parse::<MacAddr>(), Err(MacParseError));
+        assert_eq!("+2-42-c0-00-02-0a".parse::<MacAddr>(), Err(MacParseError));
+        assert_eq!("02:42:c0:00:02:-0".parse::<MacAddr>(), Err(MacParseError));
     }
 
     // SPEC: V3

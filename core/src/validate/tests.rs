@@ -97,6 +97,28 @@ fn addresses_need_prefix_and_family_and_ipv4_is_four_bytes() {
     assert!(validate(&s).is_ok());
 }
 
+// SPEC: R3, V4, V5 (found by the `spec_from_cli` fuzz target: `096.0.2.10/24` was taken as
+// 96.0.2.10, where `inet_aton` reads a leading zero as octal)
+#[test]
+fn an_ipv4_octet_with_a_leading_zero_is_not_an_address() {
+    let mut s = base();
+    s.ipv4 = Some("096.0.2.10/24".into());
+    assert_eq!(only(&s).field, "ipv4");
+    s.ipv4 = Some("::ffff:010.0.2.10/120".into());
+    assert_eq!(only(&s).field, "ipv4");
+    s.ipv4 = None;
+    s.routes = vec!["010.0.0.0/8".into()];
+    assert_eq!(only(&s).field, "route");
+    s.routes.clear();
+    s.link_local = vec!["169.254.01.1/16".into()];
+    assert_eq!(only(&s).field, "link_local");
+    // The prefix length is a plain decimal number; a sign or a space is not one.
+    s.link_local = vec!["169.254.1.1/+16".into(), "169.254.1.1/ 16".into()];
+    assert_eq!(problems(&s).len(), 2);
+    s.link_local = vec!["169.254.1.1/016".into(), "0.0.0.0/0".into()];
+    assert!(validate(&s).is_ok());
+}
+
 // SPEC: V5
 #[test]
 fn routes_and_link_local_are_cidrs_and_default_routes_are_kept() {
