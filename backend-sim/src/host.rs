@@ -131,13 +131,7 @@ impl Kernel {
         if !self.is_init_net(id) {
             return Err(Errno::ENOENT);
         }
-        let v = value.trim();
-        let n: i64 = v
-            .strip_prefix('+')
-            .unwrap_or(v)
-            .parse()
-            .map_err(|_| Errno::EINVAL)?;
-        self.devconf_inherit = DevconfInherit::from_value(n)?;
+        self.devconf_inherit = DevconfInherit::from_value(sysctl::parse_int(value)?)?;
         Ok(())
     }
 }

@@ -172,6 +172,15 @@ pub(crate) fn builtin(table: Table, key: u16, scope: Scope<'_>) -> std::borrow::
     }
 }
 
+/// A written integer as `proc_dointvec` reads it (spaces around, an optional `+`); else EINVAL.
+pub(crate) fn parse_int(value: &str) -> Result<i64, Errno> {
+    let v = value.trim();
+    v.strip_prefix('+')
+        .unwrap_or(v)
+        .parse()
+        .map_err(|_| Errno::EINVAL)
+}
+
 /// Validates and normalises a written value (`proc_dointvec` and the per-key handlers).
 pub(crate) fn normalise(
     table: Table,
@@ -180,12 +189,7 @@ pub(crate) fn normalise(
     link_mtu: Option<u32>,
 ) -> Result<String, Errno> {
     let name = table.keys()[key as usize].0;
-    let v = value.trim();
-    let n: i64 = v
-        .strip_prefix('+')
-        .unwrap_or(v)
-        .parse()
-        .map_err(|_| Errno::EINVAL)?;
+    let n = parse_int(value)?;
     let (lo, hi) = match (table, name) {
         (Table::Conf6, "ioam6_id_wide") => (0, u32::MAX as i64),
         (Table::Conf6, "addr_gen_mode") => (0, 3),

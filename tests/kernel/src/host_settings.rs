@@ -97,7 +97,8 @@ pub fn inheritance_paths() -> Vec<String> {
     paths.into_iter().chain(lo).collect()
 }
 
-/// One line for logs: the mode and the values that differ from the compiled-in ones.
+/// One line for logs: where the settings come from and the values that differ from the
+/// compiled-in ones.
 pub fn describe(s: &HostSettings, source: Source) -> String {
     let builtin = nsplumb_sim::Kernel::new(0);
     let differ = |values: &[(String, String)]| -> Vec<String> {
@@ -107,9 +108,12 @@ pub fn describe(s: &HostSettings, source: Source) -> String {
             .map(|(p, v)| format!("{}={v}", p.trim_start_matches("net/")))
             .collect()
     };
+    let mode = match source {
+        Source::InitNet => format!("{KNOB}={}", s.devconf_inherit.value()),
+        Source::Probe => "init_net not readable, a probe namespace stands in for it".into(),
+    };
     format!(
-        "{KNOB}={} ({source:?}); init_net differs in {:?}; private host differs in {:?}",
-        s.devconf_inherit.value(),
+        "{mode}; init_net differs in {:?}; private host differs in {:?}",
         differ(&s.init_net),
         differ(s.host.as_deref().unwrap_or_default()),
     )
