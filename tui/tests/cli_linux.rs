@@ -15,7 +15,7 @@ fn root_or_skip(test: &str) -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    nsplumb_kernel_tests::skip::cannot_run(
+    nsplumb_test_skip::cannot_run(
         test,
         "kernel CLI tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN)",
     );

@@ -65,7 +65,7 @@ impl Drop for Session {
 #[test]
 fn tui_in_tmux_attach_announce_detach() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        nsplumb_kernel_tests::skip::cannot_run(
+        nsplumb_test_skip::cannot_run(
             "tui_in_tmux_attach_announce_detach",
             "tmux not installed (.ci/install-deps installs it)",
         );

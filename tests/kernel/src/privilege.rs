@@ -18,7 +18,7 @@
 //!   machine's initial namespace), for the tests that read or set the machine's own settings.
 //!
 //! When `unshare` is impossible the test FAILS under `CI=true`; otherwise it prints a loud SKIP
-//! line and is listed at the end of `scripts/test` ([`crate::skip`]).
+//! line and is listed at the end of `scripts/test` ([`nsplumb_test_skip`]).
 
 use std::process::{Command, Stdio};
 
@@ -47,7 +47,7 @@ pub fn enter(test_name: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !can_unshare {
-        crate::skip::cannot_run(
+        nsplumb_test_skip::cannot_run(
             test_name,
             &format!(
                 "needs root or unprivileged user namespaces (unshare {flags}) to create \

@@ -6,8 +6,8 @@ use nsplumb_core::{NetBackend, NetnsRef};
 use nsplumb_kernel_tests::fixture::{in_ns, Fixture};
 use nsplumb_kernel_tests::host_settings::{self, inheritance_paths, read_paths, Source, KNOB};
 use nsplumb_kernel_tests::privilege::{enter, outer_netns};
-use nsplumb_kernel_tests::skip::cannot_run;
 use nsplumb_sim::{HostSettings, SimBackend};
+use nsplumb_test_skip::cannot_run;
 use std::collections::BTreeMap;
 
 type Values = BTreeMap<String, String>;
