@@ -12,7 +12,7 @@
 //! the private host's own `all`/`default` values do not change meanwhile.
 
 use crate::privilege::outer_netns;
-use nsplumb_core::{NetBackend, NetnsRef};
+use nsplumb_core::{BackendExt, NetBackend, NetnsAdmin, NetnsRef};
 use nsplumb_sim::{devconf_paths, DevconfInherit, HostSettings};
 use std::collections::BTreeMap;
 
@@ -30,7 +30,7 @@ pub enum Source {
 
 /// The simulator's host settings for this test's private host. `probe_name` names the probe
 /// namespace when one is needed (made and deleted through `b`).
-pub async fn read<B: NetBackend>(b: &B, probe_name: &str) -> (HostSettings, Source) {
+pub async fn read<B: NetBackend + NetnsAdmin>(b: &B, probe_name: &str) -> (HostSettings, Source) {
     let host = Some(read_values(b, &NetnsRef::Host).await);
     if let Some(outer) = outer_netns() {
         if let Ok(mode) = b.read_sysctl(&outer, KNOB).await {

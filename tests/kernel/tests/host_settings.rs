@@ -2,7 +2,7 @@
 //! under `net.core.devconf_inherit_init_net`, on this machine as it is, and under every mode
 //! (the `_root_only` test sets the machine's own sysctls for a moment, and restores them).
 
-use nsplumb_core::{NetBackend, NetnsRef};
+use nsplumb_core::{BackendExt, NetBackend, NetnsAdmin, NetnsRef};
 use nsplumb_kernel_tests::fixture::{in_ns, Fixture};
 use nsplumb_kernel_tests::host_settings::{self, inheritance_paths, read_paths, Source, KNOB};
 use nsplumb_kernel_tests::privilege::{enter, outer_netns};
