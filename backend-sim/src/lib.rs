@@ -56,7 +56,7 @@ mod addr;
 mod backend;
 mod clock;
 mod fault;
-pub mod frame;
+mod frame;
 mod host;
 mod kernel;
 mod link;
