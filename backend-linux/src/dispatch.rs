@@ -3,8 +3,7 @@
 
 use crate::{epoch, LinuxBackend};
 use nsplumb_core::{
-    BackendError, Errno, LinkEvents, NetBackend, NetnsAdmin, NetnsRef, Op, Reply, Request,
-    Timestamp,
+    BackendError, LinkEvents, NetBackend, NetnsAdmin, NetnsRef, Op, Reply, Request, Timestamp,
 };
 use tracing::Instrument;
 
@@ -48,20 +47,31 @@ impl NetBackend for LinuxBackend {
                 index,
                 master,
             } => done(self.set_master(netns, *index, *master).await),
-            R::CreateBridge { netns, name, .. } => {
-                self.create_bridge(netns, name).await.map(Reply::Index)
-            }
-            // SPEC L1–L4 are not implemented yet (issue #13).
-            R::SetMtu { .. }
-            | R::SetPortFlags { .. }
-            | R::AddPortVlans { .. }
-            | R::DelPortVlans { .. }
-            | R::ListPortVlans { .. } => Err(BackendError::new(
-                request.op(),
-                Errno::EOPNOTSUPP,
-                request.netns(),
-                request.object(),
-            )),
+            R::CreateBridge {
+                netns,
+                name,
+                options,
+            } => self
+                .create_bridge(netns, name, options)
+                .await
+                .map(Reply::Index),
+            R::SetMtu { netns, index, mtu } => done(self.set_mtu(netns, *index, *mtu).await),
+            R::SetPortFlags {
+                netns,
+                index,
+                flags,
+            } => done(self.set_port_flags(netns, *index, *flags).await),
+            R::AddPortVlans {
+                netns,
+                index,
+                vlans,
+            } => done(self.change_port_vlans(netns, *index, vlans, false).await),
+            R::DelPortVlans {
+                netns,
+                index,
+                vlans,
+            } => done(self.change_port_vlans(netns, *index, vlans, true).await),
+            R::ListPortVlans { netns } => self.list_port_vlans(netns).await.map(Reply::Vlans),
             R::CreateVeth { netns, request } => {
                 self.create_veth(netns, request).await.map(Reply::Veth)
             }

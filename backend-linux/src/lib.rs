@@ -1,7 +1,7 @@
 //! nsplumb-linux: the [`NetBackend`](nsplumb_core::NetBackend) of the real kernel.
 //!
-//! * Links, addresses and routes: rtnetlink, one cached connection per namespace (keyed by the
-//!   namespace file's device and inode, so two paths to one namespace share it).
+//! * Links, bridge ports, addresses and routes: rtnetlink, one cached connection per namespace
+//!   (keyed by the namespace file's device and inode, so two paths to one namespace share it).
 //! * Announcements: an `AF_PACKET` socket (ARP, SPEC S2) and a raw ICMPv6 socket (NA, SPEC S3)
 //!   created inside the namespace, cached.
 //! * Sysctls: `/proc/sys` files opened inside the namespace.
@@ -11,14 +11,18 @@
 //!
 //! One file per kernel object: `conn` (the per-namespace connection and its spare sockets),
 //! `netns` (namespace files and thread hops), `links`, `peers` (where a veth's peer lives),
-//! `addresses`, `routes`, `sysctls`, `events` (link subscriptions), `senders` (ARP/NA),
-//! `netns_admin`; `nl` converts netlink messages; `dispatch` holds the trait impls.
+//! `bridge_port` (port flags, VLANs), `addresses`, `routes`, `sysctls`, `events` (link
+//! subscriptions), `senders` (ARP/NA), `netns_admin`; `nl` converts netlink messages;
+//! `dispatch` holds the trait impls.
 
 mod addresses;
 mod announce;
+mod bridge_port;
 mod conn;
 mod dispatch;
 mod events;
+#[cfg(all(test, target_endian = "little"))]
+mod iproute2_bytes;
 mod links;
 mod netns;
 mod netns_admin;
