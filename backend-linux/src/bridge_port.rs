@@ -20,6 +20,9 @@
 //!   `IFLA_INFO_SLAVE_DATA` (`IFLA_BRPORT_MODE`, `IFLA_BRPORT_ISOLATED`) of a plain RTM_GETLINK.
 //!   A port that leaves and joins again starts with both off.
 //! * Any of these on a link that is no bridge port (the bridge itself included): EOPNOTSUPP.
+//!
+//! The kernel gives no extended ack for either EOPNOTSUPP, so the error's detail says which
+//! one it was ([`NO_VLAN_FILTERING`] or "not a bridge port"), from a read of the link.
 
 use crate::nl;
 use crate::LinuxBackend;
@@ -29,13 +32,23 @@ use netlink_packet_route::link::{
     LinkProtoInfoBridge,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use nsplumb_core::{BackendError, IfIndex, NetnsRef, Op, PortFlagsChange, PortVlans, VlanSpec};
+use nsplumb_core::{
+    BackendError, Errno, IfIndex, NetnsRef, Op, PortFlagsChange, PortVlans, VlanSpec,
+};
 use tracing::Instrument;
 
 /// `IFLA_BRPORT_MODE` (hairpin) in `IFLA_PROTINFO`.
 const IFLA_BRPORT_MODE: u16 = 4;
 /// `IFLA_BRPORT_ISOLATED` in `IFLA_PROTINFO`.
 const IFLA_BRPORT_ISOLATED: u16 = 33;
+
+/// The detail of an EOPNOTSUPP from a VLAN request on a bridge port, or from a bridge
+/// created with VLAN filtering: the kernel cannot filter VLANs at all.
+pub(crate) const NO_VLAN_FILTERING: &str =
+    "the kernel lacks bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)";
+
+/// The detail of an EOPNOTSUPP from a port request on a link that is no bridge port.
+const NOT_A_PORT: &str = "not a bridge port";
 
 /// An AF_BRIDGE link message about port `index`.
 fn port_msg(index: IfIndex) -> LinkMessage {
@@ -156,7 +169,21 @@ impl LinuxBackend {
         match self.inner.req(&ns, msg, nl::ACK).await {
             Ok(_) => Ok(()),
             Err(e) => {
+                let unsupported = e.errno == Errno::EOPNOTSUPP && e.detail.is_empty();
                 let mut be = self.link_err(op, &ns, netns, index, e).await;
+                if unsupported {
+                    // The kernel says no more than EOPNOTSUPP for both causes.
+                    let is_port = match self.inner.get_link_msg(&ns, Some(index), None).await {
+                        Ok(m) => nl::parse_link(&m).info.port_flags.is_some(),
+                        Err(_) => false,
+                    };
+                    be.detail = match (is_port, vlans.is_some()) {
+                        (false, _) => NOT_A_PORT,
+                        (true, true) => NO_VLAN_FILTERING,
+                        (true, false) => "",
+                    }
+                    .into();
+                }
                 if let Some(vlans) = vlans {
                     let vids: Vec<String> = vlans.iter().map(VlanSpec::to_string).collect();
                     be.object = format!("VLAN {} on {}", vids.join(","), be.object);

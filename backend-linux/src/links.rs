@@ -496,7 +496,17 @@ impl LinuxBackend {
                 .inner
                 .req(&ns, RouteNetlinkMessage::NewLink(m), nl::CREATE_ECHO)
                 .await
-                .map_err(|e| Self::err(op, netns, name, e))?;
+                .map_err(|e| {
+                    let lacks = options.vlan_filtering
+                        && e.errno == Errno::EOPNOTSUPP
+                        && e.detail.is_empty();
+                    let be = Self::err(op, netns, name, e);
+                    if lacks {
+                        be.with_detail(crate::bridge_port::NO_VLAN_FILTERING)
+                    } else {
+                        be
+                    }
+                })?;
             match nl::echoed_link(&replies, name) {
                 Some(echoed) => Ok(echoed.index),
                 None => self.index_by_name(op, &ns, netns, name).await,

@@ -14,6 +14,7 @@ use nsplumb_core::{
 };
 use nsplumb_kernel_tests::fixture::{output_in, run_in, veth_request, Fixture};
 use nsplumb_kernel_tests::privilege::enter;
+use nsplumb_kernel_tests::state::{observe, Observe, State};
 use nsplumb_linux::LinuxBackend;
 use serde_json::Value;
 
@@ -37,6 +38,37 @@ fn bridge_vlans(ns: &NetnsRef) -> Value {
     serde_json::from_str(&out).expect("bridge -j output")
 }
 
+/// What a failed link option request must leave as it was: links, addresses, routes and IPv6
+/// sysctls (nsplumb's read), plus each link's MTU, master, VLAN filtering and port flags and the
+/// VLAN tables as iproute2 shows them. Port states and timers are left out (they move alone).
+async fn snapshot(b: &LinuxBackend, roles: &[(&str, &NetnsRef)]) -> (State, Vec<String>) {
+    let opts = Observe {
+        ignore_port_state: true,
+        ignore_dad_timing: true,
+        ..Observe::default()
+    };
+    let state = observe(b, roles, &opts).await;
+    let mut shown = Vec::new();
+    for (role, ns) in roles {
+        let out = run_in(ns, &["ip", "-d", "-j", "link", "show"]);
+        let links: Value = serde_json::from_str(&out).expect("ip -j output");
+        for l in links.as_array().expect("a list of links") {
+            let info = &l["linkinfo"];
+            shown.push(format!(
+                "{role} {} mtu={} master={} vlan_filtering={} hairpin={} isolated={}",
+                l["ifname"],
+                l["mtu"],
+                l["master"],
+                info["info_data"]["vlan_filtering"],
+                info["info_slave_data"]["hairpin"],
+                info["info_slave_data"]["isolated"],
+            ));
+        }
+        shown.push(format!("{role} vlans {}", bridge_vlans(ns)));
+    }
+    (state, shown)
+}
+
 fn mtu_of(ns: &NetnsRef, name: &str) -> u64 {
     ip_link(ns, name)["mtu"].as_u64().expect("mtu")
 }
@@ -51,6 +83,9 @@ fn assert_names(e: &BackendError, op: Op, errno: Errno, object: &str) {
     assert_eq!((e.op, e.errno), (op, errno), "{e}");
     assert!(e.object.contains(object), "{e}");
 }
+
+const NO_VLAN_FILTERING: &str =
+    "the kernel lacks bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)";
 
 /// Bridge `br0` in `ns` and a veth whose host end `vh0` is its port; the peer `eth0` in `peer`.
 async fn bridge_with_port(
@@ -262,11 +297,13 @@ async fn hairpin_and_isolated_are_set_on_a_bridge_port_and_read_back() {
         .await
         .unwrap_err();
     assert_names(&e, Op::SetPortFlags, Errno::EOPNOTSUPP, "br0");
+    assert_eq!(e.detail, "not a bridge port", "{e}");
     let e = b
         .set_port_flags(&peer, peer_link.index, change(None, Some(true)))
         .await
         .unwrap_err();
     assert_names(&e, Op::SetPortFlags, Errno::EOPNOTSUPP, "eth0");
+    assert_eq!(e.detail, "not a bridge port", "{e}");
     assert_eq!(bridge_link(&ns, "vh0")["hairpin"].as_bool(), Some(false));
 }
 
@@ -312,16 +349,23 @@ async fn vlans_work_where_the_kernel_filters_and_fail_cleanly_where_it_cannot() 
             // This project's kernel: `ip -d` shows "vlan_filtering 0", but without the
             // attributes only a filtering kernel sends, so the link read says "unsupported".
             assert!(!link_exists(&ns, "brp"), "the probe bridge is gone");
-            let (_, port) = bridge_with_port(&b, &ns, &peer, Default::default()).await;
+            let (br, port) = bridge_with_port(&b, &ns, &peer, Default::default()).await;
             let data = &ip_link(&ns, "br0")["linkinfo"]["info_data"];
             assert_eq!(data["vlan_filtering"].as_u64(), Some(0));
             assert!(data.get("vlan_default_pvid").is_none(), "{data}");
-            // A bridge with filtering: EOPNOTSUPP, nothing created.
+            let roles = [("a", &ns), ("c", &peer)];
+            let before = snapshot(&b, &roles).await;
+            assert!(
+                before.1.contains(&"a vlans []".to_string()),
+                "{:?}",
+                before.1
+            );
+            // A bridge with filtering: EOPNOTSUPP saying why, nothing created.
             let e = b.create_bridge(&ns, "brv", filtering).await.unwrap_err();
             assert_names(&e, Op::CreateBridge, Errno::EOPNOTSUPP, "brv");
+            assert_eq!(e.detail, NO_VLAN_FILTERING, "{e}");
             assert!(!link_exists(&ns, "brv"));
-            // VLANs on a port: EOPNOTSUPP naming the VLANs and the port; table unchanged.
-            assert_eq!(bridge_vlans(&ns), serde_json::json!([]));
+            // VLANs on a port: EOPNOTSUPP naming the VLANs, the port and why.
             let e = b
                 .add_port_vlans(&ns, port, vec![pvid, trunk])
                 .await
@@ -332,17 +376,41 @@ async fn vlans_work_where_the_kernel_filters_and_fail_cleanly_where_it_cannot() 
                 Errno::EOPNOTSUPP,
                 "VLAN 10 pvid untagged,20-30 on vh0",
             );
-            assert_eq!(bridge_vlans(&ns), serde_json::json!([]));
+            assert_eq!(e.detail, NO_VLAN_FILTERING, "{e}");
+            // One VID or one range alone: the same.
+            for vlans in [vec![pvid], vec![trunk]] {
+                let e = b.add_port_vlans(&ns, port, vlans).await.unwrap_err();
+                assert_eq!(
+                    (e.errno, e.detail.as_str()),
+                    (Errno::EOPNOTSUPP, NO_VLAN_FILTERING)
+                );
+            }
+            // The bridge itself is no port.
+            let e = b.add_port_vlans(&ns, br, vec![pvid]).await.unwrap_err();
+            assert_names(&e, Op::AddPortVlans, Errno::EOPNOTSUPP, "on br0");
+            assert_eq!(e.detail, "not a bridge port", "{e}");
+            // ListPortVlans answers, with nothing: the dump carries no VLAN tables.
             assert_eq!(b.list_port_vlans(&ns).await.unwrap(), vec![]);
+            assert_eq!(b.list_port_vlans(&peer).await.unwrap(), vec![]);
             // A delete is accepted: the kernel ignores each VID it cannot delete.
             b.del_port_vlans(&ns, port, vec![VlanSpec::tagged(1)])
                 .await
                 .unwrap();
-            assert_eq!(b.list_port_vlans(&ns).await.unwrap(), vec![]);
-            // Not a port: EOPNOTSUPP as well.
+            b.del_port_vlans(&ns, port, vec![trunk]).await.unwrap();
+            // Not a port: EOPNOTSUPP, add and delete alike.
             let eth0 = b.link_by_name(&peer, "eth0").await.unwrap().index;
             let e = b.add_port_vlans(&peer, eth0, vec![pvid]).await.unwrap_err();
             assert_names(&e, Op::AddPortVlans, Errno::EOPNOTSUPP, "on eth0");
+            assert_eq!(e.detail, "not a bridge port", "{e}");
+            let e = b
+                .del_port_vlans(&peer, eth0, vec![VlanSpec::tagged(1)])
+                .await
+                .unwrap_err();
+            assert_names(&e, Op::DelPortVlans, Errno::EOPNOTSUPP, "on eth0");
+            // Nothing changed by any of it.
+            let after = snapshot(&b, &roles).await;
+            assert_eq!(before.1, after.1);
+            assert!(before.0 == after.0, "{}", before.0.diff(&after.0));
         }
         Some(_) => {
             // A kernel with VLAN filtering: a filtering bridge, its new port in VLAN 1.
