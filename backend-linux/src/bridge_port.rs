@@ -259,15 +259,8 @@ impl LinuxBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nl::tests::nla;
     use netlink_packet_core::Parseable;
-
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-        let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(value);
-        out.resize((out.len() + 3) & !3, 0);
-        out
-    }
 
     /// `IFLA_BRIDGE_VLAN_INFO` {flags, vid}.
     fn vinfo(flags: u16, vid: u16) -> Vec<u8> {

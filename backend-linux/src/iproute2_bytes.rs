@@ -10,6 +10,7 @@
 use crate::bridge_port::{port_flags_msg, vlan_dump_msg, vlans_msg};
 use crate::links::{bridge_msg, mtu_msg, veth_msg};
 use crate::nl;
+use crate::nl::tests::nla;
 use netlink_packet_core::{Emitable, NLM_F_ECHO};
 use netlink_packet_route::RouteNetlinkMessage;
 use nsplumb_core::{BridgeOptions, NetnsRef, PortFlagsChange, VethRequest, VlanSpec};
@@ -170,10 +171,7 @@ fn attrs(mut buf: &[u8]) -> Vec<(u16, Vec<u8>)> {
 fn emit_attrs(attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (kind, value) in attrs {
-        out.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(value);
-        out.resize((out.len() + 3) & !3, 0);
+        out.extend_from_slice(&nla(*kind, value));
     }
     out
 }

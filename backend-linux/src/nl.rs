@@ -441,11 +441,12 @@ pub(crate) fn parse_route(msg: &RouteMessage, v6: bool) -> Option<RouteInfo> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use netlink_packet_core::{Emitable, Parseable};
 
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+    /// One netlink attribute as the kernel lays it out: length, type, value, padded to 4.
+    pub(crate) fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
         let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
         out.extend_from_slice(&kind.to_ne_bytes());
         out.extend_from_slice(value);
