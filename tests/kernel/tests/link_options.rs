@@ -1,7 +1,8 @@
-//! The link option requests of `LinuxBackend` (SPEC L1–L4) against the real kernel, each read
-//! back with iproute2 (`ip -d -j link`, `bridge -d -j link`, `bridge -j vlan show`) and with
-//! nsplumb's own link read (L6). In namespaces each test creates, each test in its own
-//! isolated child process (see `nsplumb_kernel_tests::privilege`).
+//! The link option requests of `LinuxBackend` (SPEC L1–L4), and the DAD flags L5 reads,
+//! against the real kernel, each read back with iproute2 (`ip -d -j link`, `bridge -d -j
+//! link`, `bridge -j vlan show`, `ip -j addr`) and with nsplumb's own reads (L6). In
+//! namespaces each test creates, each test in its own isolated child process (see
+//! `nsplumb_kernel_tests::privilege`).
 //!
 //! VLANs need a kernel with bridge VLAN filtering; this project's machines lack it
 //! (`CONFIG_BRIDGE_VLAN_FILTERING`): there the test asserts EOPNOTSUPP and that nothing
@@ -17,6 +18,7 @@ use nsplumb_kernel_tests::privilege::enter;
 use nsplumb_kernel_tests::state::{observe, Observe, State};
 use nsplumb_linux::LinuxBackend;
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// `ip -d -j link show dev NAME` in `ns`: the one link's object.
 fn ip_link(ns: &NetnsRef, name: &str) -> Value {
@@ -443,4 +445,66 @@ async fn vlans_work_where_the_kernel_filters_and_fail_cleanly_where_it_cannot() 
             assert_eq!(vids, vec![(10, None), (20, Some(30))]);
         }
     }
+}
+
+/// `(tentative, dadfailed)` of `addr` in `ip -j addr show dev NAME` in `ns`.
+fn ip_addr_flags(ns: &NetnsRef, name: &str, addr: &str) -> (bool, bool) {
+    let out = run_in(ns, &["ip", "-j", "addr", "show", "dev", name]);
+    let v: Value = serde_json::from_str(&out).expect("ip -j output");
+    let a = v[0]["addr_info"]
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["local"] == addr))
+        .unwrap_or_else(|| panic!("{addr} on {name}: {out}"));
+    let flag = |k: &str| a[k].as_bool().unwrap_or(false);
+    (flag("tentative"), flag("dadfailed"))
+}
+
+/// The read L5's wait polls: an address added without NODAD is tentative while the kernel
+/// probes, then either plain or, when another interface on the link holds it, tentative and
+/// dadfailed; the link read agrees with `ip -j addr` at the end.
+// SPEC: L5
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dad_shows_as_tentative_then_done_or_dadfailed() {
+    if !enter("dad_shows_as_tentative_then_done_or_dadfailed") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let ns = fx.netns("a").await;
+    let peer = fx.netns("c").await;
+    let request = VethRequest {
+        host_up: true,
+        ..veth_request("vh0", &peer, "eth0", None)
+    };
+    let pair = b.create_veth(&ns, &request).await.unwrap();
+    b.set_link_up(&peer, pair.peer_index).await.unwrap();
+    let taken: IpNet = "fd00::10/64".parse().unwrap();
+    let free: IpNet = "fd00::11/64".parse().unwrap();
+    b.add_address(&peer, pair.peer_index, taken, true)
+        .await
+        .unwrap();
+    let ix = pair.host_index;
+    b.add_address(&ns, ix, taken, false).await.unwrap();
+    b.add_address(&ns, ix, free, false).await.unwrap();
+    let flags_of = |addrs: &[nsplumb_core::AddrInfo], net: IpNet| {
+        let a = addrs.iter().find(|a| a.net == net).expect("the address");
+        (a.flags.tentative, a.flags.dadfailed, a.flags.nodad)
+    };
+    let addrs = b.list_addresses(&ns, Some(ix)).await.unwrap();
+    assert_eq!(flags_of(&addrs, taken), (true, false, false), "{addrs:?}");
+    assert_eq!(flags_of(&addrs, free), (true, false, false), "{addrs:?}");
+    // This kernel: up to rtr_solicit_delay (1 s) before the probe, retrans_time (1 s) after.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let addrs = loop {
+        let addrs = b.list_addresses(&ns, Some(ix)).await.unwrap();
+        let done = flags_of(&addrs, taken).1 && !flags_of(&addrs, free).0;
+        if done || Instant::now() > deadline {
+            break addrs;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(flags_of(&addrs, taken), (true, true, false), "{addrs:?}");
+    assert_eq!(flags_of(&addrs, free), (false, false, false), "{addrs:?}");
+    assert_eq!(ip_addr_flags(&ns, "vh0", "fd00::10"), (true, true));
+    assert_eq!(ip_addr_flags(&ns, "vh0", "fd00::11"), (false, false));
 }
