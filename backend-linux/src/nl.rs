@@ -18,8 +18,8 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use nsplumb_core::{
-    AddrFlags, AddrInfo, BridgeInfo, Errno, LinkFlags, LinkKind, LinkStats, MacAddr, PortState,
-    RouteInfo, RouteScope,
+    AddrFlags, AddrInfo, BridgeInfo, Errno, LinkFlags, LinkKind, LinkStats, MacAddr, PortFlags,
+    PortState, RouteInfo, RouteScope,
 };
 use rtnetlink::Handle;
 use std::net::IpAddr;
@@ -170,6 +170,7 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
     let mut peer_nsid = None;
     let mut bridge = None;
     let mut port_state = None;
+    let mut port_flags = None;
     let mut stats = None;
     for attr in &msg.attributes {
         match attr {
@@ -202,28 +203,21 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
                     match info {
                         NlLinkInfo::Kind(k) => kind = Some(kind_of(k)),
                         NlLinkInfo::Data(InfoData::Bridge(opts)) => {
-                            let mut b = BridgeInfo {
-                                stp_enabled: false,
-                                forward_delay_cs: 0,
-                                vlan_filtering: None,
-                            };
+                            bridge = Some(bridge_info(opts))
+                        }
+                        NlLinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
+                            let mut flags = PortFlags::default();
                             for o in opts {
                                 match o {
-                                    InfoBridge::StpState(s) => {
-                                        b.stp_enabled = !matches!(s, BridgeStpState::Disabled)
+                                    InfoBridgePort::State(s) => {
+                                        port_state = PortState::from_kernel(u8::from(*s))
                                     }
-                                    InfoBridge::ForwardDelay(d) => b.forward_delay_cs = *d,
+                                    InfoBridgePort::HairpinMode(on) => flags.hairpin = *on,
+                                    InfoBridgePort::Isolated(on) => flags.isolated = *on,
                                     _ => {}
                                 }
                             }
-                            bridge = Some(b);
-                        }
-                        NlLinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
-                            for o in opts {
-                                if let InfoBridgePort::State(s) = o {
-                                    port_state = PortState::from_kernel(u8::from(*s));
-                                }
-                            }
+                            port_flags = Some(flags);
                         }
                         _ => {}
                     }
@@ -254,8 +248,7 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
             peer: None,
             bridge,
             port_state,
-            // Read from IFLA_INFO_SLAVE_DATA by issue #13's work.
-            port_flags: None,
+            port_flags,
             ipv6_disabled: disable_ipv6(msg).map(|v| v != 0),
             stats,
         },
@@ -266,6 +259,31 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
         },
         peer_nsid: if is_veth { peer_nsid } else { None },
     }
+}
+
+/// A bridge's `IFLA_INFO_DATA`. `IFLA_BR_VLAN_FILTERING` is sent by every kernel, 0 when it
+/// cannot filter; only a kernel built with `CONFIG_BRIDGE_VLAN_FILTERING` sends
+/// `IFLA_BR_VLAN_PROTOCOL` and `IFLA_BR_VLAN_DEFAULT_PVID` with it, so without those the
+/// answer is "not supported" (`None`), not "off" (see `bridge_port`).
+fn bridge_info(opts: &[InfoBridge]) -> BridgeInfo {
+    let mut b = BridgeInfo {
+        stp_enabled: false,
+        forward_delay_cs: 0,
+        vlan_filtering: None,
+    };
+    let mut filtering = None;
+    let mut supported = false;
+    for o in opts {
+        match o {
+            InfoBridge::StpState(s) => b.stp_enabled = !matches!(s, BridgeStpState::Disabled),
+            InfoBridge::ForwardDelay(d) => b.forward_delay_cs = *d,
+            InfoBridge::VlanFiltering(on) => filtering = Some(*on),
+            InfoBridge::VlanProtocol(_) | InfoBridge::VlanDefaultPvid(_) => supported = true,
+            _ => {}
+        }
+    }
+    b.vlan_filtering = filtering.filter(|_| supported);
+    b
 }
 
 /// What the echo of a link creation tells.
@@ -423,11 +441,12 @@ pub(crate) fn parse_route(msg: &RouteMessage, v6: bool) -> Option<RouteInfo> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use netlink_packet_core::{Emitable, Parseable};
 
-    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+    /// One netlink attribute as the kernel lays it out: length, type, value, padded to 4.
+    pub(crate) fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
         let mut out = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
         out.extend_from_slice(&kind.to_ne_bytes());
         out.extend_from_slice(value);
@@ -538,6 +557,70 @@ mod tests {
         let none = parse(&link_bytes(3, &[nla(3, b"eth0\0"), nla(26, &[])]));
         assert_eq!(disable_ipv6(&none), None);
         assert_eq!(disable_ipv6(&parse(&link_bytes(3, &[]))), None);
+    }
+
+    /// `IFLA_LINKINFO` with `IFLA_INFO_KIND` and, when given, more nested attributes.
+    fn linkinfo(kind: &[u8], more: &[Vec<u8>]) -> Vec<u8> {
+        let mut inner = nla(1, kind); // IFLA_INFO_KIND
+        for m in more {
+            inner.extend_from_slice(m);
+        }
+        nla(18, &inner) // IFLA_LINKINFO
+    }
+
+    #[test]
+    fn vlan_filtering_is_unsupported_without_the_vlan_attributes() {
+        // SPEC: L6
+        let bridge = |data: &[Vec<u8>]| {
+            let data: Vec<u8> = data.concat();
+            let info = linkinfo(b"bridge\0", &[nla(2, &data)]); // IFLA_INFO_DATA
+            parse_link(&parse(&link_bytes(5, &[nla(3, b"br0\0"), info]))).info
+        };
+        let filtering = |on: u8| nla(7, &[on]); // IFLA_BR_VLAN_FILTERING
+        let default_pvid = nla(39, &1u16.to_ne_bytes()); // IFLA_BR_VLAN_DEFAULT_PVID
+
+        // This project's kernel: VLAN_FILTERING 0 alone.
+        let b = bridge(&[filtering(0)]).bridge.expect("a bridge");
+        assert_eq!(b.vlan_filtering, None);
+        let b = bridge(&[filtering(0), default_pvid.clone()]).bridge;
+        assert_eq!(b.and_then(|b| b.vlan_filtering), Some(false));
+        let b = bridge(&[filtering(1), default_pvid]).bridge;
+        assert_eq!(b.and_then(|b| b.vlan_filtering), Some(true));
+    }
+
+    #[test]
+    fn port_flags_come_from_the_bridge_slave_data() {
+        // SPEC: L6
+        let port = |data: &[Vec<u8>]| {
+            let data: Vec<u8> = data.concat();
+            let info = linkinfo(
+                b"veth\0",
+                &[nla(4, b"bridge\0"), nla(5, &data)], // IFLA_INFO_SLAVE_KIND, _DATA
+            );
+            parse_link(&parse(&link_bytes(7, &[nla(3, b"vh0\0"), info]))).info
+        };
+        let state = nla(1, &[3]); // IFLA_BRPORT_STATE forwarding
+        let l = port(&[state.clone(), nla(4, &[1]), nla(33, &[0])]); // MODE, ISOLATED
+        assert_eq!(l.port_state, Some(PortState::Forwarding));
+        assert_eq!(
+            l.port_flags,
+            Some(PortFlags {
+                hairpin: true,
+                isolated: false
+            })
+        );
+        let l = port(&[state, nla(4, &[0]), nla(33, &[1])]);
+        assert_eq!(
+            l.port_flags,
+            Some(PortFlags {
+                hairpin: false,
+                isolated: true
+            })
+        );
+        // Not a port: no flags at all.
+        let veth = linkinfo(b"veth\0", &[]);
+        let l = parse_link(&parse(&link_bytes(7, &[nla(3, b"vh0\0"), veth]))).info;
+        assert_eq!(l.port_flags, None);
     }
 
     #[test]
