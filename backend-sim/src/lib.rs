@@ -54,6 +54,7 @@
 
 mod addr;
 mod backend;
+mod bridge_port;
 mod clock;
 mod fault;
 pub mod frame;
