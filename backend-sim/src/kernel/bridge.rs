@@ -2,8 +2,8 @@
 //! carrier.
 
 use super::Kernel;
-use crate::clock::KernelTimer;
 use crate::bridge_port::PortOptions;
+use crate::clock::KernelTimer;
 use crate::link::Port;
 use crate::namespace::NsId;
 use nsplumb_core::{Errno, IfIndex, MacAddr, NetnsRef, PortState};

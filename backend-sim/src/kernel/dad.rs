@@ -79,11 +79,7 @@ impl Kernel {
         let enhanced = self.link_val(id, idx, Table::Conf6, enhanced_dad_key()) > 0
             || self.all_val(id, Table::Conf6, enhanced_dad_key()) > 0;
         let first = Duration::from_nanos(self.rng.below(delay_s * 1_000_000_000));
-        let nonce = if enhanced {
-            self.rng.next_u64() | 1
-        } else {
-            0
-        };
+        let nonce = if enhanced { self.rng.next_u64() | 1 } else { 0 };
         self.sweep_dad_runs();
         self.link_opts.dad.runs.insert(
             (uid, ip),

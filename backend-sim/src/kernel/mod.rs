@@ -7,16 +7,16 @@
 mod addrconf;
 mod addresses;
 mod bridge;
+mod dad;
 mod events;
 mod frames;
 mod link_options;
 mod links;
 mod mtu;
-mod dad;
-mod port_options;
-mod segment;
 mod neighbours;
+mod port_options;
 mod routes;
+mod segment;
 mod sysctls;
 mod time;
 
@@ -26,9 +26,7 @@ use crate::link::{Kind, Link};
 use crate::namespace::{Devconf, FxMap, Namespace, NsId, NsMap};
 use crate::rng::Rng;
 use crate::sysctl::DevconfInherit;
-use nsplumb_core::{
-    BridgeInfo, Errno, IfIndex, LinkFlags, LinkInfo, MacAddr, NetnsRef, PeerRef,
-};
+use nsplumb_core::{BridgeInfo, Errno, IfIndex, LinkFlags, LinkInfo, MacAddr, NetnsRef, PeerRef};
 
 /// The in-memory kernel.
 pub struct Kernel {

@@ -3,12 +3,16 @@
 mod addrs;
 mod backend;
 mod bridge;
+mod dad;
 mod frames;
 mod host;
 mod links;
+mod mtu;
+mod port_flags;
 mod random;
 mod routes;
 mod sysctls;
+mod vlans;
 
 use crate::Kernel;
 use nsplumb_core::{IfIndex, NetnsRef, VethRequest};
@@ -41,4 +45,47 @@ pub(crate) fn veth(
 
 pub(crate) fn net(s: &str) -> ipnet::IpNet {
     s.parse().unwrap()
+}
+
+/// A bridge `br0` (up, no STP, with `options`) in the host and `n` namespaces `c0`, `c1`, …,
+/// each holding `eth0`, the peer of the host's port `p0`, `p1`, …; everything up, the ports
+/// forwarding.
+pub(crate) struct Bridged {
+    pub(crate) br: IfIndex,
+    pub(crate) ns: Vec<NetnsRef>,
+    pub(crate) ports: Vec<IfIndex>,
+    pub(crate) eths: Vec<IfIndex>,
+}
+
+pub(crate) fn bridged(k: &mut Kernel, n: usize, options: &nsplumb_core::BridgeOptions) -> Bridged {
+    let br = k.create_bridge_with(&H, "br0", options).unwrap();
+    k.set_link_up(&H, br).unwrap();
+    let mut b = Bridged {
+        br,
+        ns: Vec::new(),
+        ports: Vec::new(),
+        eths: Vec::new(),
+    };
+    for i in 0..n {
+        let ns = k.create_netns(&format!("c{i}")).unwrap();
+        let p = k
+            .create_veth(
+                &H,
+                &VethRequest {
+                    host_name: format!("p{i}"),
+                    host_master: Some(br),
+                    host_up: true,
+                    peer_netns: ns.clone(),
+                    peer_name: "eth0".into(),
+                    peer_mac: None,
+                    mtu: None,
+                },
+            )
+            .unwrap();
+        k.set_link_up(&ns, p.peer_index).unwrap();
+        b.ns.push(ns);
+        b.ports.push(p.host_index);
+        b.eths.push(p.peer_index);
+    }
+    b
 }
