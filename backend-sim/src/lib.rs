@@ -57,7 +57,7 @@ mod backend;
 mod bridge_port;
 mod clock;
 mod fault;
-pub mod frame;
+mod frame;
 mod host;
 mod kernel;
 mod link;

@@ -8,8 +8,8 @@ use nsplumb_core::{
     AttachError, Attached, BackendError, DetachError, IfIndex, LinkEvents, MacAddr, NetBackend,
     NetnsAdmin, NetnsRef, Op, Plumber, Reply, Request, Spawner, Spec, Timestamp,
 };
-use nsplumb_sim::frame::{parse, Parsed};
 use nsplumb_sim::{FaultHandle, Faulty, SimBackend, SimRuntime, Snapshot};
+use nsplumb_wire::{parse_frame, Announcement};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -359,27 +359,30 @@ pub fn frames_from(sim: &SimBackend, from: usize) -> Vec<Frame> {
         .enumerate()
         .skip(from)
         .map(|(pos, r)| {
-            let (what, src_mac) = match parse(&r.bytes) {
-                Some((
-                    _,
-                    src,
-                    Parsed::Arp {
-                        sender_mac,
-                        sender_ip,
-                        target_ip,
-                        ..
-                    },
-                )) => (
+            let (what, src_mac) = match parse_frame(&r.bytes) {
+                Some(Announcement::Arp {
+                    eth_src,
+                    sender_mac,
+                    sender_ip,
+                    target_ip,
+                    ..
+                }) => (
                     Announce::Arp {
                         sender_mac,
                         sender_ip,
                         target_ip,
                     },
-                    src,
+                    eth_src,
                 ),
-                Some((_, src, Parsed::Na { target, tll, .. })) => {
-                    (Announce::Na { target, tll }, src)
-                }
+                Some(Announcement::Na {
+                    eth_src, message, ..
+                }) => (
+                    Announce::Na {
+                        target: message.target,
+                        tll: message.target_mac(),
+                    },
+                    eth_src,
+                ),
                 None => (Announce::Other, MacAddr::ZERO),
             };
             Frame {

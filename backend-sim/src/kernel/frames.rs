@@ -2,10 +2,11 @@
 //! links' counters), and the log of every frame sent.
 
 use super::Kernel;
-use crate::frame::{self, FrameRecord, Parsed};
+use crate::frame::FrameRecord;
 use crate::link::{Kind, Link};
 use crate::namespace::NsId;
 use nsplumb_core::{Errno, IfIndex, MacAddr, NetnsRef, PortState};
+use nsplumb_wire::Announcement;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 impl Kernel {
@@ -21,7 +22,7 @@ impl Kernel {
         if !self.lk(id, idx).up {
             return Err(Errno::ENETDOWN);
         }
-        self.send_frame(id, idx, frame::arp_frame(mac, ip));
+        self.send_frame(id, idx, nsplumb_wire::arp_announcement(mac, ip));
         Ok(())
     }
 
@@ -53,14 +54,14 @@ impl Kernel {
         if !l.up || !l.v6_mroute || self.v6_disabled(id, idx) {
             return Err(Errno::ENETUNREACH);
         }
-        self.send_frame(id, idx, frame::na_frame(mac, ip));
+        self.send_frame(id, idx, nsplumb_wire::na_frame(mac, ip));
         Ok(())
     }
 
     fn send_frame(&mut self, id: NsId, idx: IfIndex, bytes: Vec<u8>) {
         let mut visited = Vec::new();
         // Parsed once: every hop sees the same bytes.
-        let parsed = frame::parse(&bytes).map(|(_, _, p)| p);
+        let parsed = nsplumb_wire::parse_frame(&bytes);
         let f = Frame {
             len: bytes.len() as u64,
             parsed: parsed.as_ref(),
@@ -222,7 +223,7 @@ impl Kernel {
 #[derive(Clone, Copy)]
 pub(super) struct Frame<'a> {
     pub(super) len: u64,
-    pub(super) parsed: Option<&'a Parsed>,
+    pub(super) parsed: Option<&'a Announcement>,
     /// Its 802.1Q tag on this hop (SPEC L3; a stack without a VLAN device drops it).
     pub(super) vlan: Option<u16>,
 }

@@ -4,36 +4,40 @@
 use super::frames::Frame;
 use super::sysctls::keys;
 use super::Kernel;
-use crate::frame::Parsed;
 use crate::namespace::NsId;
 use crate::neighbour::{NeighEntry, NeighState, Update};
 use crate::sysctl::Table;
 use nsplumb_core::{Errno, IfIndex, MacAddr, NetnsRef};
+use nsplumb_wire::Announcement;
 use std::net::IpAddr;
 use std::time::Duration;
 
 impl Kernel {
     /// The receiving stack: neighbour cache updates from announcements.
     pub(super) fn local_deliver(&mut self, id: NsId, idx: IfIndex, f: &Frame<'_>) {
-        let Some(p) = f.parsed.cloned() else {
+        let Some(p) = f.parsed else {
             return;
         };
         let k = keys();
         match p {
-            Parsed::Arp {
+            Announcement::Arp {
+                hlen,
+                plen,
                 op,
                 sender_mac,
                 sender_ip,
                 target_ip,
                 ..
             } => {
-                if op != 1 && op != 2 {
+                // arp_rcv: Ethernet and IPv4 lengths only; arp_process: requests and replies.
+                if (*hlen, *plen) != (6, 4) || (*op != 1 && *op != 2) {
                     return;
                 }
+                let (sender_mac, sender_ip) = (*sender_mac, *sender_ip);
                 // arp_is_garp: the sender's address type must be unicast; with no IPv4 table
                 // yet in the namespace it is "broadcast", and a local address on the receiving
                 // link is "local" (checked: no update before any address exists).
-                let garp = sender_ip == target_ip
+                let garp = sender_ip == *target_ip
                     && self.ns(id).local_table
                     && !self
                         .lk(id, idx)
@@ -59,31 +63,31 @@ impl Kernel {
                     Some(Duration::from_millis(lock_cs * 10)),
                 );
             }
-            Parsed::Na {
+            Announcement::Na {
                 hop_limit,
-                flags,
-                target,
-                tll,
                 checksum_ok,
+                message,
                 ..
             } => {
-                if hop_limit != 255
+                if *hop_limit != 255
                     || !checksum_ok
                     || self.v6_disabled(id, idx)
                     || !self.lk(id, idx).v6_ready
                 {
                     return;
                 }
-                let Some(mac) = tll else { return };
+                let Some(mac) = message.target_mac() else {
+                    return;
+                };
                 let u = Update {
                     create: self.link_val(id, idx, Table::Conf6, k.accept_untracked_na) > 0,
-                    override_: flags & 0x20 != 0,
+                    override_: message.override_flag,
                     weak: true,
                 };
                 let now = self.clock.now;
                 self.nsm(id)
                     .neigh
-                    .learn(idx, IpAddr::V6(target), mac, u, now, None);
+                    .learn(idx, IpAddr::V6(message.target), mac, u, now, None);
             }
         }
     }

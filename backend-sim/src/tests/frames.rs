@@ -67,7 +67,7 @@ fn arp_crosses_veth_and_bridge_and_counts() {
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].netns, c);
     assert_eq!(log[0].ifname, "eth0");
-    assert_eq!(log[0].bytes, crate::frame::arp_frame(mac, ip));
+    assert_eq!(log[0].bytes, nsplumb_wire::arp_announcement(mac, ip));
     k.clear_frame_log();
     assert!(k.frame_log().is_empty());
     // arp_accept=1 creates entries.
@@ -99,7 +99,7 @@ fn na_overrides_existing_entries_and_errnos() {
     k.send_na(&c, p, mac, ip).unwrap();
     let n = k.neighbours(&H).unwrap();
     assert_eq!((n[0].mac, n[0].state), (mac, NeighState::Stale));
-    assert_eq!(k.frame_log()[0].bytes, crate::frame::na_frame(mac, ip));
+    assert_eq!(k.frame_log()[0].bytes, nsplumb_wire::na_frame(mac, ip));
     assert_eq!(k.link_stats(&H, h).unwrap().rx_bytes, 86);
     // Permanent entries are never overridden.
     k.add_neighbour(&H, h, IpAddr::V6(ip), old, NeighState::Permanent)

@@ -152,10 +152,14 @@ fn na_unreachable_counts_only_when_the_route_was_there() {
     s.step("link", reread(), good_link());
     s.ok("ARP", arp());
     s.step("NA unreachable", na(), err(Op::SendNa, Errno::ENETUNREACH));
-    assert!(matches!(
+    assert_eq!(
         s.m.stop_reason(),
-        Some(StopReason::SendError { .. })
-    ));
+        Some(&StopReason::SendError {
+            message: "send unsolicited neighbour advertisement eth0 in namespace /run/netns/ctr1: \
+                      network is unreachable (ENETUNREACH)"
+                .into()
+        })
+    );
 }
 
 // SPEC: S1

@@ -114,10 +114,13 @@ fn an_index_reused_by_another_link_is_not_touched() {
         Ok(R::Link(link(5, "other", true))),
     );
     s.idle();
-    assert!(matches!(
+    assert_eq!(
         s.m.outcome(),
-        Some(Err(DetachError::Vanished { .. }))
-    ));
+        Some(&Err(DetachError::Vanished {
+            netns: ns().to_string(),
+            name: "eth0".into(),
+        }))
+    );
 }
 
 /// `with_deferred_delete`: the machine stops before the delete and names the link to delete;

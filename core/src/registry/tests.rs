@@ -111,10 +111,13 @@ fn detach_is_exclusive_and_vanished_interfaces_keep_their_name() {
     r.adopt(attached("eth0", "veth0", 5, Origin::MovedFromHost));
     let plan = r.begin_detach(&ns(), "eth0").unwrap();
     assert_eq!(plan.index, 5);
-    assert!(matches!(
-        r.begin_detach(&ns(), "eth0"),
-        Err(DetachError::Busy { .. })
-    ));
+    assert_eq!(
+        r.begin_detach(&ns(), "eth0").unwrap_err(),
+        DetachError::Busy {
+            netns: ns().to_string(),
+            name: "eth0".into(),
+        }
+    );
     let vanished = DetachError::Vanished {
         netns: ns().to_string(),
         name: "eth0".into(),
@@ -134,10 +137,13 @@ fn detach_is_exclusive_and_vanished_interfaces_keep_their_name() {
         "may be detached again"
     );
     r.complete_detach(&ns(), "eth0");
-    assert!(matches!(
-        r.begin_detach(&ns(), "eth0"),
-        Err(DetachError::NotAttached { .. })
-    ));
+    assert_eq!(
+        r.begin_detach(&ns(), "eth0").unwrap_err(),
+        DetachError::NotAttached {
+            netns: ns().to_string(),
+            name: "eth0".into(),
+        }
+    );
     assert!(!r.forget(&ns(), "eth0"));
 }
 

@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// The `RolledBack` events among `events`, whole.
+fn rolled_back(events: Vec<crate::Event>) -> Vec<EventKind> {
+    events
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| matches!(k, EventKind::RolledBack { .. }))
+        .collect()
+}
+
 // SPEC: A15
 #[test]
 fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
@@ -26,10 +35,13 @@ fn failure_after_move_restores_mac_and_moves_back_under_source_name() {
         err.starts_with("error setting interface \"eth0\" IPv6 to fd00::10/64"),
         "{err}"
     );
-    assert!(s
-        .events()
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::RolledBack { .. })));
+    assert_eq!(
+        rolled_back(s.events()),
+        vec![EventKind::RolledBack {
+            cause: err,
+            rollback_errors: vec![],
+        }]
+    );
 }
 
 // SPEC: A15
@@ -49,10 +61,13 @@ fn a_stalled_attach_fails_and_rolls_back() {
         e.starts_with("attach of interface \"eth0\" in namespace /run/netns/ctr1 stalled"),
         "{e}"
     );
-    assert!(s
-        .events()
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::RolledBack { .. })));
+    assert_eq!(
+        rolled_back(s.events()),
+        vec![EventKind::RolledBack {
+            cause: e,
+            rollback_errors: vec![],
+        }]
+    );
 }
 
 // SPEC: A15
