@@ -6,6 +6,7 @@ mod bridge;
 mod dad;
 mod frames;
 mod host;
+mod link_option_requests;
 mod links;
 mod mtu;
 mod port_flags;
