@@ -73,7 +73,7 @@ impl Kernel {
         self.notify(id, idx);
     }
 
-    pub(super) fn check_new_name(&self, id: NsId, name: &str) -> Result<(), Errno> {
+    fn check_new_name(&self, id: NsId, name: &str) -> Result<(), Errno> {
         check_name(name)?;
         if self.ns(id).names.contains_key(name) {
             return Err(Errno::EEXIST);

@@ -12,6 +12,7 @@
 //!   (nothing to delete), the dump is empty.
 
 use super::Kernel;
+use crate::bridge_port::VlanTable;
 use crate::namespace::NsId;
 use nsplumb_core::{Errno, IfIndex, NetnsRef, PortFlagsChange, PortVlans, VlanSpec};
 
@@ -39,6 +40,25 @@ impl Kernel {
             return Err(Errno::EOPNOTSUPP);
         }
         Ok(id)
+    }
+
+    /// Checks each item in turn and applies `f` to each of its VIDs in the port's table.
+    fn each_vid(
+        &mut self,
+        r: &NetnsRef,
+        idx: IfIndex,
+        vlans: &[VlanSpec],
+        f: impl Fn(&mut VlanTable, u16, &VlanSpec),
+    ) -> Result<(), Errno> {
+        let id = self.port_ns(r, idx)?;
+        for v in vlans {
+            check_item(v)?;
+            let port = self.lk_mut(id, idx).port.as_mut().expect("checked");
+            for vid in v.first..=v.last {
+                f(&mut port.opts.vlans, vid, v);
+            }
+        }
+        Ok(())
     }
 
     /// `IFLA_PROTINFO` with `IFLA_BRPORT_MODE` / `IFLA_BRPORT_ISOLATED` (SPEC L2, L4).
@@ -70,18 +90,15 @@ impl Kernel {
         idx: IfIndex,
         vlans: &[VlanSpec],
     ) -> Result<(), Errno> {
-        let id = self.port_ns(r, idx)?;
-        for v in vlans {
-            check_item(v)?;
-            if !self.link_opts.vlan_filtering_supported {
-                return Err(Errno::EOPNOTSUPP);
-            }
-            let table = &mut self.lk_mut(id, idx).port.as_mut().expect("checked").opts;
-            for vid in v.first..=v.last {
-                table.vlans.add(vid, v.pvid, v.untagged);
-            }
+        if !self.link_opts.vlan_filtering_supported {
+            // The first item is checked, then its add fails.
+            self.port_ns(r, idx)?;
+            return match vlans.first() {
+                Some(v) => check_item(v).and(Err(Errno::EOPNOTSUPP)),
+                None => Ok(()),
+            };
         }
-        Ok(())
+        self.each_vid(r, idx, vlans, |t, vid, v| t.add(vid, v.pvid, v.untagged))
     }
 
     /// `bridge vlan del` (SPEC L3): absent VIDs are no error. See the module doc.
@@ -91,15 +108,7 @@ impl Kernel {
         idx: IfIndex,
         vlans: &[VlanSpec],
     ) -> Result<(), Errno> {
-        let id = self.port_ns(r, idx)?;
-        for v in vlans {
-            check_item(v)?;
-            let table = &mut self.lk_mut(id, idx).port.as_mut().expect("checked").opts;
-            for vid in v.first..=v.last {
-                table.vlans.remove(vid);
-            }
-        }
-        Ok(())
+        self.each_vid(r, idx, vlans, |t, vid, _| t.remove(vid))
     }
 
     /// `bridge vlan show`: every bridge port's and bridge's table that has VLANs, by index,

@@ -90,3 +90,35 @@ pub(crate) fn bridged(k: &mut Kernel, n: usize, options: &nsplumb_core::BridgeOp
     }
     b
 }
+
+/// The address the test GARPs announce.
+pub(crate) const GARP_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 99);
+
+/// Every `eth0` gets 192.0.2.(10+i)/24 and `arp_accept=1`, so a GARP that reaches its stack
+/// creates a neighbour entry there.
+pub(crate) fn listening(k: &mut Kernel, b: &Bridged) {
+    for (i, ns) in b.ns.iter().enumerate() {
+        let a = format!("192.0.2.{}/24", 10 + i);
+        k.add_address(ns, b.eths[i], net(&a), false).unwrap();
+        k.write_sysctl(ns, "net/ipv4/conf/eth0/arp_accept", "1")
+            .unwrap();
+    }
+}
+
+/// Sends a GARP for [`GARP_IP`] from `c{from}`'s eth0.
+pub(crate) fn garp(k: &mut Kernel, b: &Bridged, from: usize) {
+    let mac = k
+        .link_by_index(&b.ns[from], b.eths[from])
+        .unwrap()
+        .mac
+        .unwrap();
+    k.send_arp(&b.ns[from], b.eths[from], mac, GARP_IP).unwrap();
+}
+
+/// Whether `c{at}`'s stack heard the GARP (it made a neighbour entry).
+pub(crate) fn heard(k: &Kernel, b: &Bridged, at: usize) -> bool {
+    k.neighbours(&b.ns[at])
+        .unwrap()
+        .iter()
+        .any(|n| n.ip == std::net::IpAddr::V4(GARP_IP))
+}

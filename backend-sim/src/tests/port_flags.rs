@@ -3,7 +3,7 @@
 
 use super::*;
 use nsplumb_core::{BridgeOptions, Errno, PortFlags, PortFlagsChange};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 const HAIRPIN: PortFlagsChange = PortFlagsChange {
     hairpin: Some(true),
@@ -13,35 +13,6 @@ const ISOLATED: PortFlagsChange = PortFlagsChange {
     hairpin: None,
     isolated: Some(true),
 };
-
-/// Every `eth0` gets 192.0.2.(10+i)/24 and `arp_accept=1`, so a GARP that reaches its stack
-/// creates a neighbour entry there.
-fn listening(k: &mut Kernel, b: &Bridged) {
-    for (i, ns) in b.ns.iter().enumerate() {
-        let a = format!("192.0.2.{}/24", 10 + i);
-        k.add_address(ns, b.eths[i], net(&a), false).unwrap();
-        k.write_sysctl(ns, "net/ipv4/conf/eth0/arp_accept", "1")
-            .unwrap();
-    }
-}
-
-/// Sends a GARP for 192.0.2.99 from `c{from}`'s eth0.
-fn garp(k: &mut Kernel, b: &Bridged, from: usize) {
-    let mac = k
-        .link_by_index(&b.ns[from], b.eths[from])
-        .unwrap()
-        .mac
-        .unwrap();
-    k.send_arp(&b.ns[from], b.eths[from], mac, Ipv4Addr::new(192, 0, 2, 99))
-        .unwrap();
-}
-
-fn heard(k: &Kernel, b: &Bridged, at: usize) -> bool {
-    k.neighbours(&b.ns[at])
-        .unwrap()
-        .iter()
-        .any(|n| n.ip == IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99)))
-}
 
 // SPEC: L2, L4, L6
 #[test]
@@ -127,7 +98,7 @@ fn isolated_ports_do_not_forward_to_each_other() {
         .neighbours(&H)
         .unwrap()
         .iter()
-        .any(|n| n.ip == IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99)));
+        .any(|n| n.ip == IpAddr::V4(GARP_IP));
     assert!(br_heard, "the bridge's own stack still gets it");
     // From the plain port, both isolated ones hear it.
     let mut k2 = Kernel::new(1);

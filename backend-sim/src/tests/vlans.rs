@@ -4,7 +4,6 @@
 
 use super::*;
 use nsplumb_core::{BridgeOptions, Errno, PortVlans, VlanSpec};
-use std::net::{IpAddr, Ipv4Addr};
 
 const FILTERING: BridgeOptions = BridgeOptions {
     vlan_filtering: true,
@@ -181,29 +180,10 @@ fn without_filtering_built_in_a_filtering_bridge_is_refused_and_none_is_left() {
     assert_eq!(info.vlan_filtering, Some(false));
 }
 
-/// Sends a GARP for 192.0.2.99 from `c{from}` and tells which namespaces' stacks heard it
-/// (each `eth0` has an IPv4 address and `arp_accept=1`).
+/// Sends a GARP from `c{from}` and tells which namespaces' stacks heard it.
 fn heard_by(k: &mut Kernel, b: &Bridged, from: usize) -> Vec<usize> {
-    for (i, ns) in b.ns.iter().enumerate() {
-        let _ = k.add_address(ns, b.eths[i], net(&format!("192.0.2.{}/24", 10 + i)), false);
-        k.write_sysctl(ns, "net/ipv4/conf/eth0/arp_accept", "1")
-            .unwrap();
-    }
-    let mac = k
-        .link_by_index(&b.ns[from], b.eths[from])
-        .unwrap()
-        .mac
-        .unwrap();
-    k.send_arp(&b.ns[from], b.eths[from], mac, Ipv4Addr::new(192, 0, 2, 99))
-        .unwrap();
-    (0..b.ns.len())
-        .filter(|&i| {
-            k.neighbours(&b.ns[i])
-                .unwrap()
-                .iter()
-                .any(|n| n.ip == IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99)))
-        })
-        .collect()
+    garp(k, b, from);
+    (0..b.ns.len()).filter(|&i| heard(k, b, i)).collect()
 }
 
 // SPEC: L3
@@ -213,6 +193,7 @@ fn with_filtering_on_frames_stay_in_their_vlan() {
     // frame arrives tagged, and a stack without a VLAN device drops it).
     let mut k = Kernel::new(1);
     let b = bridged(&mut k, 4, &FILTERING);
+    listening(&mut k, &b);
     let plan = [
         spec(10, 10, true, true),
         spec(10, 10, true, true),
@@ -230,6 +211,7 @@ fn with_filtering_on_frames_stay_in_their_vlan() {
     // A port without a PVID drops untagged frames at ingress.
     let mut k2 = Kernel::new(1);
     let b2 = bridged(&mut k2, 2, &FILTERING);
+    listening(&mut k2, &b2);
     k2.del_port_vlans(&H, b2.ports[0], &[spec(1, 1, false, false)])
         .unwrap();
     assert!(heard_by(&mut k2, &b2, 0).is_empty());
@@ -237,6 +219,7 @@ fn with_filtering_on_frames_stay_in_their_vlan() {
     // The same tables on a bridge without filtering: ignored, everyone hears everyone.
     let mut k3 = Kernel::new(1);
     let b3 = bridged(&mut k3, 3, &BridgeOptions::default());
+    listening(&mut k3, &b3);
     for (p, v) in b3.ports.iter().zip(plan) {
         k3.add_port_vlans(&H, *p, &[v]).unwrap();
     }
