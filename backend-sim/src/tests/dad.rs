@@ -24,6 +24,23 @@ fn settled(k: &mut Kernel, n: usize) -> Bridged {
     b
 }
 
+/// `c0` holds fd00::10 (nodad), then `c1` adds it with DAD; `c1`'s flags 3 s later.
+fn probe_duplicate(k: &mut Kernel, b: &Bridged) -> AddrFlags {
+    k.add_address(&b.ns[0], b.eths[0], net("fd00::10/64"), true)
+        .unwrap();
+    k.add_address(&b.ns[1], b.eths[1], net("fd00::10/64"), false)
+        .unwrap();
+    k.advance_by(Duration::from_secs(3));
+    flags(k, &b.ns[1], b.eths[1], "fd00::10/64").unwrap()
+}
+
+/// Adds `a` on `c0`'s eth0 with DAD; its flags 3 s later.
+fn probe_alone(k: &mut Kernel, b: &Bridged, a: &str) -> AddrFlags {
+    k.add_address(&b.ns[0], b.eths[0], net(a), false).unwrap();
+    k.advance_by(Duration::from_secs(3));
+    flags(k, &b.ns[0], b.eths[0], a).unwrap()
+}
+
 // SPEC: L5
 #[test]
 fn tentative_for_the_kernels_dad_time() {
@@ -64,12 +81,7 @@ fn tentative_for_the_kernels_dad_time() {
 fn a_holder_on_the_segment_makes_dad_fail_for_good() {
     let mut k = Kernel::new(3);
     let b = settled(&mut k, 2);
-    k.add_address(&b.ns[0], b.eths[0], net("fd00::10/64"), true)
-        .unwrap();
-    k.add_address(&b.ns[1], b.eths[1], net("fd00::10/64"), false)
-        .unwrap();
-    k.advance_by(Duration::from_secs(3));
-    let f = flags(&k, &b.ns[1], b.eths[1], "fd00::10/64").unwrap();
+    let f = probe_duplicate(&mut k, &b);
     assert!(
         f.tentative && f.dadfailed,
         "measured: `dadfailed tentative`"
@@ -123,12 +135,7 @@ fn probes_go_only_where_frames_go() {
     };
     k.set_port_flags(&H, b.ports[0], iso).unwrap();
     k.set_port_flags(&H, b.ports[1], iso).unwrap();
-    k.add_address(&b.ns[0], b.eths[0], net("fd00::10/64"), true)
-        .unwrap();
-    k.add_address(&b.ns[1], b.eths[1], net("fd00::10/64"), false)
-        .unwrap();
-    k.advance_by(Duration::from_secs(3));
-    let f = flags(&k, &b.ns[1], b.eths[1], "fd00::10/64").unwrap();
+    let f = probe_duplicate(&mut k, &b);
     assert!(!f.tentative && !f.dadfailed);
 
     // A port still in STP listening drops the probe: the duplicate is missed.
@@ -153,16 +160,7 @@ fn probes_go_only_where_frames_go() {
     let mut k = Kernel::new(3);
     let b = settled(&mut k, 2);
     k.set_link_down(&b.ns[0], b.eths[0]).unwrap();
-    k.add_address(&b.ns[0], b.eths[0], net("fd00::10/64"), true)
-        .unwrap();
-    k.add_address(&b.ns[1], b.eths[1], net("fd00::10/64"), false)
-        .unwrap();
-    k.advance_by(Duration::from_secs(3));
-    assert!(
-        !flags(&k, &b.ns[1], b.eths[1], "fd00::10/64")
-            .unwrap()
-            .dadfailed
-    );
+    assert!(!probe_duplicate(&mut k, &b).dadfailed);
 }
 
 // SPEC: L5
@@ -176,28 +174,15 @@ fn a_hairpin_loop_is_recognised_by_the_enhanced_dad_nonce() {
     let mut k = Kernel::new(3);
     let b = settled(&mut k, 1);
     k.set_port_flags(&H, b.ports[0], hairpin).unwrap();
-    k.add_address(&b.ns[0], b.eths[0], net("fd00::10/64"), false)
-        .unwrap();
-    k.advance_by(Duration::from_secs(3));
-    let f = flags(&k, &b.ns[0], b.eths[0], "fd00::10/64").unwrap();
+    let f = probe_alone(&mut k, &b, "fd00::10/64");
     assert!(!f.tentative && !f.dadfailed);
     // Off on the link only: `all` still gives a nonce (measured).
     k.write_sysctl(&b.ns[0], "net/ipv6/conf/eth0/enhanced_dad", "0")
         .unwrap();
-    k.add_address(&b.ns[0], b.eths[0], net("fd00::11/64"), false)
-        .unwrap();
-    k.advance_by(Duration::from_secs(3));
-    assert!(
-        !flags(&k, &b.ns[0], b.eths[0], "fd00::11/64")
-            .unwrap()
-            .dadfailed
-    );
+    assert!(!probe_alone(&mut k, &b, "fd00::11/64").dadfailed);
     // Off on both: the looped-back probe fails DAD.
     k.write_sysctl(&b.ns[0], "net/ipv6/conf/all/enhanced_dad", "0")
         .unwrap();
-    k.add_address(&b.ns[0], b.eths[0], net("fd00::12/64"), false)
-        .unwrap();
-    k.advance_by(Duration::from_secs(3));
-    let f = flags(&k, &b.ns[0], b.eths[0], "fd00::12/64").unwrap();
+    let f = probe_alone(&mut k, &b, "fd00::12/64");
     assert!(f.tentative && f.dadfailed);
 }
