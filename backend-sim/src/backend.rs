@@ -79,6 +79,12 @@ impl SimBackend {
         self.kernel().create_netns_at(path)
     }
 
+    /// Model a kernel with or without `CONFIG_BRIDGE_VLAN_FILTERING` (default: with; this
+    /// project's machines: without). See [`Kernel::set_vlan_filtering_supported`].
+    pub fn set_vlan_filtering_supported(&self, supported: bool) {
+        self.kernel().set_vlan_filtering_supported(supported)
+    }
+
     pub fn set_stp(&self, netns: &NetnsRef, bridge: IfIndex, enabled: bool) -> Result<(), Errno> {
         self.kernel().set_stp(netns, bridge, enabled)
     }
@@ -236,13 +242,28 @@ impl SimBackend {
                 index,
                 master,
             } => done(k.set_master(netns, *index, *master)),
-            R::CreateBridge { netns, name, .. } => k.create_bridge(netns, name).map(Reply::Index),
-            // SPEC L1–L4 are not modelled yet (issue #13).
-            R::SetMtu { .. }
-            | R::SetPortFlags { .. }
-            | R::AddPortVlans { .. }
-            | R::DelPortVlans { .. }
-            | R::ListPortVlans { .. } => Err(Errno::EOPNOTSUPP),
+            R::CreateBridge {
+                netns,
+                name,
+                options,
+            } => k.create_bridge_with(netns, name, options).map(Reply::Index),
+            R::SetMtu { netns, index, mtu } => done(k.set_mtu(netns, *index, *mtu)),
+            R::SetPortFlags {
+                netns,
+                index,
+                flags,
+            } => done(k.set_port_flags(netns, *index, *flags)),
+            R::AddPortVlans {
+                netns,
+                index,
+                vlans,
+            } => done(k.add_port_vlans(netns, *index, vlans)),
+            R::DelPortVlans {
+                netns,
+                index,
+                vlans,
+            } => done(k.del_port_vlans(netns, *index, vlans)),
+            R::ListPortVlans { netns } => k.list_port_vlans(netns).map(Reply::Vlans),
             R::CreateVeth { netns, request } => k.create_veth(netns, request).map(Reply::Veth),
             R::DeleteLinks { netns, indices } => done(k.delete_links(netns, indices)),
             R::AddAddress {
@@ -286,6 +307,8 @@ fn error(k: &Kernel, request: &Request, errno: Errno) -> BackendError {
     let new = |object: String| BackendError::new(request.op(), errno, netns, object);
     match request {
         R::LinkByIndex { index, .. }
+        | R::SetMtu { index, .. }
+        | R::SetPortFlags { index, .. }
         | R::SetLinkUp { index, .. }
         | R::SetLinkDown { index, .. }
         | R::SetMac { index, .. }
@@ -300,6 +323,10 @@ fn error(k: &Kernel, request: &Request, errno: Errno) -> BackendError {
         }
         R::AddAddress { index, net, .. } | R::DelAddress { index, net, .. } => {
             new(k.object_name(netns, *index)).with_detail(net.to_string())
+        }
+        R::AddPortVlans { index, vlans, .. } | R::DelPortVlans { index, vlans, .. } => {
+            let vids: Vec<String> = vlans.iter().map(|v| v.to_string()).collect();
+            new(k.object_name(netns, *index)).with_detail(format!("VLAN {}", vids.join(",")))
         }
         R::DeleteLinks { indices, .. } => new(indices
             .iter()
@@ -318,10 +345,6 @@ fn error(k: &Kernel, request: &Request, errno: Errno) -> BackendError {
         R::LinkByName { .. }
         | R::MoveLink { .. }
         | R::CreateBridge { .. }
-        | R::SetMtu { .. }
-        | R::SetPortFlags { .. }
-        | R::AddPortVlans { .. }
-        | R::DelPortVlans { .. }
         | R::ListPortVlans { .. }
         | R::ReadSysctl { .. }
         | R::WriteSysctl { .. } => new(request.object()),

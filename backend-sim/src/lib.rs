@@ -48,12 +48,20 @@
 //!   and the send succeeds; GARP updates existing entries (only once the receiving namespace has
 //!   an IPv4 address), creates with arp_accept=1; NA with O overrides an existing entry.
 //!
-//! Not modelled: kernel-originated traffic (router solicitations, MLD reports, DAD probes) and
-//! their counters; linkwatch's asynchronous carrier delay; DAD conflicts; FDB learning (frames
-//! are flooded); the local routing table.
+//! - link options (SPEC L1–L5; each in its own file of `kernel/`): MTU limits per kind, the
+//!   bridge MTU from its ports, no IPv6 below 1280 (`mtu`); hairpin and isolated ports
+//!   (`port_options`, `segment`); VLAN filtering and per-port VLAN tables, on a kernel with or
+//!   without `CONFIG_BRIDGE_VLAN_FILTERING` ([`Kernel::set_vlan_filtering_supported`];
+//!   `link_options`); DAD probes that reach the segment as frames would, `dadfailed`, the
+//!   enhanced-DAD nonce (`dad`).
+//!
+//! Not modelled: kernel-originated traffic (router solicitations, MLD reports, DAD probes) as
+//! frames and in counters (DAD's probes only decide conflicts); linkwatch's asynchronous
+//! carrier delay; FDB learning (frames are flooded); the local routing table.
 
 mod addr;
 mod backend;
+mod bridge_port;
 mod clock;
 mod fault;
 mod frame;

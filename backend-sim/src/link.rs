@@ -31,6 +31,8 @@ pub(crate) struct BridgeState {
     pub(crate) fwd_ports: u32,
     /// Multiset of port MACs (the bridge id rule without a scan).
     pub(crate) port_macs: std::collections::BTreeMap<MacAddr, u32>,
+    /// VLAN filtering, its own VLAN table, the MTU rule (SPEC L1, L3).
+    pub(crate) opts: crate::bridge_port::BridgeOptions,
 }
 
 impl BridgeState {
@@ -61,6 +63,8 @@ pub(crate) struct Port {
     pub(crate) state: PortState,
     /// Next STP transition (listening → learning → forwarding), in virtual time.
     pub(crate) stp_deadline: Option<Timestamp>,
+    /// Hairpin, isolation, VLAN table (SPEC L2–L4).
+    pub(crate) opts: crate::bridge_port::PortOptions,
 }
 
 #[derive(Debug, Clone)]

@@ -1,13 +1,14 @@
 //! The observable state of the whole kernel as a comparable value (SPEC A15: "state after a
-//! rolled-back attach == state before"). Counters, time, the frame log and allocator state are
-//! left out on purpose.
+//! rolled-back attach == state before"), MTU, port flags and VLAN tables included (SPEC L6).
+//! Counters, time, the frame log and allocator state are left out on purpose.
 
 use crate::kernel::Kernel;
 use crate::neighbour::NeighEntry;
 use crate::sysctl::Table;
 use ipnet::IpNet;
 use nsplumb_core::{
-    AddrFlags, BridgeInfo, IfIndex, LinkFlags, LinkKind, MacAddr, NetnsRef, PeerRef, PortState,
+    AddrFlags, BridgeInfo, IfIndex, LinkFlags, LinkKind, MacAddr, NetnsRef, PeerRef, PortFlags,
+    PortState, VlanSpec,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -38,6 +39,10 @@ pub struct LinkSnap {
     pub peer: Option<PeerRef>,
     pub bridge: Option<BridgeInfo>,
     pub port_state: Option<PortState>,
+    /// Hairpin and isolation, when the link is a bridge port (SPEC L2, L4).
+    pub port_flags: Option<PortFlags>,
+    /// The port's (or bridge's) VLAN table as `bridge vlan show` gives it (SPEC L3).
+    pub vlans: Vec<VlanSpec>,
     /// Sorted by address.
     pub addrs: Vec<AddrSnap>,
 }
@@ -48,6 +53,7 @@ pub struct AddrSnap {
     pub nodad: bool,
     pub tentative: bool,
     pub permanent: bool,
+    pub dadfailed: bool,
 }
 
 impl AddrSnap {
@@ -56,7 +62,7 @@ impl AddrSnap {
             nodad: self.nodad,
             tentative: self.tentative,
             permanent: self.permanent,
-            dadfailed: false,
+            dadfailed: self.dadfailed,
         }
     }
 }
@@ -81,6 +87,12 @@ impl Kernel {
             let ns = self.ns(id);
             let mut links = BTreeMap::new();
             let mut sysctls = BTreeMap::new();
+            let mut vlans: BTreeMap<IfIndex, Vec<VlanSpec>> = self
+                .list_port_vlans(r)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.index, p.vlans))
+                .collect();
             for (&idx, l) in &ns.links {
                 let info = self.info(id, idx);
                 let mut addrs: Vec<AddrSnap> = l
@@ -91,6 +103,7 @@ impl Kernel {
                         nodad: a.flags.nodad,
                         tentative: a.flags.tentative,
                         permanent: a.flags.permanent,
+                        dadfailed: a.flags.dadfailed,
                     })
                     .collect();
                 addrs.sort();
@@ -106,6 +119,8 @@ impl Kernel {
                         peer: info.peer,
                         bridge: info.bridge,
                         port_state: info.port_state,
+                        port_flags: info.port_flags,
+                        vlans: vlans.remove(&idx).unwrap_or_default(),
                         addrs,
                     },
                 );

@@ -6,48 +6,21 @@ use super::sysctls::keys;
 use super::Kernel;
 use crate::addr::{eui64_link_local, same_addr, Addr};
 use crate::clock::KernelTimer;
-use crate::link::Kind;
 use crate::namespace::NsId;
 use crate::route::{Route, RouteScopeOrd, RouteTable};
 use crate::sysctl::Table;
 use ipnet::{IpNet, Ipv6Net};
 use nsplumb_core::{AddrFlags, IfIndex};
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::Duration;
-
-const SEC: u64 = 1_000_000_000;
 
 impl Kernel {
-    fn dad_delay(&mut self, id: NsId, idx: IfIndex) -> Option<Duration> {
-        let l = self.lk(id, idx);
-        // IFF_LOOPBACK and IFF_NOARP (dummy) links skip DAD.
-        if matches!(l.kind, Kind::Loopback | Kind::Dummy) {
-            return None;
-        }
-        let k = keys();
-        if self.link_val(id, idx, Table::Conf6, k.accept_dad) < 1
-            && self.all_val(id, Table::Conf6, k.accept_dad) < 1
-        {
-            return None;
-        }
-        let transmits = self.link_val(id, idx, Table::Conf6, k.dad_transmits).max(0) as u64;
-        let retrans = self
-            .link_val(id, idx, Table::Neigh6, k.retrans_time_ms6)
-            .max(0) as u64;
-        let delay_s = self
-            .link_val(id, idx, Table::Conf6, k.rtr_solicit_delay)
-            .max(0) as u64;
-        let rand = self.rng.below(delay_s * SEC);
-        Some(Duration::from_nanos(rand + transmits * retrans * 1_000_000))
-    }
-
     /// Starts DAD for tentative addresses that wait for it (the link is ready).
     pub(super) fn start_dad(&mut self, id: NsId, idx: IfIndex) {
         if !self
             .lk(id, idx)
             .addrs
             .iter()
-            .any(|a| a.flags.tentative && a.dad_deadline.is_none())
+            .any(|a| a.flags.tentative && a.dad_deadline.is_none() && !a.flags.dadfailed)
         {
             return;
         }
@@ -55,7 +28,7 @@ impl Kernel {
             .lk(id, idx)
             .addrs
             .iter()
-            .filter(|a| a.flags.tentative && a.dad_deadline.is_none())
+            .filter(|a| a.flags.tentative && a.dad_deadline.is_none() && !a.flags.dadfailed)
             .filter_map(|a| match a.net {
                 IpNet::V6(n) => Some(n.addr()),
                 _ => None,
@@ -63,7 +36,7 @@ impl Kernel {
             .collect();
         let uid = self.lk(id, idx).uid;
         for ip in pending {
-            let delay = self.dad_delay(id, idx);
+            let delay = self.dad_begin(id, idx, ip); // SPEC L5: see `dad`
             let now = self.clock.now;
             let a = self
                 .lk_mut(id, idx)

@@ -10,7 +10,8 @@ use nsplumb_core::{AddrFlags, AddrInfo, Errno, IfIndex, NetnsRef};
 use std::net::IpAddr;
 
 impl Kernel {
-    /// `ip addr add`: IPv6 on a link with IPv6 disabled → EACCES; duplicates → EEXIST.
+    /// `ip addr add`: IPv6 on a link with IPv6 disabled → EACCES, with an MTU below 1280 →
+    /// EINVAL; duplicates → EEXIST.
     pub fn add_address(
         &mut self,
         r: &NetnsRef,
@@ -19,6 +20,9 @@ impl Kernel {
         nodad: bool,
     ) -> Result<(), Errno> {
         let id = self.resolve(r, idx)?;
+        if net.addr().is_ipv6() && self.v6_absent(id, idx) {
+            return Err(Errno::EINVAL); // SPEC L1: `ipv6_add_dev` refuses below 1280
+        }
         if net.addr().is_ipv6() && self.v6_disabled(id, idx) {
             return Err(Errno::EACCES);
         }

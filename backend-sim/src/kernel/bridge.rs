@@ -2,6 +2,7 @@
 //! carrier.
 
 use super::Kernel;
+use crate::bridge_port::PortOptions;
 use crate::clock::KernelTimer;
 use crate::link::Port;
 use crate::namespace::NsId;
@@ -44,11 +45,13 @@ impl Kernel {
         if l.bridge().is_some() {
             return Err(Errno::ELOOP);
         }
+        let opts = PortOptions::new(self.link_opts.vlan_filtering_supported);
         let l = self.lk_mut(id, idx);
         l.master = Some(m);
         l.port = Some(Port {
             state: PortState::Disabled,
             stp_deadline: None,
+            opts,
         });
         let mac = self.lk(id, idx).mac;
         let b = self.lk_mut(id, m).bridge_mut().expect("bridge");
@@ -59,6 +62,7 @@ impl Kernel {
             self.bridge_select(id, m);
         }
         self.port_refresh(id, idx);
+        self.bridge_mtu_auto(id, m); // SPEC L1
         Ok(())
     }
 
@@ -84,6 +88,7 @@ impl Kernel {
         if was_enabled || changed {
             self.bridge_select(id, m);
         }
+        self.bridge_mtu_auto(id, m); // SPEC L1
     }
 
     /// `br_stp_recalculate_bridge_id`: lowest port MAC, zero without ports, unless set by the user.

@@ -65,6 +65,7 @@ impl Kernel {
         let f = Frame {
             len: bytes.len() as u64,
             parsed: parsed.as_ref(),
+            vlan: None,
         };
         self.xmit(id, idx, &f, &mut visited);
         let rec = FrameRecord {
@@ -121,9 +122,13 @@ impl Kernel {
                 let st = &mut self.lk_mut(id, idx).stats;
                 st.tx_packets += 1;
                 st.tx_bytes += len;
+                // SPEC L3: the bridge's own frames enter through its VLAN table.
+                let Some(fb) = self.bridge_ingress(id, idx, None, f.vlan) else {
+                    return;
+                };
                 for p in ports {
-                    if self.forwarding_port(id, p) {
-                        self.xmit(id, p, f, visited);
+                    if let Some(vlan) = self.bridge_egress(id, None, p, fb) {
+                        self.xmit(id, p, &Frame { vlan, ..*f }, visited);
                     }
                 }
             }
@@ -161,6 +166,10 @@ impl Kernel {
             if !self.forwarding_port(id, idx) || !self.lk(id, br).up {
                 return;
             }
+            // SPEC L2–L4: hairpin, isolation and VLAN membership decide (see `segment`).
+            let Some(fb) = self.bridge_ingress(id, br, Some(idx), f.vlan) else {
+                return;
+            };
             let ports: Vec<IfIndex> = self
                 .lk(id, br)
                 .bridge()
@@ -170,9 +179,12 @@ impl Kernel {
                 .copied()
                 .collect();
             for p in ports {
-                if p != idx && self.forwarding_port(id, p) {
-                    self.xmit(id, p, f, visited);
+                if let Some(vlan) = self.bridge_egress(id, Some(idx), p, fb) {
+                    self.xmit(id, p, &Frame { vlan, ..*f }, visited);
                 }
+            }
+            if self.bridge_up(id, br, fb) != Some(None) {
+                return;
             }
             let st = &mut self.lk_mut(id, br).stats;
             st.rx_packets += 1;
@@ -180,7 +192,9 @@ impl Kernel {
             self.local_deliver(id, br, f);
             return;
         }
-        self.local_deliver(id, idx, f);
+        if f.vlan.is_none() {
+            self.local_deliver(id, idx, f);
+        }
     }
 
     /// Every frame sent so far.
@@ -206,9 +220,12 @@ impl Kernel {
 }
 
 /// A frame on its way through links: its length and what a receiving stack parses of it.
+#[derive(Clone, Copy)]
 pub(super) struct Frame<'a> {
     pub(super) len: u64,
     pub(super) parsed: Option<&'a Announcement>,
+    /// Its 802.1Q tag on this hop (SPEC L3; a stack without a VLAN device drops it).
+    pub(super) vlan: Option<u16>,
 }
 
 /// What `xmit` needs of a link's kind, without borrowing the kernel.

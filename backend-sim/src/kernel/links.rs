@@ -4,6 +4,7 @@
 use super::addresses::perm;
 use super::Kernel;
 use crate::addr::Addr;
+use crate::bridge_port::BridgeOptions;
 use crate::link::{check_name, BridgeState, Kind, Link};
 use crate::namespace::NsId;
 use ipnet::{IpNet, Ipv4Net};
@@ -94,6 +95,7 @@ impl Kernel {
             mac_set: false,
             fwd_ports: 0,
             port_macs: Default::default(),
+            opts: BridgeOptions::new(self.link_opts.vlan_filtering_supported, false),
         };
         self.insert_link(id, idx, name.to_string(), Kind::Bridge(b), mac, 1500);
         Ok(idx)
@@ -130,6 +132,7 @@ impl Kernel {
                 return Err(Errno::EOPNOTSUPP);
             }
         }
+        let mtu = self.veth_mtu(req)?; // SPEC L1
         let peer_idx = self.nsm(pid).alloc_index();
         let host_idx = self.nsm(id).alloc_index();
         let peer_mac = req.peer_mac.unwrap_or_else(|| self.rng.mac());
@@ -143,7 +146,7 @@ impl Kernel {
                 peer: host_idx,
             },
             peer_mac,
-            1500,
+            mtu,
         );
         self.insert_link(
             id,
@@ -154,7 +157,7 @@ impl Kernel {
                 peer: peer_idx,
             },
             host_mac,
-            1500,
+            mtu,
         );
         if let Some(m) = req.host_master {
             self.enslave(id, host_idx, m)?;

@@ -7,11 +7,16 @@
 mod addrconf;
 mod addresses;
 mod bridge;
+mod dad;
 mod events;
 mod frames;
+mod link_options;
 mod links;
+mod mtu;
 mod neighbours;
+mod port_options;
 mod routes;
+mod segment;
 mod sysctls;
 mod time;
 
@@ -21,9 +26,7 @@ use crate::link::{Kind, Link};
 use crate::namespace::{Devconf, FxMap, Namespace, NsId, NsMap};
 use crate::rng::Rng;
 use crate::sysctl::DevconfInherit;
-use nsplumb_core::{
-    BridgeInfo, Errno, IfIndex, LinkFlags, LinkInfo, MacAddr, NetnsRef, PeerRef, PortFlags,
-};
+use nsplumb_core::{BridgeInfo, Errno, IfIndex, LinkFlags, LinkInfo, MacAddr, NetnsRef, PeerRef};
 
 /// The in-memory kernel.
 pub struct Kernel {
@@ -41,6 +44,8 @@ pub struct Kernel {
     /// The machine's initial namespace when it is not the simulated host (the host is then a
     /// namespace created from it, as a kernel test's private host); `None`: the host is it.
     pub(crate) outer_init_net: Option<Devconf>,
+    /// Link options (SPEC L1–L5): the kernel model's VLAN filtering support, DAD runs.
+    pub(crate) link_opts: link_options::LinkOptionsState,
 }
 
 impl Default for Kernel {
@@ -65,6 +70,7 @@ impl Kernel {
             swept_len: 512,
             devconf_inherit: DevconfInherit::default(),
             outer_init_net: None,
+            link_opts: Default::default(),
         };
         k.add_namespace(NetnsRef::Host);
         k
@@ -178,11 +184,11 @@ impl Kernel {
             bridge: l.bridge().map(|b| BridgeInfo {
                 stp_enabled: b.stp,
                 forward_delay_cs: b.forward_delay_cs,
-                vlan_filtering: Some(false),
+                vlan_filtering: Some(b.opts.vlan_filtering),
             }),
             port_state: l.port.as_ref().map(|p| p.state),
-            port_flags: l.port.as_ref().map(|_| PortFlags::default()),
-            ipv6_disabled: Some(self.v6_disabled(id, idx)),
+            port_flags: l.port.as_ref().map(|p| p.opts.flags()),
+            ipv6_disabled: (!self.v6_absent(id, idx)).then(|| self.v6_disabled(id, idx)),
             stats: Some(l.stats),
         }
     }

@@ -19,6 +19,9 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let v6 = spec.dst.addr().is_ipv6();
+        if v6 && self.v6_absent(id, spec.oif) {
+            return Err(Errno::ENODEV); // SPEC L1: no IPv6 device below 1280 (checked)
+        }
         if v6 && self.v6_disabled(id, spec.oif) {
             return Err(Errno::EACCES);
         }

@@ -77,7 +77,8 @@ impl Kernel {
     }
 
     pub(crate) fn v6_disabled(&self, id: NsId, idx: IfIndex) -> bool {
-        self.link_val(id, idx, Table::Conf6, keys().disable_ipv6) != 0
+        self.v6_absent(id, idx) // SPEC L1: no IPv6 below 1280
+            || self.link_val(id, idx, Table::Conf6, keys().disable_ipv6) != 0
     }
 
     /// Sysctls a new or moved-in link starts with: the namespace's `default` values (but the
@@ -105,13 +106,14 @@ impl Kernel {
                     Ok(None)
                 }
             }
-            Target::Dev(name) => self
-                .ns(id)
-                .names
-                .get(name)
-                .copied()
-                .map(Some)
-                .ok_or(Errno::ENOENT),
+            Target::Dev(name) => {
+                let idx = self.ns(id).names.get(name).copied().ok_or(Errno::ENOENT)?;
+                // SPEC L1: below 1280 the link has no IPv6 device, so no IPv6 directory.
+                if matches!(table, Table::Conf6 | Table::Neigh6) && self.v6_absent(id, idx) {
+                    return Err(Errno::ENOENT);
+                }
+                Ok(Some(idx))
+            }
         }
     }
 

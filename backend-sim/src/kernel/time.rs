@@ -115,18 +115,11 @@ impl Kernel {
         }
         match timer {
             KernelTimer::Dad {
-                ns, index, addr, ..
-            } => {
-                let l = self.lk_mut(ns, index);
-                if let Some(a) = l
-                    .addrs
-                    .iter_mut()
-                    .find(|a| a.net.addr() == IpAddr::V6(addr))
-                {
-                    a.flags.tentative = false;
-                    a.dad_deadline = None;
-                }
-            }
+                ns,
+                index,
+                uid,
+                addr,
+            } => self.dad_timer(ns, index, uid, addr, at), // SPEC L5: see `dad`
             KernelTimer::Stp { ns, index, uid } => {
                 let br_idx = self.lk(ns, index).master.expect("ports have a master");
                 let fd = self
