@@ -184,7 +184,13 @@ impl Kernel {
             bridge: l.bridge().map(|b| BridgeInfo {
                 stp_enabled: b.stp,
                 forward_delay_cs: b.forward_delay_cs,
-                vlan_filtering: Some(b.opts.vlan_filtering),
+                // As nsplumb-linux reads it: a kernel without CONFIG_BRIDGE_VLAN_FILTERING
+                // still reports `vlan_filtering 0` but none of the VLAN attributes that come
+                // with support, so the answer there is "not supported", not "off".
+                vlan_filtering: self
+                    .link_opts
+                    .vlan_filtering_supported
+                    .then_some(b.opts.vlan_filtering),
             }),
             port_state: l.port.as_ref().map(|p| p.state),
             port_flags: l.port.as_ref().map(|p| p.opts.flags()),
