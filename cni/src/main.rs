@@ -1,13 +1,20 @@
-//! The `nsplumb-cni` binary: one CNI call per process (SPEC C1–C11).
+//! The `nsplumb-cni` binary: one CNI call per process (SPEC C1–C11), or, started by an ADD, the
+//! detached process that sends an interface's remaining announcements (SPEC C5).
 
+use nsplumb_cni::kernel::announcer::{self, ANNOUNCER_ARG};
 use nsplumb_cni::plugin::{read_stdin, run};
-use nsplumb_cni::{NotImplemented, ProcessEnv, Tools};
+use nsplumb_cni::{KernelDataplane, ProcessEnv, Tools};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     init_logging();
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == ANNOUNCER_ARG) {
+        let job = args.next().unwrap_or_default();
+        return ExitCode::from(announcer::run(&job.to_string_lossy()));
+    }
     let status = run(
-        &NotImplemented,
+        &KernelDataplane::from_env(),
         &Tools::system(),
         &ProcessEnv,
         read_stdin,

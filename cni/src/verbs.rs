@@ -232,10 +232,15 @@ fn gc(dataplane: &dyn Dataplane, tools: &Tools, request: &Request) -> Result<(),
         config,
         valid,
     });
-    let removed = failures
-        .note(removed)
-        .map(|o| o.removed)
-        .unwrap_or_default();
+    let removed = match failures.note(removed) {
+        Some(outcome) => {
+            for error in outcome.errors {
+                failures.note::<()>(Err(error));
+            }
+            outcome.removed
+        }
+        None => Vec::new(),
+    };
     if let Some(plugin) = &ipam {
         for stale in &removed {
             failures.note(plugin.del_attachment(request, stale));
