@@ -14,6 +14,7 @@ pub mod child;
 pub mod cni_args;
 pub mod config;
 pub mod dataplane;
+pub mod entry;
 pub mod env;
 pub mod error;
 pub mod ipam;
