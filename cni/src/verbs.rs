@@ -68,6 +68,7 @@ fn add(
     let attachment = request.attachment().expect("ADD has an attachment");
     let netns = request.env.netns.as_deref().expect("ADD has a namespace");
     let config = &request.config;
+    config.refuse_unapplied_link_options()?;
     let ipam = ipam_plugin(tools, request)?;
     let mut undo = Undo::new(request);
 
