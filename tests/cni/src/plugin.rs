@@ -176,6 +176,7 @@ impl Plugin {
             args: None,
             extra_env: Vec::new(),
             config: Value::Null,
+            raw_stdin: None,
             timeout: Duration::from_secs(30),
         }
     }
@@ -213,6 +214,7 @@ pub struct Call<'a> {
     args: Option<String>,
     extra_env: Vec<(String, String)>,
     config: Value,
+    raw_stdin: Option<String>,
     timeout: Duration,
 }
 
@@ -251,6 +253,12 @@ impl Call<'_> {
         self
     }
 
+    /// Bytes for stdin in place of the configuration (input that is not JSON).
+    pub fn raw_stdin(mut self, text: &str) -> Self {
+        self.raw_stdin = Some(text.into());
+        self
+    }
+
     /// The plugin is killed (SIGKILL) once it runs this long; [`Call::run`] then answers
     /// [`crate::error::HarnessError::Timeout`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -279,7 +287,11 @@ impl Call<'_> {
         .env("CNI_COMMAND", self.verb.as_str())
         .env("CNI_PATH", &self.plugin.cni_path)
         .timeout(self.timeout)
-        .stdin(self.config.to_string());
+        .stdin(
+            self.raw_stdin
+                .clone()
+                .unwrap_or_else(|| self.config.to_string()),
+        );
         for (key, value) in &self.extra_env {
             cmd = cmd.env(key, value);
         }
