@@ -66,6 +66,7 @@ fn main() {
         }
     }
     print_table(&rows);
+    print_ratios(&rows);
 }
 
 fn measure(env: &CniEnv, index: usize, args: &Args, rows: &mut Vec<Row>) -> Result<()> {
@@ -173,6 +174,34 @@ fn row(plugin: &str, metric: &'static str, samples: Vec<Duration>, note: &str) -
         metric,
         samples,
         note: note.into(),
+    }
+}
+
+/// Each plugin's medians against the reference bridge plugin's (when it was measured): how
+/// many times faster (`bridge ÷ plugin`).
+fn print_ratios(rows: &[Row]) {
+    let median = |r: &Row| median_p90(&r.samples).map(|(m, _)| m);
+    let reference: Vec<&Row> = rows.iter().filter(|r| r.plugin == "bridge").collect();
+    if reference.is_empty() {
+        return;
+    }
+    println!();
+    println!("| plugin | metric | bridge median ms | plugin median ms | bridge ÷ plugin |");
+    println!("|---|---|---|---|---|");
+    for r in rows.iter().filter(|r| r.plugin != "bridge") {
+        let Some(base) = reference.iter().find(|b| b.metric == r.metric) else {
+            continue;
+        };
+        if let (Some(b), Some(p)) = (median(base), median(r)) {
+            println!(
+                "| {} | {} | {} | {} | {:.2}× |",
+                r.plugin,
+                r.metric,
+                ms(b),
+                ms(p),
+                b.as_secs_f64() / p.as_secs_f64().max(1e-9)
+            );
+        }
     }
 }
 
