@@ -7,14 +7,14 @@
 //! Shared locks never wait for each other, so concurrent ADDs on one bridge do not serialise;
 //! a kill releases the lock with the process.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use nsplumb_host::lock::FileLock;
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// A lock on one bridge's lifetime, shared or exclusive; released when dropped.
 #[derive(Debug)]
 pub struct BridgeLock {
-    file: File,
+    _held: FileLock,
 }
 
 /// The lock file of `bridge` in `state_dir`.
@@ -22,41 +22,18 @@ pub fn lock_path(state_dir: &Path, bridge: &str) -> PathBuf {
     state_dir.join(format!("bridge-{bridge}.lock"))
 }
 
-fn open(path: &Path) -> io::Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-}
-
 impl BridgeLock {
     /// Held from making the bridge ready until the ADD's port is on it. Blocks only while a
     /// failed ADD decides about deleting the bridge.
     pub fn shared(path: &Path) -> io::Result<BridgeLock> {
-        let file = open(path)?;
-        file.lock_shared()?;
-        Ok(BridgeLock { file })
+        Ok(BridgeLock {
+            _held: FileLock::acquire_shared(path)?,
+        })
     }
 
     /// The right to delete the bridge, if no ADD holds the shared lock now; `None` otherwise.
     pub fn try_exclusive(path: &Path) -> io::Result<Option<BridgeLock>> {
-        let file = open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(BridgeLock { file })),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(e),
-        }
-    }
-}
-
-impl Drop for BridgeLock {
-    fn drop(&mut self) {
-        let _ = self.file.unlock();
+        Ok(FileLock::try_acquire(path)?.map(|held| BridgeLock { _held: held }))
     }
 }
 
