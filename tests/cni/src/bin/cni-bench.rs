@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use nsplumb_cni_tests::command::Cmd;
 use nsplumb_cni_tests::env::CniEnv;
 use nsplumb_cni_tests::error::Result;
 use nsplumb_cni_tests::isolation;
@@ -63,6 +64,13 @@ fn main() {
         if let Err(e) = measure(&env, index, &args, &mut rows) {
             eprintln!("cni-bench: {}: {e}", env.plugin.path.display());
             std::process::exit(1);
+        }
+        // The next plugin's networks use the same subnets: its host routes must not find
+        // this plugin's bridges first.
+        for bridge in [format!("nspbench{index}"), format!("nspreuse{index}")] {
+            let _ = Cmd::new(format!("delete bridge {bridge}"), "ip")
+                .args(["link", "del", &bridge])
+                .run();
         }
     }
     print_table(&rows);
