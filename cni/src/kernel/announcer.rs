@@ -13,6 +13,7 @@
 //! from the record.
 
 use super::World;
+use nix::sys::signal::Signal;
 use nsplumb_core::{AnnounceTarget, Attached, MacAddr, NetnsRef, Plumber};
 use nsplumb_host::{AnnouncerProcess, ProcessRef, Store};
 use nsplumb_linux::LinuxBackend;
@@ -81,12 +82,24 @@ pub(super) async fn start(world: &World, job: Job) -> Result<(), String> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    let mut terminable = nix::sys::signal::SigSet::empty();
+    terminable.add(Signal::SIGTERM);
+    // SAFETY: setsid, sigaction and sigprocmask are async-signal-safe; nothing else runs
+    // between fork and exec.
     unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(drop)
-                .map_err(std::io::Error::from)
+        command.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            // DEL stops this process with SIGTERM. A runtime may run plugins with SIGTERM
+            // ignored or blocked (both survive exec): DEL would then wait for its timeout
+            // while the announcements went on.
+            nix::sys::signal::signal(Signal::SIGTERM, nix::sys::signal::SigHandler::SigDfl)
+                .map_err(std::io::Error::from)?;
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+                Some(&terminable),
+                None,
+            )
+            .map_err(std::io::Error::from)
         });
     }
     let mut child = command

@@ -387,7 +387,16 @@ fn add_returns_before_the_announcements_and_del_stops_them() {
         return;
     }
     // SPEC: C5 — three announcements 2 s apart: ADD returns long before the last, a detached
-    // process sends the rest, and DEL stops it.
+    // process sends the rest, and DEL stops it at once, even when the runtime runs plugins
+    // with SIGTERM ignored (inherited across exec, as from a Go runtime that ignores it).
+    // SAFETY: this isolated test process is single-threaded here and restores nothing.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGTERM,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    }
+    .expect("ignore SIGTERM");
     let (env, mut network) = network("nsp-ann", "nspa0");
     network
         .extra
@@ -412,7 +421,17 @@ fn add_returns_before_the_announcements_and_del_stops_them() {
         1,
         "one announcing process: {announcers:?}"
     );
-    del(&plugin, "ann", &ns, &with_prev_result(&config, &result));
+    let out = plugin
+        .on(Verb::Del, "ann", ns.path())
+        .config(&with_prev_result(&config, &result))
+        .run()
+        .expect("run DEL");
+    out.expect_result("DEL");
+    assert!(
+        out.elapsed < Duration::from_secs(1),
+        "DEL waited for the announcer instead of stopping it: {:?}",
+        out.elapsed
+    );
     assert_eq!(
         nsplumb_state::announcers(),
         Vec::<u32>::new(),
