@@ -6,7 +6,8 @@
 # of `podman run --rm` (Podman 4.3, CNI backend). Figures only; a table on stdout.
 #
 # Usage: sudo bash bench/cni.sh [--n N] [--reuse-n M] [--podman-n P] [PLUGIN...]
-#   PLUGIN: plugin binaries, each named as its conflist "type" (default /usr/lib/cni/bridge);
+#   PLUGIN: plugin binaries, each named as its conflist "type" (default: the workspace's
+#   nsplumb-cni, then /usr/lib/cni/bridge; the last table compares each to the bridge plugin);
 #   N ADD/DEL rounds (default 100), M reuse rounds (default 10; the bridge plugin needs 20-55 s
 #   each), P podman runs (default N).
 # Runs in private network, mount and PID namespaces like the tests (tests/cni/README.md):
@@ -15,15 +16,20 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 args=()
+plugins=()
 while (($#)); do
   case $1 in
     --n | --reuse-n | --podman-n) args+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
     -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) args+=(--plugin "$1"); shift ;;
+    *) plugins+=(--plugin "$1"); shift ;;
   esac
 done
 if [[ ${NO_BUILD:-0} != 1 ]]; then
-  log "building cni-bench (release)"
-  (cd "$ROOT" && cargo build --release -q -p nsplumb-cni-tests --bin cni-bench) || die "build failed"
+  log "building cni-bench and nsplumb-cni (release)"
+  (cd "$ROOT" && cargo build --release -q -p nsplumb-cni-tests --bin cni-bench \
+    && cargo build --release -q -p nsplumb-cni --bin nsplumb-cni) || die "build failed"
 fi
-exec "$ROOT/target/release/cni-bench" "${args[@]}"
+if ((${#plugins[@]} == 0)); then
+  plugins=(--plugin "$ROOT/target/release/nsplumb-cni" --plugin /usr/lib/cni/bridge)
+fi
+exec "$ROOT/target/release/cni-bench" "${plugins[@]}" "${args[@]+"${args[@]}"}"

@@ -6,6 +6,7 @@
 //! reported in one error: code 2 for a key neither plugin knows (or one nsplumb does not
 //! implement), code 7 for a bad value, each naming the key and the value.
 
+mod link_options;
 mod problems;
 mod sections;
 mod values;

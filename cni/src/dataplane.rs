@@ -3,12 +3,12 @@
 //! Everything around it (environment, configuration, IPAM, masquerade, results) is this crate's;
 //! the [`Dataplane`] does the bridge, the veth, addresses, routes, gateway addresses and
 //! forwarding, L1–L5, the announcements and the records that let DEL and GC find a host end
-//! (SPEC C3–C9, R1). Until the host-state crate lands the binary runs [`NotImplemented`].
+//! (SPEC C3–C9, R1). The binary's is [`crate::kernel::KernelDataplane`].
 
 use crate::addressing::Addressing;
 use crate::config::NetworkConfig;
 use crate::env::Attachment;
-use crate::error::{CniError, ErrorCode};
+use crate::error::CniError;
 use nsplumb_core::MacAddr;
 use rscni_types::types::CNIResult;
 use std::path::Path;
@@ -80,10 +80,12 @@ pub struct GcRequest<'a> {
     pub valid: &'a [Attachment],
 }
 
-/// What GC removed: the caller releases their IPAM reservations (IPAM DEL for each).
+/// What GC removed: the caller releases their IPAM reservations (IPAM DEL for each). GC is
+/// best effort: an attachment that could not be removed is in `errors`, the others go on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcOutcome {
     pub removed: Vec<Attachment>,
+    pub errors: Vec<CniError>,
 }
 
 /// The kernel side of each verb. Implementations must leave nothing behind when they fail
@@ -94,47 +96,4 @@ pub trait Dataplane {
     fn check(&self, request: &CheckRequest<'_>) -> Result<(), CniError>;
     fn status(&self, request: &StatusRequest<'_>) -> Result<(), CniError>;
     fn gc(&self, request: &GcRequest<'_>) -> Result<GcOutcome, CniError>;
-}
-
-/// The binary's dataplane until the host-state crate lands: every kernel part fails with
-/// error 100, so the protocol, IPAM and masquerade parts can be driven end to end.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NotImplemented;
-
-impl NotImplemented {
-    fn error(verb: &str) -> CniError {
-        CniError::new(
-            ErrorCode::NOT_IMPLEMENTED,
-            format!(
-                "nsplumb-cni {verb}: the kernel part (bridge, veth, records) is not implemented \
-                 yet"
-            ),
-        )
-    }
-}
-
-impl Dataplane for NotImplemented {
-    fn attach(&self, _: &AttachRequest<'_>) -> Result<AttachOutcome, CniError> {
-        Err(Self::error("ADD"))
-    }
-
-    fn detach(&self, _: &DetachRequest<'_>) -> Result<(), CniError> {
-        Err(Self::error("DEL"))
-    }
-
-    fn check(&self, _: &CheckRequest<'_>) -> Result<(), CniError> {
-        Err(Self::error("CHECK"))
-    }
-
-    fn status(&self, _: &StatusRequest<'_>) -> Result<(), CniError> {
-        // STATUS answers "not available" with the spec's code: an ADD cannot succeed.
-        Err(CniError::new(
-            ErrorCode::NOT_AVAILABLE,
-            "nsplumb-cni cannot serve ADD: its kernel part is not implemented yet",
-        ))
-    }
-
-    fn gc(&self, _: &GcRequest<'_>) -> Result<GcOutcome, CniError> {
-        Err(Self::error("GC"))
-    }
 }

@@ -26,12 +26,16 @@ impl ErrorCode {
     pub const TRY_AGAIN_LATER: ErrorCode = ErrorCode(11);
     /// STATUS: an ADD could not succeed now.
     pub const NOT_AVAILABLE: ErrorCode = ErrorCode(50);
-    /// nsplumb: a verb whose kernel part is not built yet (the [`crate::Dataplane`] seam).
-    pub const NOT_IMPLEMENTED: ErrorCode = ErrorCode(100);
     /// nsplumb: the IPAM plugin could not be run, or answered with something unusable.
     pub const IPAM_FAILED: ErrorCode = ErrorCode(101);
     /// nsplumb: the masquerade rules could not be read or changed (`nft`).
     pub const MASQUERADE_FAILED: ErrorCode = ErrorCode(102);
+    /// nsplumb: a kernel step of the verb failed (bridge, veth, address, route, records, or the
+    /// namespace could not be entered); what the verb had done was undone, and `details` says
+    /// what could not be.
+    pub const KERNEL_FAILED: ErrorCode = ErrorCode(103);
+    /// nsplumb: CHECK found the links differ from the ADD's result or the configuration.
+    pub const CHECK_FAILED: ErrorCode = ErrorCode(104);
 }
 
 impl fmt::Display for ErrorCode {

@@ -5,8 +5,8 @@
 //! configuration on stdin. This crate reads and checks both ([`env`], [`config`],
 //! [`request`]), delegates addresses to the IPAM plugin ([`ipam`]), masquerades with nftables
 //! ([`masquerade`]) and writes results and errors in the call's protocol version ([`result`],
-//! [`error`], [`version`]). The kernel work of each verb is behind the [`Dataplane`] trait;
-//! [`plugin::run`] is one whole call.
+//! [`error`], [`version`]). The kernel work of each verb is behind the [`Dataplane`] trait,
+//! done by [`kernel`] on the real kernel; [`plugin::run`] is one whole call.
 
 pub mod addressing;
 pub mod bounded;
@@ -14,9 +14,11 @@ pub mod child;
 pub mod cni_args;
 pub mod config;
 pub mod dataplane;
+pub mod entry;
 pub mod env;
 pub mod error;
 pub mod ipam;
+pub mod kernel;
 pub mod mac;
 pub mod masquerade;
 pub mod plugin;
@@ -33,10 +35,11 @@ pub use addressing::{Addressing, AssignedIp};
 pub use config::{IpamConfig, NetworkConfig};
 pub use dataplane::{
     AttachOutcome, AttachRequest, CheckRequest, Dataplane, DetachRequest, GcOutcome, GcRequest,
-    LinkReport, NotImplemented, StatusRequest,
+    LinkReport, StatusRequest,
 };
 pub use env::{Attachment, EnvSource, Environment, ProcessEnv};
 pub use error::{CniError, ErrorCode};
+pub use kernel::KernelDataplane;
 pub use request::Request;
 pub use verb::Verb;
 pub use verbs::Tools;

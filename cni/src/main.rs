@@ -1,35 +1,5 @@
-//! The `nsplumb-cni` binary: one CNI call per process (SPEC C1–C11).
+//! The `nsplumb-cni` binary (see [`nsplumb_cni::entry`]).
 
-use nsplumb_cni::plugin::{read_stdin, run};
-use nsplumb_cni::{NotImplemented, ProcessEnv, Tools};
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    init_logging();
-    let status = run(
-        &NotImplemented,
-        &Tools::system(),
-        &ProcessEnv,
-        read_stdin,
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
-    );
-    ExitCode::from(status)
-}
-
-/// Logs go to stderr only (stdout is the runtime's): warnings and errors, or what
-/// `NSPLUMB_CNI_LOG` asks for (an `EnvFilter` directive, e.g. `debug`).
-fn init_logging() {
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false);
-    match std::env::var("NSPLUMB_CNI_LOG") {
-        Ok(directive) => {
-            builder
-                .with_env_filter(tracing_subscriber::EnvFilter::new(directive))
-                .init();
-        }
-        Err(_) => builder.with_max_level(tracing::Level::WARN).init(),
-    }
+fn main() -> std::process::ExitCode {
+    nsplumb_cni::entry::main()
 }

@@ -80,3 +80,54 @@ pub fn require_debian_plugins() {
         );
     }
 }
+
+/// A dataplane whose every kernel part fails (code [`FAILING_KERNEL`]), so that the protocol,
+/// IPAM and masquerade steps around it can be driven without a kernel.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailingDataplane;
+
+/// The code [`FailingDataplane`] fails with: the real dataplane's for a kernel step.
+pub const FAILING_KERNEL: crate::error::ErrorCode = crate::error::ErrorCode::KERNEL_FAILED;
+
+impl FailingDataplane {
+    fn error(verb: &str) -> crate::error::CniError {
+        crate::error::CniError::new(FAILING_KERNEL, format!("{verb}: the test kernel fails"))
+    }
+}
+
+impl crate::dataplane::Dataplane for FailingDataplane {
+    fn attach(
+        &self,
+        _: &crate::dataplane::AttachRequest<'_>,
+    ) -> Result<crate::dataplane::AttachOutcome, crate::error::CniError> {
+        Err(Self::error("ADD"))
+    }
+
+    fn detach(
+        &self,
+        _: &crate::dataplane::DetachRequest<'_>,
+    ) -> Result<(), crate::error::CniError> {
+        Err(Self::error("DEL"))
+    }
+
+    fn check(&self, _: &crate::dataplane::CheckRequest<'_>) -> Result<(), crate::error::CniError> {
+        Err(Self::error("CHECK"))
+    }
+
+    fn status(
+        &self,
+        _: &crate::dataplane::StatusRequest<'_>,
+    ) -> Result<(), crate::error::CniError> {
+        Err(crate::error::CniError::new(
+            crate::error::ErrorCode::NOT_AVAILABLE,
+            "STATUS: the test kernel fails",
+        ))
+    }
+
+    fn gc(
+        &self,
+        _: &crate::dataplane::GcRequest<'_>,
+    ) -> Result<crate::dataplane::GcOutcome, crate::error::CniError> {
+        Err(Self::error("GC"))
+    }
+}

@@ -68,6 +68,7 @@ fn add(
     let attachment = request.attachment().expect("ADD has an attachment");
     let netns = request.env.netns.as_deref().expect("ADD has a namespace");
     let config = &request.config;
+    config.refuse_unapplied_link_options()?;
     let ipam = ipam_plugin(tools, request)?;
     let mut undo = Undo::new(request);
 
@@ -232,10 +233,15 @@ fn gc(dataplane: &dyn Dataplane, tools: &Tools, request: &Request) -> Result<(),
         config,
         valid,
     });
-    let removed = failures
-        .note(removed)
-        .map(|o| o.removed)
-        .unwrap_or_default();
+    let removed = match failures.note(removed) {
+        Some(outcome) => {
+            for error in outcome.errors {
+                failures.note::<()>(Err(error));
+            }
+            outcome.removed
+        }
+        None => Vec::new(),
+    };
     if let Some(plugin) = &ipam {
         for stale in &removed {
             failures.note(plugin.del_attachment(request, stale));

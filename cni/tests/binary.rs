@@ -79,12 +79,13 @@ fn errors_are_objects_on_stdout_with_a_non_zero_exit() {
             "not JSON",
         ),
         Expected::error(&ADD, bytes(&bad_value), 7, "1.0.0", "invalid VLAN ID 4095"),
+        // A namespace that is not there: nothing is touched.
         Expected::error(
             &ADD,
             bytes(&conf("1.1.0")),
-            100,
+            103,
             "1.1.0",
-            "not implemented yet",
+            "cannot look into namespace /run/netns/nsplumb-test",
         ),
     ];
     for case in cases {
@@ -132,8 +133,12 @@ fn logs_go_to_stderr_only() {
     let mut vars = ADD.to_vec();
     vars.push(("NSPLUMB_CNI_LOG", "debug"));
     let out = run_plugin(&vars, conf("1.0.0").to_string().as_bytes());
-    assert_eq!(out.json()["code"], 100);
-    assert!(out.stderr.contains("not implemented yet"), "{}", out.stderr);
+    assert_eq!(out.json()["code"], 103);
+    assert!(
+        out.stderr.contains("cannot look into namespace"),
+        "{}",
+        out.stderr
+    );
     assert!(
         out.stderr.contains("c0ffee"),
         "the span names the container: {}",
@@ -192,7 +197,7 @@ fn a_stdin_that_never_closes_does_not_hang_the_plugin() {
 }
 
 // SPEC: C3, C4 (through the binary: IPAM ADD by Debian's host-local at 1.1.0, then the
-// kernel part fails (not built yet) and the address is released: nothing left)
+// kernel part fails (the namespace is not there) and the address is released: nothing left)
 #[test]
 fn a_failed_add_releases_its_host_local_address() {
     common::require(&Path::new(DEBIAN_CNI_DIR).join("host-local"));
@@ -200,7 +205,7 @@ fn a_failed_add_releases_its_host_local_address() {
     let mut c = conf("1.1.0");
     c["ipam"] = json!({"type": "host-local", "dataDir": data.path(), "ranges": [[{"subnet": "192.0.2.0/24"}]]});
     let out = run_plugin(&ADD, c.to_string().as_bytes());
-    assert_eq!(out.json()["code"], 100, "{}", out.stdout);
+    assert_eq!(out.json()["code"], 103, "{}", out.stdout);
     let network = data.path().join("nsp-bin");
     let held: Vec<String> = std::fs::read_dir(&network)
         .map(|dir| {

@@ -64,7 +64,7 @@ mod route_via;
 
 pub use detach::{Detach, DetachPlan};
 pub use machine::Machine;
-pub use plumber::{LinkView, Plumber, Reservation, Spawner};
+pub use plumber::{BridgePlan, BridgeSetup, LinkView, Plumber, Reservation, Spawner};
 pub use registry::{IfaceState, Interface, Registry};
 pub use route_via::RouteVia;
 

@@ -731,7 +731,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+mod announce_again;
+mod bridge_setup;
 mod kernel_cleanup;
+
+pub use bridge_setup::{BridgePlan, BridgeSetup};
 
 #[cfg(test)]
 mod tests;

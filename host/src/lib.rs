@@ -10,6 +10,7 @@
 //!
 //! - flows: [`attach`], [`detach`], [`forget`], [`set_gateway`], [`refresh`],
 //!   [`create_netns`], [`delete_netns`], [`record_announcer`], [`clear_announcer`];
+//!   by owner, wherever the records are: [`detach_owner`];
 //!   a veth host end's name: [`veth_host_name`];
 //! - where records live: [`Store`], [`paths`]; their format: [`state_file`], [`record`];
 //! - crash safety: [`reconcile`], [`abort_point`]; the simulator's kernel: [`journal`];
@@ -26,6 +27,7 @@ mod host_name;
 pub mod journal;
 pub mod lock;
 mod netns;
+mod owned;
 pub mod paths;
 pub mod process;
 pub mod reconcile;
@@ -42,6 +44,7 @@ pub use error::HostError;
 pub use gateway::set_gateway;
 pub use host_name::veth_host_name;
 pub use netns::{create_netns, delete_netns};
+pub use owned::{detach_owner, OwnedDetach};
 pub use process::ProcessRef;
 pub use record::{IfaceRecord, IntentRecord, Owner, RecordPhase};
 pub use refresh::refresh;

@@ -6,7 +6,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::Path;
 
-/// An exclusive lock on a file, released when dropped (or when the process dies).
+/// A lock on a file (exclusive, or shared with [`FileLock::acquire_shared`]), released when
+/// dropped (or when the process dies).
 #[derive(Debug)]
 pub struct FileLock {
     file: File,
@@ -30,6 +31,14 @@ impl FileLock {
     pub fn acquire(path: &Path) -> io::Result<FileLock> {
         let file = open_lock_file(path)?;
         file.lock()?;
+        Ok(FileLock { file })
+    }
+
+    /// Blocks until the lock is held shared: shared holders never wait for each other, only for
+    /// an exclusive holder (the CNI plugin's bridge lock).
+    pub fn acquire_shared(path: &Path) -> io::Result<FileLock> {
+        let file = open_lock_file(path)?;
+        file.lock_shared()?;
         Ok(FileLock { file })
     }
 

@@ -66,6 +66,15 @@ pub fn sim_ns_files(dir: &Path, netns: &NetnsRef) -> NsFiles {
     files_for_key(dir, format!("sim-{}", sanitize(&path)))
 }
 
+/// The files of the namespace whose records are in `state` (a `<key>.json` of the state
+/// directory).
+pub fn files_of_state(state: &Path) -> NsFiles {
+    NsFiles {
+        state: state.to_path_buf(),
+        lock: state.with_extension("lock"),
+    }
+}
+
 fn files_for_key(dir: &Path, key: String) -> NsFiles {
     NsFiles {
         state: dir.join(format!("{key}.json")),

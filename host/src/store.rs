@@ -68,6 +68,16 @@ impl Store {
     ///
     /// [`Owner`]: crate::Owner
     pub fn all_states(&self) -> Result<Vec<NsState>, HostError> {
+        Ok(self
+            .state_files()?
+            .into_iter()
+            .map(|(_, state)| state)
+            .collect())
+    }
+
+    /// [`Store::all_states`] with the files each state was read from, so that a caller can
+    /// lock and change them.
+    pub fn state_files(&self) -> Result<Vec<(NsFiles, NsState)>, HostError> {
         let (dir, prefixes): (&PathBuf, &[&str]) = match self {
             Store::None => return Ok(Vec::new()),
             Store::Linux { dir } => (dir, &["ns-", "path-"]),
@@ -94,7 +104,9 @@ impl Store {
         paths.sort();
         let mut states = Vec::new();
         for path in paths {
-            states.extend(state_file::load(&path)?);
+            if let Some(state) = state_file::load(&path)? {
+                states.push((paths::files_of_state(&path), state));
+            }
         }
         Ok(states)
     }

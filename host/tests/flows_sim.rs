@@ -279,3 +279,211 @@ async fn a_bad_spec_is_refused_before_the_namespace_is_locked_or_read() {
     assert!(!files.lock.exists(), "the namespace lock was taken");
     assert_eq!(w.sim.snapshot(), before);
 }
+
+fn owner(container_id: &str) -> nsplumb_host::Owner {
+    nsplumb_host::Owner {
+        network: "net1".into(),
+        container_id: container_id.into(),
+        ifname: "eth0".into(),
+    }
+}
+
+/// A veth on br0 into ctr1 as eth0, recorded for `owner`, the way the CNI plugin's ADD makes
+/// it; returns the host end's name.
+async fn veth_for(w: &World, store: &Store, owner: nsplumb_host::Owner) -> String {
+    let host_name = nsplumb_host::veth_host_name();
+    let mut spec = Spec::new(
+        Source::VethOnBridge {
+            bridge: "br0".into(),
+            host_name: host_name.clone(),
+        },
+        Destination::Name("eth0".into()),
+    );
+    spec.ipv4 = Some("192.0.2.50/24".into());
+    spec.announce_count = 0;
+    let request = AttachRequest {
+        owner: Some(owner),
+        announced_by: AnnouncedBy::Unrecorded,
+        ..AttachRequest::new(w.ctr1.clone(), spec)
+    };
+    nsplumb_host::attach(store, &w.plumber, request)
+        .await
+        .unwrap();
+    host_name
+}
+
+fn no_records(store: &Store) -> bool {
+    store
+        .all_states()
+        .unwrap()
+        .iter()
+        .all(|st| st.interfaces.is_empty() && st.pending.is_empty())
+}
+
+/// CNI DEL with its namespace there: the owner's record is found in that namespace and
+/// detached by the usual flow; a second DEL finds nothing and is fine.
+// SPEC: C6
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_in_its_namespace_is_detached_by_the_usual_flow() {
+    let w = world().await;
+    let store = Store::Linux {
+        dir: w.dir.path().to_path_buf(),
+    };
+    let names = |ns: NetnsRef| {
+        let sim = w.sim.clone();
+        async move {
+            let links = sim.list_links(&ns).await.unwrap();
+            links.into_iter().map(|l| l.name).collect::<Vec<_>>()
+        }
+    };
+    let before = (names(NetnsRef::Host).await, names(w.ctr1.clone()).await);
+    veth_for(&w, &store, owner("c1")).await;
+    let done = nsplumb_host::detach_owner(&store, &w.plumber, &owner("c1"), Some(&w.ctr1))
+        .await
+        .unwrap();
+    assert_eq!(done.interfaces, 1);
+    let after = (names(NetnsRef::Host).await, names(w.ctr1.clone()).await);
+    assert_eq!(after, before, "the veth pair is gone");
+    assert!(no_records(&store));
+    let again = nsplumb_host::detach_owner(&store, &w.plumber, &owner("c1"), Some(&w.ctr1))
+        .await
+        .unwrap();
+    assert!(!again.found_any());
+}
+
+/// CNI DEL with an empty `CNI_NETNS` (containerd's after the task exited) or GC: the records
+/// alone say what to remove. The host end goes (and the container end with it), the process
+/// still announcing is stopped first, the record is dropped; another owner's stays.
+// SPEC: C6, C9, S8
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_namespace_an_owner_is_detached_by_its_records() {
+    let w = world().await;
+    let store = Store::Linux {
+        dir: w.dir.path().to_path_buf(),
+    };
+    let host_end = veth_for(&w, &store, owner("c1")).await;
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let announcer = AnnouncerProcess::terminable(ProcessRef::of(child.id()).unwrap());
+    nsplumb_host::record_announcer(&store, &w.ctr1, "eth0", announcer)
+        .await
+        .unwrap();
+    let other = w.ctr1.clone();
+    let mut other_spec = dummy0_as_eth0();
+    other_spec.destination = Destination::Name("eth1".into());
+    let request = AttachRequest {
+        owner: Some(owner("c2")),
+        ..AttachRequest::new(other, other_spec)
+    };
+    nsplumb_host::attach(&store, &w.plumber, request)
+        .await
+        .unwrap();
+
+    // Another process, which knows nothing of the namespace.
+    let fresh = Plumber::new(Arc::new(w.sim.clone()), tokio_spawner());
+    let done = nsplumb_host::detach_owner(&store, &fresh, &owner("c1"), None)
+        .await
+        .unwrap();
+    assert_eq!(done.interfaces, 1);
+    assert!(announcer.process().has_exited(), "stopped first");
+    let _ = child.wait();
+    let host = NetnsRef::Host;
+    assert!(w.sim.link_by_name(&host, &host_end).await.is_err());
+    assert!(w.sim.link_by_name(&w.ctr1, "eth0").await.is_err());
+    let st = w.records(&store);
+    assert_eq!(st.interfaces.len(), 1, "{st:?}");
+    assert_eq!(st.interfaces[0].owner, Some(owner("c2")));
+}
+
+/// The namespace is gone (the runtime deleted it before DEL): its links went with it, the
+/// records go now; nothing is an error.
+// SPEC: C6
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_whose_namespace_is_gone_leaves_records_only_and_they_go() {
+    let w = world().await;
+    let store = Store::Linux {
+        dir: w.dir.path().to_path_buf(),
+    };
+    veth_for(&w, &store, owner("c1")).await;
+    w.sim.delete_netns(&w.ctr1).await.unwrap();
+    let done = nsplumb_host::detach_owner(&store, &w.plumber, &owner("c1"), Some(&w.ctr1))
+        .await
+        .unwrap();
+    assert_eq!(done.interfaces, 1);
+    assert!(no_records(&store));
+    assert!(w
+        .sim
+        .list_links(&NetnsRef::Host)
+        .await
+        .unwrap()
+        .iter()
+        .all(|l| !l.name.starts_with("vnsp")));
+}
+
+/// An attach whose process died after it created the veth pair and before it recorded it
+/// leaves an intent: the owner's DEL, with the namespace or without it, deletes the pair by
+/// its host end's name and drops the intent.
+// SPEC: R1, C6
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_intent_of_a_dead_attach_is_undone_by_its_owner() {
+    for with_namespace in [false, true] {
+        let w = world().await;
+        let store = Store::Linux {
+            dir: w.dir.path().to_path_buf(),
+        };
+        let host_name = nsplumb_host::veth_host_name();
+        let mut spec = Spec::new(
+            Source::VethOnBridge {
+                bridge: "br0".into(),
+                host_name: host_name.clone(),
+            },
+            Destination::Name("eth0".into()),
+        );
+        spec.announce_count = 0;
+        w.sim
+            .create_veth(
+                &NetnsRef::Host,
+                &nsplumb_core::VethRequest {
+                    host_name: host_name.clone(),
+                    host_master: None,
+                    host_up: false,
+                    peer_netns: w.ctr1.clone(),
+                    peer_name: "eth0".into(),
+                    peer_mac: None,
+                    mtu: None,
+                },
+            )
+            .await
+            .unwrap();
+        let files = store.files(&w.ctr1).unwrap();
+        let mut state = state_file::NsState::empty(&w.ctr1);
+        state.pending.push(nsplumb_host::IntentRecord {
+            name: "eth0".into(),
+            spec,
+            actor: ProcessRef {
+                pid: u32::MAX - 7,
+                start_time: 1,
+            },
+            owner: Some(owner("c1")),
+        });
+        std::fs::create_dir_all(w.dir.path()).unwrap();
+        state_file::save(&files.state, &state).unwrap();
+
+        let netns = with_namespace.then(|| w.ctr1.clone());
+        let done = nsplumb_host::detach_owner(&store, &w.plumber, &owner("c1"), netns.as_ref())
+            .await
+            .unwrap();
+        assert!(done.found_any(), "with namespace: {with_namespace}");
+        assert!(
+            w.sim
+                .link_by_name(&NetnsRef::Host, &host_name)
+                .await
+                .is_err(),
+            "the half-made pair is gone (with namespace: {with_namespace})"
+        );
+        assert!(w.sim.link_by_name(&w.ctr1, "eth0").await.is_err());
+        assert!(no_records(&store));
+    }
+}

@@ -1,6 +1,6 @@
 use super::*;
-use crate::dataplane::NotImplemented;
 use crate::masquerade::{Masquerade, NFT_LIMITS};
+use crate::testutil::FailingDataplane;
 use crate::testutil::DEBIAN_CNI_DIR;
 use crate::version::HIGHEST_VERSION;
 use proptest::prelude::*;
@@ -41,7 +41,7 @@ fn call(vars: &[(&str, &str)], stdin: Result<&[u8], CniError>) -> Call {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let stdin = stdin.map(<[u8]>::to_vec);
     let status = run(
-        &NotImplemented,
+        &FailingDataplane,
         &tools(),
         &env,
         |_| stdin,
@@ -186,21 +186,21 @@ fn each_error_code_is_an_error_object_on_stdout_in_the_inputs_version() {
         (
             with(&ADD, &[]),
             conf(""),
-            100,
+            103,
             "0.4.0",
-            "not implemented yet",
+            "the test kernel fails",
         ),
         (
             with(&ADD, &[("CNI_COMMAND", "DEL"), ("CNI_NETNS", "")]),
             conf(""),
-            100,
+            103,
             "0.4.0",
             "DEL",
         ),
         (
             with(&[("CNI_COMMAND", "GC"), ("CNI_PATH", DEBIAN_CNI_DIR)], &[]),
             r#"{"cniVersion":"1.1.0","name":"n","type":"x","cni.dev/valid-attachments":[]}"#.into(),
-            100,
+            103,
             "1.1.0",
             "GC",
         ),
@@ -212,7 +212,7 @@ fn each_error_code_is_an_error_object_on_stdout_in_the_inputs_version() {
             r#"{"cniVersion":"1.1.0","name":"n","type":"x"}"#.into(),
             50,
             "1.1.0",
-            "not implemented yet",
+            "the test kernel fails",
         ),
         (
             with(

@@ -1,10 +1,11 @@
 use super::*;
-use crate::dataplane::{AttachOutcome, GcOutcome, LinkReport, NotImplemented};
+use crate::dataplane::{AttachOutcome, GcOutcome, LinkReport};
 use crate::env::Attachment;
 use crate::masquerade::NFT_LIMITS;
 use crate::testutil::{
     conf, env, host_local, request, require_debian_plugins, reservations, script, DEBIAN_CNI_DIR,
 };
+use crate::testutil::{FailingDataplane, FAILING_KERNEL};
 use nsplumb_core::MacAddr;
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -81,6 +82,7 @@ impl Dataplane for FakeDataplane {
         self.step("gc")?;
         Ok(GcOutcome {
             removed: self.gc_removes.clone(),
+            errors: Vec::new(),
         })
     }
 }
@@ -392,7 +394,7 @@ fn status_needs_the_ipam_plugin_and_the_links() {
     assert_eq!(e.code, ErrorCode::NOT_AVAILABLE);
     assert!(e.msg.contains("\"no-such-ipam\""), "{e}");
     let e = s
-        .run(&NotImplemented, Verb::Status, &s.conf("1.1.0", json!({})))
+        .run(&FailingDataplane, Verb::Status, &s.conf("1.1.0", json!({})))
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::NOT_AVAILABLE);
 }
@@ -435,19 +437,20 @@ fn gc_releases_what_the_dataplane_removed_and_keeps_the_valid() {
     assert!(e.msg.contains("cni.dev/valid-attachments"), "{e}");
 }
 
-// SPEC: C6, C9 (the not-yet-built kernel part: error 100, the other steps still run)
+// SPEC: C4, C6, C9 (a kernel part that fails: its error, the ADD's address released, the
+// other steps of a best-effort verb still run)
 #[test]
-fn the_unbuilt_dataplane_answers_100_and_the_other_steps_still_run() {
+fn a_failing_dataplane_gives_its_error_and_the_other_steps_still_run() {
     let s = setup(false);
     let conf = s.conf("1.1.0", json!({"ipMasq": true}));
-    let e = s.run(&NotImplemented, Verb::Add, &conf).unwrap_err();
-    assert_eq!(e.code, ErrorCode::NOT_IMPLEMENTED);
-    assert!(e.msg.contains("not implemented yet"), "{e}");
+    let e = s.run(&FailingDataplane, Verb::Add, &conf).unwrap_err();
+    assert_eq!(e.code, FAILING_KERNEL);
+    assert!(e.msg.contains("the test kernel fails"), "{e}");
     assert!(s.held().is_empty(), "the ADD's address was released");
     let mut gc = conf.clone();
     gc["cni.dev/valid-attachments"] = json!([]);
-    let e = s.run(&NotImplemented, Verb::Gc, &gc).unwrap_err();
-    assert_eq!(e.code, ErrorCode::NOT_IMPLEMENTED);
+    let e = s.run(&FailingDataplane, Verb::Gc, &gc).unwrap_err();
+    assert_eq!(e.code, FAILING_KERNEL);
     assert!(
         nft_log(s.dir.path()).contains("-j list chain"),
         "masquerade GC ran"

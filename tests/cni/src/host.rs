@@ -203,6 +203,10 @@ pub struct Leftovers {
     pub reservations: Vec<(String, String)>,
     pub netns: Vec<String>,
     pub cni_cache: Vec<String>,
+    /// nsplumb-cni's records and intents ([`crate::nsplumb_state::records`]).
+    pub records: Vec<String>,
+    /// nsplumb-cni's announcing processes still alive.
+    pub announcers: Vec<u32>,
 }
 
 impl Leftovers {
@@ -213,6 +217,8 @@ impl Leftovers {
             reservations: reservations(reservation_dir),
             netns: dir_names(NETNS_DIR),
             cni_cache: dir_names(CNI_CACHE_DIR),
+            records: crate::nsplumb_state::records(),
+            announcers: crate::nsplumb_state::announcers(),
         })
     }
 

@@ -10,8 +10,13 @@ use serde_json::Value;
 use crate::command::Cmd;
 use crate::error::{HarnessError, Result};
 
-/// Environment variable naming the plugin binary under test (default [`REFERENCE_BRIDGE`]).
+/// Environment variable naming the plugin binary under test (default: the workspace's
+/// `nsplumb-cni`, [`built_nsplumb_cni`]).
 pub const PLUGIN_ENV: &str = "NSPLUMB_CNI_PLUGIN";
+/// The file name of nsplumb's plugin, as cargo builds it and conflists name it.
+pub const NSPLUMB_CNI: &str = "nsplumb-cni";
+/// This crate's build of the same program ([`built_nsplumb_cni`]).
+pub const BUILT_NSPLUMB_CNI: &str = "nsplumb-cni-under-test";
 /// Debian's reference bridge plugin (containernetworking-plugins 1.1.1).
 pub const REFERENCE_BRIDGE: &str = "/usr/lib/cni/bridge";
 /// The container interface name runtimes pass for a container's first network.
@@ -37,13 +42,22 @@ pub struct PluginUnderTest {
 }
 
 impl PluginUnderTest {
-    /// From `$NSPLUMB_CNI_PLUGIN`, else the reference bridge plugin. Panics with the path when
-    /// the binary is missing: a test must fail, not skip, when its plugin is not there.
+    /// From `$NSPLUMB_CNI_PLUGIN`, else the workspace's `nsplumb-cni` ([`built_nsplumb_cni`]).
+    /// Panics with the path when the binary is missing: a test must fail, not skip, when its
+    /// plugin is not there.
     pub fn from_env() -> PluginUnderTest {
-        let path = std::env::var_os(PLUGIN_ENV)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(REFERENCE_BRIDGE));
-        PluginUnderTest::at(&path).unwrap_or_else(|e| panic!("plugin under test: {e}"))
+        let plugin = match std::env::var_os(PLUGIN_ENV) {
+            Some(path) => PluginUnderTest::at(Path::new(&path)),
+            None => PluginUnderTest::at(&built_nsplumb_cni()).map(|p| p.typed(NSPLUMB_CNI)),
+        };
+        plugin.unwrap_or_else(|e| panic!("plugin under test: {e}"))
+    }
+
+    /// Debian's reference bridge plugin: the comparison the SPEC's **[better]** items are
+    /// measured against.
+    pub fn reference() -> PluginUnderTest {
+        PluginUnderTest::at(Path::new(REFERENCE_BRIDGE))
+            .unwrap_or_else(|e| panic!("reference plugin: {e}"))
     }
 
     /// The plugin at `path`.
@@ -73,9 +87,34 @@ impl PluginUnderTest {
         })
     }
 
+    /// The same binary under another conflist `"type"` (the name it is linked as).
+    pub fn typed(mut self, type_name: &str) -> PluginUnderTest {
+        self.type_name = type_name.into();
+        self
+    }
+
     pub fn is_reference(&self) -> bool {
         self.kind == PluginKind::ReferenceBridge
     }
+}
+
+/// The workspace's `nsplumb-cni` as this crate builds it (binary `nsplumb-cni-under-test`,
+/// `target/<profile>/deps/<test>` → `target/<profile>/nsplumb-cni-under-test`): `cargo test -p
+/// nsplumb-cni-tests` builds it before any test runs. A missing binary fails the test with the
+/// command that builds it.
+pub fn built_nsplumb_cni() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary lives in target/<profile>/deps");
+    let path = profile_dir.join(BUILT_NSPLUMB_CNI);
+    assert!(
+        path.is_file(),
+        "{} is not built: cargo build --release -p nsplumb-cni-tests (or set {PLUGIN_ENV})",
+        path.display()
+    );
+    path
 }
 
 /// A CNI verb (`CNI_COMMAND`).
@@ -135,7 +174,9 @@ impl Plugin {
             netns: None,
             ifname: None,
             args: None,
+            extra_env: Vec::new(),
             config: Value::Null,
+            raw_stdin: None,
             timeout: Duration::from_secs(30),
         }
     }
@@ -171,7 +212,9 @@ pub struct Call<'a> {
     netns: Option<String>,
     ifname: Option<String>,
     args: Option<String>,
+    extra_env: Vec<(String, String)>,
     config: Value,
+    raw_stdin: Option<String>,
     timeout: Duration,
 }
 
@@ -198,12 +241,26 @@ impl Call<'_> {
         self
     }
 
+    /// One more environment variable for the plugin (e.g. `NSPLUMB_TEST_ABORT_AT`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.extra_env.push((key.into(), value.into()));
+        self
+    }
+
     /// The request configuration written to stdin.
     pub fn config(mut self, config: &Value) -> Self {
         self.config = config.clone();
         self
     }
 
+    /// Bytes for stdin in place of the configuration (input that is not JSON).
+    pub fn raw_stdin(mut self, text: &str) -> Self {
+        self.raw_stdin = Some(text.into());
+        self
+    }
+
+    /// The plugin is killed (SIGKILL) once it runs this long; [`Call::run`] then answers
+    /// [`crate::error::HarnessError::Timeout`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -230,7 +287,14 @@ impl Call<'_> {
         .env("CNI_COMMAND", self.verb.as_str())
         .env("CNI_PATH", &self.plugin.cni_path)
         .timeout(self.timeout)
-        .stdin(self.config.to_string());
+        .stdin(
+            self.raw_stdin
+                .clone()
+                .unwrap_or_else(|| self.config.to_string()),
+        );
+        for (key, value) in &self.extra_env {
+            cmd = cmd.env(key, value);
+        }
         for (key, value) in [
             ("CNI_CONTAINERID", &self.container_id),
             ("CNI_NETNS", &self.netns),

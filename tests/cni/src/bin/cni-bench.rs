@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use nsplumb_cni_tests::command::Cmd;
 use nsplumb_cni_tests::env::CniEnv;
 use nsplumb_cni_tests::error::Result;
 use nsplumb_cni_tests::isolation;
@@ -64,8 +65,16 @@ fn main() {
             eprintln!("cni-bench: {}: {e}", env.plugin.path.display());
             std::process::exit(1);
         }
+        // The next plugin's networks use the same subnets: its host routes must not find
+        // this plugin's bridges first.
+        for bridge in [format!("nspbench{index}"), format!("nspreuse{index}")] {
+            let _ = Cmd::new(format!("delete bridge {bridge}"), "ip")
+                .args(["link", "del", &bridge])
+                .run();
+        }
     }
     print_table(&rows);
+    print_ratios(&rows);
 }
 
 fn measure(env: &CniEnv, index: usize, args: &Args, rows: &mut Vec<Row>) -> Result<()> {
@@ -173,6 +182,34 @@ fn row(plugin: &str, metric: &'static str, samples: Vec<Duration>, note: &str) -
         metric,
         samples,
         note: note.into(),
+    }
+}
+
+/// Each plugin's medians against the reference bridge plugin's (when it was measured): how
+/// many times faster (`bridge ÷ plugin`).
+fn print_ratios(rows: &[Row]) {
+    let median = |r: &Row| median_p90(&r.samples).map(|(m, _)| m);
+    let reference: Vec<&Row> = rows.iter().filter(|r| r.plugin == "bridge").collect();
+    if reference.is_empty() {
+        return;
+    }
+    println!();
+    println!("| plugin | metric | bridge median ms | plugin median ms | bridge ÷ plugin |");
+    println!("|---|---|---|---|---|");
+    for r in rows.iter().filter(|r| r.plugin != "bridge") {
+        let Some(base) = reference.iter().find(|b| b.metric == r.metric) else {
+            continue;
+        };
+        if let (Some(b), Some(p)) = (median(base), median(r)) {
+            println!(
+                "| {} | {} | {} | {} | {:.2}× |",
+                r.plugin,
+                r.metric,
+                ms(b),
+                ms(p),
+                b.as_secs_f64() / p.as_secs_f64().max(1e-9)
+            );
+        }
     }
 }
 

@@ -1,0 +1,1 @@
+//! The ADD request in nsplumb terms.
