@@ -232,6 +232,7 @@ mod tests {
             spec,
             actor: me,
             owner: None,
+            original_mtu: Some(1500),
         });
         st.gateways.push(RouteSpec {
             dst: "0.0.0.0/0".parse().unwrap(),
