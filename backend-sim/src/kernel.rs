@@ -7,11 +7,11 @@ use crate::addr::{eui64_link_local, same_addr, Addr};
 use crate::clock::{Clock, KernelTimer};
 use crate::frame::{self, FrameRecord, Parsed};
 use crate::link::{check_name, BridgeState, Kind, Link, Port};
-use crate::namespace::{FxMap, Namespace, NsId, NsMap};
+use crate::namespace::{Devconf, FxMap, Namespace, NsId, NsMap};
 use crate::neighbour::{NeighEntry, NeighState, Update};
 use crate::rng::Rng;
 use crate::route::{Route, RouteScopeOrd, RouteTable};
-use crate::sysctl::{self, builtin, Overrides, Scope, SysPath, Table, Target};
+use crate::sysctl::{self, builtin, DevconfInherit, Overrides, Scope, SysPath, Table, Target};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use nsplumb_core::{
@@ -37,6 +37,7 @@ struct Keys {
     forwarding6: u16,
     mtu6: u16,
     forwarding4: u16,
+    accept_redirects4: u16,
     arp_accept: u16,
     promote_secondaries: u16,
     locktime4: u16,
@@ -60,6 +61,7 @@ fn keys() -> &'static Keys {
             mtu6: c6("mtu"),
             rtr_solicit_delay: c6("router_solicitation_delay"),
             forwarding4: c4("forwarding"),
+            accept_redirects4: c4("accept_redirects"),
             arp_accept: c4("arp_accept"),
             promote_secondaries: c4("promote_secondaries"),
             locktime4: Table::Neigh4.index_of("locktime").expect("known key"),
@@ -81,6 +83,11 @@ pub struct Kernel {
     frames: Vec<FrameRecord>,
     frame_cap: Option<usize>,
     swept_len: usize,
+    /// `net.core.devconf_inherit_init_net` of the machine (see [`crate::HostSettings`]).
+    pub(crate) devconf_inherit: DevconfInherit,
+    /// The machine's initial namespace when it is not the simulated host (the host is then a
+    /// namespace created from it, as a kernel test's private host); `None`: the host is it.
+    pub(crate) outer_init_net: Option<Devconf>,
 }
 
 impl Default for Kernel {
@@ -103,6 +110,8 @@ impl Kernel {
             frames: Vec::new(),
             frame_cap: None,
             swept_len: 512,
+            devconf_inherit: DevconfInherit::default(),
+            outer_init_net: None,
         };
         k.add_namespace(NetnsRef::Host);
         k
@@ -111,7 +120,12 @@ impl Kernel {
     fn add_namespace(&mut self, r: NetnsRef) -> NsId {
         let id = self.next_ns;
         self.next_ns += 1;
-        let mut ns = Namespace::new(r.clone());
+        let devconf = if r.is_host() {
+            Devconf::default()
+        } else {
+            self.devconf_for_new_namespace()
+        };
+        let mut ns = Namespace::new(r.clone(), devconf);
         let idx = ns.alloc_index();
         debug_assert_eq!(idx, 1);
         self.namespaces.insert(id, ns);
@@ -409,7 +423,7 @@ impl Kernel {
 
     /// Sysctls a new or moved-in link starts with: the namespace's `default` values (but the
     /// IPv6 MTU, which follows the link).
-    fn inherited(&self, id: NsId) -> Overrides {
+    pub(crate) fn inherited(&self, id: NsId) -> Overrides {
         let mut o = self.ns(id).dflt.clone();
         if !o.is_empty() {
             o.0.retain(|(t, k, _)| !(*t == Table::Conf6 && *k == keys().mtu6));
@@ -525,6 +539,7 @@ impl Kernel {
             v6_ready: false,
             v6_mroute: false,
             sysctl,
+            conf4_written: 0,
             stats: LinkStats::default(),
         };
         let ns = self.nsm(id);
@@ -743,6 +758,7 @@ impl Kernel {
         link.v6_ready = false;
         link.v6_mroute = false;
         link.sysctl = self.inherited(tid);
+        link.conf4_written = 0;
         if cur_taken {
             link.name = new_name.to_string();
         }
@@ -1691,6 +1707,7 @@ impl Kernel {
                 return Err(Errno::EISDIR);
             }
             SysPath::IpForward => (Table::Conf4, Target::All, Some(keys().forwarding4)),
+            SysPath::DevconfInherit => return self.read_devconf_inherit(id),
             SysPath::Key(t, tg, k) => (t, tg, k),
         };
         let dev = self.sys_target(id, table, target)?;
@@ -1737,21 +1754,35 @@ impl Kernel {
                 return Err(Errno::EISDIR);
             }
             SysPath::IpForward => (Table::Conf4, Target::All, Some(keys().forwarding4)),
+            SysPath::DevconfInherit => return self.write_devconf_inherit(id, value),
             SysPath::Key(t, tg, k) => (t, tg, k),
         };
         let dev = self.sys_target(id, table, target)?;
         let key = key.ok_or(Errno::ENOENT)?;
+        if sysctl::is_read_only(table, key) {
+            return Err(Errno::EACCES);
+        }
         let mtu = dev.map(|i| self.lk(id, i).mtu);
         let v = sysctl::normalise(table, key, value, mtu)?;
         let k = keys();
         match dev {
             Some(i) => self.set_link_sysctl(id, i, table, key, v),
             None if target == Target::All => {
+                let old = self.all_val(id, table, key);
                 let b = builtin(table, key, Scope::All);
                 self.nsm(id).all.set(table, key, v.clone(), &b);
+                // `inet_forward_change` runs only when the value changes.
+                let forwarding4 =
+                    table == Table::Conf4 && key == k.forwarding4 && old.to_string() != v;
+                if forwarding4 {
+                    let redirects = if v == "0" { "1" } else { "0" };
+                    let b = builtin(table, k.accept_redirects4, Scope::All);
+                    let all = &mut self.nsm(id).all;
+                    all.set(table, k.accept_redirects4, redirects.into(), &b);
+                }
                 let propagate = (table == Table::Conf6
                     && (key == k.disable_ipv6 || key == k.forwarding6))
-                    || (table == Table::Conf4 && key == k.forwarding4);
+                    || forwarding4;
                 if propagate {
                     let b = builtin(table, key, Scope::Default);
                     self.nsm(id).dflt.set(table, key, v.clone(), &b);
@@ -1763,7 +1794,23 @@ impl Kernel {
             }
             None => {
                 let b = builtin(table, key, Scope::Default);
-                self.nsm(id).dflt.set(table, key, v, &b);
+                self.nsm(id).dflt.set(table, key, v.clone(), &b);
+                if sysctl::default_write_reaches_links(table, key) {
+                    for l in self.nsm(id).links.values_mut() {
+                        if l.conf4_written & (1 << key) == 0 {
+                            let kind = l.kind();
+                            let b = builtin(
+                                table,
+                                key,
+                                Scope::Link {
+                                    kind: &kind,
+                                    mtu: l.mtu,
+                                },
+                            );
+                            l.sysctl.set(table, key, v.clone(), &b);
+                        }
+                    }
+                }
             }
         }
         Ok(())
@@ -1782,6 +1829,9 @@ impl Kernel {
         )
         .into_owned();
         l.sysctl.set(table, key, v, &b);
+        if table == Table::Conf4 {
+            l.conf4_written |= 1 << key;
+        }
         if table == Table::Conf6 && key == keys().disable_ipv6 {
             let now_disabled = self.v6_disabled(id, idx);
             if now_disabled && !was_disabled {

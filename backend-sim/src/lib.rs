@@ -39,7 +39,10 @@
 //!   ENETUNREACH (IPv4) / EHOSTUNREACH (IPv6) for an unreachable gateway, EACCES on a link
 //!   with IPv6 disabled; `ip route get` with an IPv4 oif falls back to on-link.
 //! - sysctls: the defaults of a fresh namespace (`sysctl -a`), values stored as written,
-//!   ENOENT/EISDIR/EINVAL; `all` writes of `forwarding`/`disable_ipv6` propagate.
+//!   ENOENT/EISDIR/EINVAL/EACCES; `all` writes of `forwarding`/`disable_ipv6` propagate, IPv4
+//!   `default` writes reach links that never had the key written.
+//! - host settings ([`HostSettings`]): `net.core.devconf_inherit_init_net` and the initial
+//!   namespace's values decide a new namespace's `conf/all` and `conf/default` (SPEC R2).
 //! - frames: ARP on a down link → ENETDOWN; NA bound to its source: absent or tentative source →
 //!   EADDRNOTAVAIL, no `ff00::/8` route → ENETUNREACH; a veth whose peer is down drops (tx_dropped)
 //!   and the send succeeds; GARP updates existing entries (only once the receiving namespace has
@@ -54,6 +57,7 @@ mod backend;
 mod clock;
 mod fault;
 pub mod frame;
+mod host;
 mod kernel;
 mod link;
 mod namespace;
@@ -67,10 +71,12 @@ mod sysctl;
 pub use backend::SimBackend;
 pub use fault::{FaultHandle, FaultRule, Faulty};
 pub use frame::FrameRecord;
+pub use host::{HostSettings, HostSettingsError};
 pub use kernel::Kernel;
 pub use neighbour::{NeighEntry, NeighState};
 pub use runtime::SimRuntime;
 pub use snapshot::{AddrSnap, LinkSnap, NetnsSnap, RouteSnap, Snapshot};
+pub use sysctl::{devconf_paths, DevconfInherit};
 
 #[cfg(test)]
 mod tests;

@@ -83,6 +83,9 @@ pub(crate) struct Link {
     /// is disabled; it stays when the address goes.
     pub(crate) v6_mroute: bool,
     pub(crate) sysctl: Overrides,
+    /// IPv4 keys (bit = key index) written on this link itself, which `conf/default` writes no
+    /// longer reach (the `in_device`'s `cnf.state`; cleared when the link changes namespace).
+    pub(crate) conf4_written: u64,
     pub(crate) stats: LinkStats,
 }
 

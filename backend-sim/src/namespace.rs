@@ -5,11 +5,14 @@
 //! new links take the next index after the last one handed out (cyclic, skipping used ones, so
 //! deleted indices are not reused at once); creating a veth pair registers the peer first
 //! (peer 2, then 3); a link moved in keeps its index if free there, else gets the next one.
+//!
+//! A new namespace starts with the `conf/all` and `conf/default` values [`inherit`] gives
+//! (`net.core.devconf_inherit_init_net`, see [`DevconfInherit`]), before its `lo` exists.
 
 use crate::link::Link;
 use crate::neighbour::Neighbours;
 use crate::route::RouteTable;
-use crate::sysctl::Overrides;
+use crate::sysctl::{DevconfInherit, Overrides, Table};
 use futures::channel::mpsc::UnboundedSender;
 use nsplumb_core::{Errno, IfIndex, LinkEvent, NetnsRef};
 use std::collections::{BTreeMap, HashMap};
@@ -33,15 +36,51 @@ pub(crate) struct Namespace {
     pub(crate) subscribers: Vec<UnboundedSender<LinkEvent>>,
 }
 
+/// A namespace's `conf/all` and `conf/default` values of IPv4 and IPv6 (what a new namespace
+/// copies), as overrides of the built-in values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Devconf {
+    pub(crate) all: Overrides,
+    pub(crate) dflt: Overrides,
+}
+
+impl Devconf {
+    /// The namespace's values (its `neigh/default` ones stay: the kernel does not copy them).
+    pub(crate) fn of(ns: &Namespace) -> Devconf {
+        Devconf {
+            all: ns.all.clone(),
+            dflt: ns.dflt.clone(),
+        }
+        .only(&[Table::Conf4, Table::Conf6])
+    }
+
+    fn only(mut self, tables: &[Table]) -> Devconf {
+        self.all.0.retain(|(t, _, _)| tables.contains(t));
+        self.dflt.0.retain(|(t, _, _)| tables.contains(t));
+        self
+    }
+}
+
+/// `devinet_init_net` and `addrconf_init_net`: the values a namespace created now starts with,
+/// from the machine's initial namespace and the creating namespace.
+pub(crate) fn inherit(mode: DevconfInherit, init_net: &Devconf, creator: &Devconf) -> Devconf {
+    match mode {
+        DevconfInherit::Ipv4FromInitNet => init_net.clone().only(&[Table::Conf4]),
+        DevconfInherit::FromInitNet => init_net.clone().only(&[Table::Conf4, Table::Conf6]),
+        DevconfInherit::KernelDefaults => Devconf::default(),
+        DevconfInherit::FromCreator => creator.clone().only(&[Table::Conf4, Table::Conf6]),
+    }
+}
+
 impl Namespace {
-    pub(crate) fn new(netref: NetnsRef) -> Self {
+    pub(crate) fn new(netref: NetnsRef, devconf: Devconf) -> Self {
         Namespace {
             netref,
             links: BTreeMap::new(),
             names: FxMap::default(),
             next_ifindex: 1,
-            all: Overrides::default(),
-            dflt: Overrides::default(),
+            all: devconf.all,
+            dflt: devconf.dflt,
             routes4: RouteTable::default(),
             routes6: RouteTable::default(),
             neigh: Neighbours::default(),

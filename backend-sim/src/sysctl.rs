@@ -9,7 +9,16 @@
 //! - `neigh/IF` exists per link; `neigh/default` exists only in the initial (host) namespace.
 //! - A new link, and a link moved into a namespace, copies that namespace's `default` values.
 //! - Values are stored as written integers (`forwarding=5` reads back `5`); a non-integer → EINVAL;
-//!   `addr_gen_mode` outside 0..=3 → EINVAL; unknown file → ENOENT; a directory → EISDIR.
+//!   `addr_gen_mode` outside 0..=3 → EINVAL; unknown file → ENOENT; a directory → EISDIR;
+//!   `ipv4/conf/*/mc_forwarding` is read-only (mode 0444) → EACCES.
+//! - A write to an IPv4 `conf/default` key reaches every link of the namespace that has not had
+//!   that key written itself (`devinet_copy_dflt_conf`), except for the keys with their own
+//!   handler ([`default_write_reaches_links`]); IPv6 `default` writes reach no existing link.
+//! - `ipv4/conf/all/forwarding` (= `ip_forward`): a write that changes the value sets it on
+//!   `default` and on every link (marking it written) and sets `all/accept_redirects` to its
+//!   negation (`inet_forward_change`); a write of the same value changes nothing else.
+//! - `net/core/devconf_inherit_init_net` (0..=3) exists only in the initial namespace; where a
+//!   new namespace's `conf/all` and `conf/default` come from is [`DevconfInherit`].
 
 use nsplumb_core::{Errno, LinkKind};
 
@@ -67,6 +76,8 @@ pub(crate) enum SysPath<'a> {
     Key(Table, Target<'a>, Option<u16>),
     /// `net/ipv4/ip_forward`: the same value as `net/ipv4/conf/all/forwarding`.
     IpForward,
+    /// `net/core/devconf_inherit_init_net`: only in the initial namespace.
+    DevconfInherit,
 }
 
 pub(crate) fn parse(path: &str) -> Result<SysPath<'_>, Errno> {
@@ -89,7 +100,8 @@ pub(crate) fn parse(path: &str) -> Result<SysPath<'_>, Errno> {
         _ => None,
     };
     match &parts[..n] {
-        ["net"] => Ok(SysPath::Dir),
+        ["net"] | ["net", "core"] => Ok(SysPath::Dir),
+        ["net", "core", "devconf_inherit_init_net"] => Ok(SysPath::DevconfInherit),
         ["net", f] if fam(f).is_some() => Ok(SysPath::Dir),
         ["net", "ipv4", "ip_forward"] => Ok(SysPath::IpForward),
         ["net", f, d] if fam(f).is_some() && (*d == "conf" || *d == "neigh") => Ok(SysPath::Dir),
@@ -160,6 +172,15 @@ pub(crate) fn builtin(table: Table, key: u16, scope: Scope<'_>) -> std::borrow::
     }
 }
 
+/// A written integer as `proc_dointvec` reads it (spaces around, an optional `+`); else EINVAL.
+pub(crate) fn parse_int(value: &str) -> Result<i64, Errno> {
+    let v = value.trim();
+    v.strip_prefix('+')
+        .unwrap_or(v)
+        .parse()
+        .map_err(|_| Errno::EINVAL)
+}
+
 /// Validates and normalises a written value (`proc_dointvec` and the per-key handlers).
 pub(crate) fn normalise(
     table: Table,
@@ -168,12 +189,7 @@ pub(crate) fn normalise(
     link_mtu: Option<u32>,
 ) -> Result<String, Errno> {
     let name = table.keys()[key as usize].0;
-    let v = value.trim();
-    let n: i64 = v
-        .strip_prefix('+')
-        .unwrap_or(v)
-        .parse()
-        .map_err(|_| Errno::EINVAL)?;
+    let n = parse_int(value)?;
     let (lo, hi) = match (table, name) {
         (Table::Conf6, "ioam6_id_wide") => (0, u32::MAX as i64),
         (Table::Conf6, "addr_gen_mode") => (0, 3),
@@ -185,6 +201,81 @@ pub(crate) fn normalise(
         return Err(Errno::EINVAL);
     }
     Ok(n.to_string())
+}
+
+/// Whether the key's file is read-only (mode 0444: a write fails EACCES, even for root).
+pub(crate) fn is_read_only(table: Table, key: u16) -> bool {
+    table == Table::Conf4 && table.keys()[key as usize].0 == "mc_forwarding"
+}
+
+/// Whether writing `ipv4/conf/default/KEY` also sets KEY on the links that never had it written
+/// (`devinet_conf_proc`). Linux 6.18 (checked key by key on veths): every IPv4 key but these,
+/// whose handlers do not copy (`forwarding`, the route-flushing ones, and
+/// `igmpv2_unsolicited_report_interval`).
+pub(crate) fn default_write_reaches_links(table: Table, key: u16) -> bool {
+    table == Table::Conf4
+        && !matches!(
+            table.keys()[key as usize].0,
+            "forwarding"
+                | "disable_policy"
+                | "disable_xfrm"
+                | "drop_unicast_in_l2_multicast"
+                | "igmpv2_unsolicited_report_interval"
+                | "promote_secondaries"
+                | "route_localnet"
+        )
+}
+
+/// `net.core.devconf_inherit_init_net`: where a new namespace's `conf/all` and `conf/default`
+/// (IPv4 with `ip_forward`, and IPv6) come from (`devinet_init_net`, `addrconf_init_net`).
+/// Linux 6.18, measured with `unshare -n` and `ip netns add` under each value: the knob exists
+/// only in the initial namespace (it is global); "init_net" is the machine's initial namespace
+/// whatever namespace creates the new one; "creator" is the namespace of the creating process
+/// as it is at that moment. A new namespace's links (`lo` first) then copy its `default`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DevconfInherit {
+    /// 0: IPv4 from init_net, IPv6 the compiled-in defaults.
+    #[default]
+    Ipv4FromInitNet,
+    /// 1: IPv4 and IPv6 from init_net.
+    FromInitNet,
+    /// 2: the compiled-in defaults.
+    KernelDefaults,
+    /// 3: IPv4 and IPv6 from the creating namespace.
+    FromCreator,
+}
+
+impl DevconfInherit {
+    /// The sysctl's value for each mode; anything else is EINVAL (`proc_dointvec_minmax`).
+    pub fn from_value(v: i64) -> Result<Self, Errno> {
+        match v {
+            0 => Ok(DevconfInherit::Ipv4FromInitNet),
+            1 => Ok(DevconfInherit::FromInitNet),
+            2 => Ok(DevconfInherit::KernelDefaults),
+            3 => Ok(DevconfInherit::FromCreator),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The value `/proc/sys/net/core/devconf_inherit_init_net` shows.
+    pub fn value(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Every `conf/all` and `conf/default` path of IPv4 and IPv6 the simulator models: what a reader
+/// of a real host's settings reads (see [`crate::HostSettings`]).
+pub fn devconf_paths() -> Vec<String> {
+    [Table::Conf4, Table::Conf6]
+        .into_iter()
+        .flat_map(|t| {
+            ["all", "default"].into_iter().flat_map(move |target| {
+                t.keys()
+                    .iter()
+                    .map(move |(k, _)| format!("{}/{target}/{k}", t.prefix()))
+            })
+        })
+        .collect()
 }
 
 /// Sparse values that differ from the built-in defaults, keyed by table and key index.
@@ -212,6 +303,9 @@ impl Overrides {
         self.0.is_empty()
     }
 }
+
+// `Link::conf4_written` has a bit per IPv4 key.
+const _: () = assert!(IPV4_CONF.len() <= 64);
 
 pub(crate) const IPV4_CONF: &[(&str, &str)] = &[
     ("accept_local", "0"),

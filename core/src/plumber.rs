@@ -14,6 +14,7 @@ use crate::registry::{Interface, Registry};
 use crate::route_via::RouteVia;
 use crate::spec::Spec;
 use crate::types::{AddrInfo, Family, IfIndex, LinkInfo, LinkStats, NetnsRef, RouteSpec, VlanSpec};
+use crate::validate::ValidSpec;
 use crate::{BackendError, Errno};
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
@@ -143,6 +144,22 @@ impl<B: NetBackend> Plumber<B> {
     /// name is chosen once. Dropping the reservation unused frees the name.
     pub fn reserve(&self, netns: &NetnsRef, spec: &Spec) -> Result<Reservation<B>, AttachError> {
         let plan = lock(&self.inner.registry).prepare_attach(netns, spec)?;
+        Ok(Reservation {
+            plumber: self.clone(),
+            plan: Some(plan),
+        })
+    }
+
+    /// [`Plumber::reserve`] for a caller that validated `spec` itself before touching
+    /// anything (`valid` is [`crate::validate`]'s answer for it): only the master (V9) and the
+    /// name are left to check, so nothing is validated twice.
+    pub fn reserve_validated(
+        &self,
+        netns: &NetnsRef,
+        spec: &Spec,
+        valid: ValidSpec,
+    ) -> Result<Reservation<B>, AttachError> {
+        let plan = lock(&self.inner.registry).prepare_validated(netns, spec, valid)?;
         Ok(Reservation {
             plumber: self.clone(),
             plan: Some(plan),

@@ -7,7 +7,7 @@ use crate::error::{AttachError, DetachError, StepError};
 use crate::naming::generate_name;
 use crate::spec::{Destination, Source, Spec};
 use crate::types::{Family, NetnsRef, RouteSpec};
-use crate::validate::{validate, FieldError, InvalidSpec};
+use crate::validate::{validate, FieldError, InvalidSpec, ValidSpec};
 use std::collections::BTreeMap;
 
 /// Where an interface is in its life.
@@ -50,48 +50,89 @@ pub struct Registry {
 
 impl Registry {
     /// A1 + N1–N4 + V9: validate, pick and reserve the destination name, resolve the master.
-    /// Nothing is reserved when this fails.
+    /// Nothing is reserved when this fails. Every problem is reported at once, the master's
+    /// included.
     pub fn prepare_attach(
         &mut self,
         netns: &NetnsRef,
         spec: &Spec,
     ) -> Result<AttachPlan, AttachError> {
-        let mut valid = validate(spec);
-        let entry = self.namespaces.entry(netns.clone()).or_default();
+        let valid = validate(spec);
+        let master = self.resolve_master(netns, spec);
+        match (valid, master) {
+            (Ok(valid), Ok(master)) => self.reserve_name(netns, spec, valid, master),
+            (Err(mut e), Err(problem)) => {
+                e.problems.push(problem);
+                Err(e.into())
+            }
+            (Err(e), Ok(_)) => Err(e.into()),
+            (Ok(_), Err(problem)) => Err(InvalidSpec {
+                problems: vec![problem],
+            }
+            .into()),
+        }
+    }
 
-        // V9: the master is the source name of a bridge attached here.
-        let master = spec.master.as_ref().and_then(|m| {
-            entry
-                .ifaces
-                .values()
-                .find(|i| i.source == *m && i.is_new_bridge && i.state == IfaceState::Attached)
-                .and_then(|i| {
-                    let index = i.attached.as_ref()?.ifindex;
-                    Some(MasterRef {
-                        name: i.name.clone(),
-                        index,
-                    })
+    /// As [`Registry::prepare_attach`] for a spec the caller validated already (it checked
+    /// `spec` with [`validate`] before touching anything, and `valid` is the result): only
+    /// what needs the registry is left, the master (V9) and the name.
+    pub fn prepare_validated(
+        &mut self,
+        netns: &NetnsRef,
+        spec: &Spec,
+        valid: ValidSpec,
+    ) -> Result<AttachPlan, AttachError> {
+        let master = self
+            .resolve_master(netns, spec)
+            .map_err(|problem| InvalidSpec {
+                problems: vec![problem],
+            })?;
+        self.reserve_name(netns, spec, valid, master)
+    }
+
+    /// V9: the master is the source name of a bridge attached in the same namespace.
+    fn resolve_master(
+        &self,
+        netns: &NetnsRef,
+        spec: &Spec,
+    ) -> Result<Option<MasterRef>, FieldError> {
+        let Some(m) = &spec.master else {
+            return Ok(None);
+        };
+        self.namespaces
+            .get(netns)
+            .and_then(|entry| {
+                entry
+                    .ifaces
+                    .values()
+                    .find(|i| i.source == *m && i.is_new_bridge && i.state == IfaceState::Attached)
+            })
+            .and_then(|i| {
+                Some(MasterRef {
+                    name: i.name.clone(),
+                    index: i.attached.as_ref()?.ifindex,
                 })
-        });
-        if let (Some(m), None) = (&spec.master, &master) {
-            let problem = FieldError {
+            })
+            .map(Some)
+            .ok_or_else(|| FieldError {
                 field: "master",
                 value: m.clone(),
                 reason: format!(
                     "could not find an appropriate master {m:?} for {:?}",
                     spec.source.name()
                 ),
-            };
-            match &mut valid {
-                Ok(_) => {
-                    valid = Err(InvalidSpec {
-                        problems: vec![problem],
-                    })
-                }
-                Err(e) => e.problems.push(problem),
-            }
-        }
-        let valid = valid?;
+            })
+    }
+
+    /// N1–N4: pick and hold the destination name of a valid spec.
+    fn reserve_name(
+        &mut self,
+        netns: &NetnsRef,
+        spec: &Spec,
+        valid: ValidSpec,
+        master: Option<MasterRef>,
+    ) -> Result<AttachPlan, AttachError> {
+        let entry = self.namespaces.entry(netns.clone()).or_default();
 
         // N1: in the host namespace the name is the source name.
         let name = if netns.is_host() {

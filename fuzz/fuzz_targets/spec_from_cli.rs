@@ -18,8 +18,11 @@ use std::os::unix::ffi::OsStringExt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-// The code under test: re-point here when the spec building moves out of the TUI crate.
-use nsplumb_tui::commands::{build_spec, EXIT_INVALID};
+// The code under test: the CLI's spec building, then the attach flow's check (SPEC A1), which
+// is what `nsplumb attach` runs before it locks or reads anything.
+use nsplumb_core::NetnsRef;
+use nsplumb_host::AttachRequest;
+use nsplumb_tui::commands::{build_spec, Failure, EXIT_INVALID};
 
 fuzz_target!(|data: &[u8]| {
     let argv = std::iter::once(OsString::from("nsplumb")).chain(
@@ -61,7 +64,12 @@ fn check_attach(args: &AttachArgs) {
         .iter()
         .filter(|g| g.parse::<IpAddr>().is_err())
         .collect();
-    match build_spec(args) {
+    let checked = build_spec(args).and_then(|(spec, gateways)| {
+        let request = AttachRequest::new(NetnsRef::from_name_or_path(&args.netns), spec);
+        nsplumb_host::check_attach(&request).map_err(Failure::from)?;
+        Ok((request.spec, gateways))
+    });
+    match checked {
         Ok((spec, gateways)) => {
             assert!(verdict.is_ok(), "build_spec accepted an invalid spec");
             assert!(

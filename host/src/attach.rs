@@ -24,8 +24,8 @@ use crate::HostBackend;
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::StreamExt;
 use nsplumb_core::{
-    AttachError, Attached, BackendExt, Destination, Event, EventKind, NetnsRef, Plumber, Source,
-    Spec,
+    validate, AttachError, Attached, BackendExt, Destination, Event, EventKind, NetnsRef, Plumber,
+    Source, Spec, ValidSpec,
 };
 use std::net::IpAddr;
 use std::time::Duration;
@@ -126,12 +126,28 @@ fn destination(spec: &Spec) -> String {
     }
 }
 
+/// SPEC A1 for a request: every problem of its spec at once, naming field and value, before
+/// anything is locked, read or changed. [`attach`] starts with it; a front end may call it to
+/// learn the verdict without attaching.
+pub fn check_attach(request: &AttachRequest) -> Result<ValidSpec, HostError> {
+    let spec = &request.spec;
+    validate(spec).map_err(|e| {
+        HostError::Invalid(format!(
+            "attach of {}{} in namespace {}: {e}",
+            spec.source.name(),
+            destination(spec),
+            request.netns
+        ))
+    })
+}
+
 /// SPEC A1–A16, G1 and R1 for one interface: see the module documentation.
 pub async fn attach<B: HostBackend>(
     store: &Store,
     plumber: &Plumber<B>,
     request: AttachRequest,
 ) -> Result<AttachOutcome, HostError> {
+    let valid = check_attach(&request)?;
     let AttachRequest {
         netns,
         spec,
@@ -141,15 +157,17 @@ pub async fn attach<B: HostBackend>(
     } = request;
     let source = spec.source.name().to_string();
     let mut session = NsSession::begin(store, plumber, &netns).await?;
-    let reservation = plumber.reserve(&netns, &spec).map_err(|e| match e {
-        AttachError::Invalid(_) => HostError::Invalid(format!(
-            "attach of {source}{} in namespace {netns}: {e}",
-            destination(&spec)
-        )),
-        AttachError::Failed { .. } => HostError::Failed(format!(
-            "attach of {source} in namespace {netns} failed: {e}"
-        )),
-    })?;
+    let reservation = plumber
+        .reserve_validated(&netns, &spec, valid)
+        .map_err(|e| match e {
+            AttachError::Invalid(_) => HostError::Invalid(format!(
+                "attach of {source}{} in namespace {netns}: {e}",
+                destination(&spec)
+            )),
+            AttachError::Failed { .. } => HostError::Failed(format!(
+                "attach of {source} in namespace {netns} failed: {e}"
+            )),
+        })?;
     let name = reservation.name().to_string();
     let original_mtu = moved_link_mtu(plumber, &netns, &spec).await;
     // Written down before the kernel is touched: a crash from here on is recoverable.

@@ -36,7 +36,7 @@ pub mod state_file;
 mod store;
 
 pub use announcer::{clear_announcer, record_announcer, AnnouncerProcess};
-pub use attach::{attach, AnnouncedBy, Announcing, AttachOutcome, AttachRequest};
+pub use attach::{attach, check_attach, AnnouncedBy, Announcing, AttachOutcome, AttachRequest};
 pub use detach::{detach, forget};
 pub use error::HostError;
 pub use gateway::set_gateway;

@@ -311,3 +311,27 @@ async fn a_dead_attach_with_link_options_is_recovered_with_them() {
     state_file::save(&path, &state).unwrap();
     assert_eq!(state_file::load(&path).unwrap(), Some(state));
 }
+
+// SPEC: A1, R3 (bad input is refused before anything is locked, read or changed: not even
+// the namespace's state file is opened, so a corrupt one is not reported and a dead
+// process's leftovers are not reconciled first)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_spec_is_refused_before_the_namespace_is_locked_or_read() {
+    let w = world().await;
+    let store = w.store(false);
+    let files = store.files(&w.ctr1).unwrap();
+    std::fs::write(&files.state, "{ not a state file").unwrap();
+    let mut spec = dummy0_as_eth0();
+    spec.mac = Some("01:00:5e:00:00:01".into());
+    spec.ipv4 = Some("192.0.2.300/24".into());
+    let before = w.sim.snapshot();
+    let e = nsplumb_host::attach(&store, &w.plumber, AttachRequest::new(w.ctr1.clone(), spec))
+        .await
+        .unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+    let text = e.to_string();
+    assert!(text.contains(r#"mac "01:00:5e:00:00:01""#), "{text}");
+    assert!(text.contains(r#"ipv4 "192.0.2.300/24""#), "{text}");
+    assert!(!files.lock.exists(), "the namespace lock was taken");
+    assert_eq!(w.sim.snapshot(), before);
+}

@@ -27,13 +27,13 @@ impl Failure {
     pub fn failed(message: impl Into<String>) -> Failure {
         Failure {
             code: EXIT_FAILED,
-            message: message.into(),
+            message: one_line(message.into()),
         }
     }
     pub fn invalid(message: impl Into<String>) -> Failure {
         Failure {
             code: EXIT_INVALID,
-            message: message.into(),
+            message: one_line(message.into()),
         }
     }
 }
@@ -122,27 +122,33 @@ pub fn build_spec(args: &AttachArgs) -> Result<(Spec, Vec<IpAddr>), Failure> {
     problems.extend(bad);
     if !problems.is_empty() {
         let dst = match &spec.destination {
-            Destination::Name(n) => format!(" as {}", one_line(n)),
-            Destination::Prefix(p) => format!(" as {}N", one_line(p)),
+            Destination::Name(n) => format!(" as {n}"),
+            Destination::Prefix(p) => format!(" as {p}N"),
         };
         return Err(Failure::invalid(format!(
             "attach of {}{dst} in namespace {}: invalid interface spec: {}",
-            one_line(spec.source.name()),
-            one_line(&args.netns),
+            spec.source.name(),
+            args.netns,
             problems.join("; ")
         )));
     }
     Ok((spec, gateways))
 }
 
-/// `s` as it is, or quoted and escaped when it holds a control character (a newline in a bad
-/// name must not split the one-line error, SPEC R3).
-fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.chars().any(char::is_control) {
-        format!("{s:?}").into()
-    } else {
-        s.into()
+/// A command's error is one line (SPEC R3): a control character from the input (a newline in
+/// a bad name) is written escaped, as Rust escapes it, so it cannot split the line or pass
+/// for output of its own.
+fn one_line(message: String) -> String {
+    if !message.chars().any(char::is_control) {
+        return message;
     }
+    message
+        .chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().collect(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 fn check_ns_name(what: &str, s: &str) -> Result<(), Failure> {
@@ -414,7 +420,12 @@ mod tests {
             name: Some("eth\r0".into()),
             ..AttachArgs::default()
         };
-        let failure = build_spec(&args).unwrap_err();
+        // The path of `attach`: the spec as built, then the attach flow's check (A1), which
+        // refuses it before anything is locked or read.
+        let (spec, _) = build_spec(&args).unwrap();
+        let netns = NetnsRef::from_name_or_path(&args.netns);
+        let refused = nsplumb_host::check_attach(&AttachRequest::new(netns, spec)).unwrap_err();
+        let failure = Failure::from(refused);
         assert_eq!(failure.code, EXIT_INVALID);
         assert!(
             !failure.message.contains(['\n', '\r']),
@@ -424,7 +435,32 @@ mod tests {
         assert!(
             failure
                 .message
-                .starts_with(r#"attach of "a\nb" as "eth\r0" in namespace ctr1: "#),
+                .starts_with(r#"attach of a\nb as eth\r0 in namespace /run/netns/ctr1: "#),
+            "{}",
+            failure.message
+        );
+    }
+
+    // SPEC: R3
+    #[test]
+    fn a_bad_gateway_and_a_bad_name_are_refused_together_on_one_line() {
+        let args = AttachArgs {
+            netns: "ctr\n1".into(),
+            link: Some("veth0".into()),
+            name: Some("a/b".into()),
+            gateway: vec!["192.0.2.x".into()],
+            ..AttachArgs::default()
+        };
+        let failure = build_spec(&args).unwrap_err();
+        assert_eq!(failure.code, EXIT_INVALID);
+        assert!(!failure.message.contains('\n'), "{:?}", failure.message);
+        assert!(
+            failure.message.contains(r#"name "a/b""#),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.contains(r#"gateway "192.0.2.x""#),
             "{}",
             failure.message
         );

@@ -1,7 +1,8 @@
 //! The `nsplumb` binary against the real kernel, in throwaway namespaces `nspl-cli-<random>`
 //! (created and deleted here), with a temporary `NSPLUMB_STATE_DIR`. Addresses only from
 //! 192.0.2.0/24, 198.51.100.0/24 and fd00::/8; bridges only inside the private namespaces.
-//! Needs root: without it the tests print a loud SKIP line, or fail when `CI=true`.
+//! Needs root: without it the tests print a loud SKIP line and are named at the end of
+//! `scripts/test`, or fail when `CI=true`.
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -14,10 +15,10 @@ fn root_or_skip(test: &str) -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: kernel tests need root and CI=true is set");
-    }
-    eprintln!("\n*** SKIP {test}: kernel CLI tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN) ***\n");
+    nsplumb_test_skip::cannot_run(
+        test,
+        "kernel CLI tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN)",
+    );
     false
 }
 

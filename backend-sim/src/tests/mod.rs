@@ -4,6 +4,7 @@ mod addrs;
 mod backend;
 mod bridge;
 mod frames;
+mod host;
 mod links;
 mod random;
 mod routes;

@@ -24,7 +24,7 @@ use nsplumb_core::{
     NetBackend, NetnsAdmin, NetnsRef, Origin, Plumber, RouteError, RouteScope, RouteSpec, Source,
     Spawner, Spec, StepError, VethRequest,
 };
-use nsplumb_sim::{SimBackend, SimRuntime};
+use nsplumb_sim::{HostSettings, SimBackend, SimRuntime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fmt::Write as _;
@@ -699,9 +699,13 @@ pub fn sim_spawner(rt: &SimRuntime) -> Spawner {
     rt.spawner()
 }
 
-/// The scenario on a fresh simulator, in virtual time.
-pub fn run_on_sim(sc: &Scenario, tag: &str) -> Vec<StepOutcome> {
+/// The scenario on a fresh simulator standing on `host` (the kernel side's machine, see
+/// [`crate::host_settings`]), in virtual time.
+pub fn run_on_sim(sc: &Scenario, tag: &str, host: &HostSettings) -> Vec<StepOutcome> {
     let sim = SimBackend::new(sc.seed);
+    sim.kernel()
+        .set_host(host)
+        .unwrap_or_else(|e| panic!("simulated host: {e}"));
     let mut rt = SimRuntime::new(sim.clone());
     let plumber = Plumber::new(Arc::new(sim.clone()), sim_spawner(&rt));
     let (sc, tag) = (sc.clone(), tag.to_string());

@@ -14,12 +14,16 @@
 //! * The mount namespace is the test's own, so a test may remount `/proc/sys` read-only
 //!   ([`remount_proc_sys_read_only`]).
 //!
-//! When `unshare` is impossible the test FAILS under `CI=true` and prints a loud SKIP line
-//! otherwise.
+//! * [`outer_netns`] names the namespace the parent test process runs in (normally the
+//!   machine's initial namespace), for the tests that read or set the machine's own settings.
+//!
+//! When `unshare` is impossible the test FAILS under `CI=true`; otherwise it prints a loud SKIP
+//! line and is listed at the end of `scripts/test` ([`nsplumb_test_skip`]).
 
 use std::process::{Command, Stdio};
 
 const INNER: &str = "NSPLUMB_KERNEL_TEST_CHILD";
+const OUTER_NETNS: &str = "NSPLUMB_KERNEL_TEST_OUTER_NETNS";
 
 /// Whether this process is the isolated child of [`enter`].
 pub fn is_isolated() -> bool {
@@ -43,14 +47,13 @@ pub fn enter(test_name: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !can_unshare {
-        let msg = format!(
-            "SKIP {test_name}: needs root or unprivileged user namespaces (unshare {flags}) \
-             to create network namespaces"
+        nsplumb_test_skip::cannot_run(
+            test_name,
+            &format!(
+                "needs root or unprivileged user namespaces (unshare {flags}) to create \
+                 network namespaces"
+            ),
         );
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{msg}; CI=true, so this is a failure");
-        }
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
         return false;
     }
     let exe = std::env::current_exe().expect("test binary path");
@@ -73,6 +76,7 @@ pub fn enter(test_name: &str) -> bool {
             "--test-threads=1",
         ])
         .env(INNER, "1")
+        .env(OUTER_NETNS, format!("/proc/{}/ns/net", std::process::id()))
         .env("NSPLUMB_NETNS_DIR", &dir)
         .stderr(Stdio::inherit())
         .output()
@@ -94,6 +98,15 @@ pub fn enter(test_name: &str) -> bool {
         "{test_name} did not run in its isolated child (wrong test name?)"
     );
     false
+}
+
+/// Inside [`enter`]'s child: the network namespace of the parent test process (the one the
+/// child's private host was made from), by its `/proc/PID/ns/net` path.
+pub fn outer_netns() -> Option<nsplumb_core::NetnsRef> {
+    std::env::var(OUTER_NETNS)
+        .ok()
+        .filter(|_| is_isolated())
+        .map(nsplumb_core::NetnsRef::path)
 }
 
 /// Remount `/proc/sys` read-only in this process's mount namespace (only inside [`enter`]'s

@@ -280,6 +280,7 @@ async fn disable_ipv6_sysctl_drops_the_ipv6_address_from_the_result() {
 
 // SPEC: A6
 // SPEC: A7
+// SPEC: R2
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_proc_sys_is_fine_when_values_are_already_right() {
     if !enter("read_only_proc_sys_is_fine_when_values_are_already_right") {
@@ -290,8 +291,14 @@ async fn read_only_proc_sys_is_fine_when_values_are_already_right() {
     let p = fx.plumber();
     plain_link(&NetnsRef::Host, "d0");
     plain_link(&NetnsRef::Host, "d1");
-    remount_proc_sys_read_only();
     let b = &fx.backend;
+    // A moved-in link takes the namespace's `default` values: `forwarding` is whatever the
+    // namespace inherited (1 on a container host, SPEC R2), so that is the right value.
+    let forwarding = b
+        .read_sysctl(&ns, "net/ipv4/conf/default/forwarding")
+        .await
+        .unwrap();
+    remount_proc_sys_read_only();
     let e = b
         .write_sysctl(&ns, "net/ipv4/ip_forward", "0")
         .await
@@ -301,7 +308,7 @@ async fn read_only_proc_sys_is_fine_when_values_are_already_right() {
     let mut spec = host("d0");
     spec.ipv6 = Some("fd00::10/64".into());
     spec.sysctls = vec![
-        "net.ipv4.conf.IFNAME.forwarding=0".into(),
+        format!("net.ipv4.conf.IFNAME.forwarding={}", forwarding.trim()),
         "net.ipv6.conf.IFNAME.disable_ipv6=0".into(),
     ];
     let a = p.attach(&ns, spec).await.unwrap();

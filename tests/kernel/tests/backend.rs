@@ -304,6 +304,7 @@ async fn addresses_with_nodad_are_never_tentative() {
 }
 
 // SPEC: A8
+// SPEC: R2
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sysctls_read_write_and_disable_ipv6_drops_v6_addresses() {
     if !enter("sysctls_read_write_and_disable_ipv6_drops_v6_addresses") {
@@ -329,12 +330,17 @@ async fn sysctls_read_write_and_disable_ipv6_drops_v6_addresses() {
     let addrs = b.list_addresses(&a, Some(br)).await.unwrap();
     assert!(addrs.iter().all(|x| x.net.addr().is_ipv4()), "{addrs:?}");
     assert_eq!(addrs.len(), 1);
-    // The namespace's own sysctl, not the host's.
+    // The namespace's own sysctl: another namespace keeps what it inherited (1 on a container
+    // host, SPEC R2), before and after `a` writes the opposite.
     let fwd = "net/ipv4/ip_forward";
-    b.write_sysctl(&a, fwd, "1").await.unwrap();
-    assert_eq!(b.read_sysctl(&a, fwd).await.unwrap(), "1");
     let c = fx.netns("c").await;
-    assert_eq!(b.read_sysctl(&c, fwd).await.unwrap(), "0");
+    let inherited = b.read_sysctl(&c, fwd).await.unwrap();
+    let other = if inherited == "0" { "1" } else { "0" };
+    b.write_sysctl(&a, fwd, other).await.unwrap();
+    assert_eq!(b.read_sysctl(&a, fwd).await.unwrap(), other);
+    assert_eq!(b.read_sysctl(&c, fwd).await.unwrap(), inherited);
+    let d = fx.netns("d").await;
+    assert_eq!(b.read_sysctl(&d, fwd).await.unwrap(), inherited);
     assert_eq!(
         b.read_sysctl(&c, "net/ipv6/conf/br0/disable_ipv6")
             .await

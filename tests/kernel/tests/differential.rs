@@ -8,6 +8,7 @@
 use nsplumb_core::NetnsRef;
 use nsplumb_kernel_tests::differential::{compare, generate, run_on_kernel, run_on_sim};
 use nsplumb_kernel_tests::fixture::{run_in, tokio_spawner, Fixture};
+use nsplumb_kernel_tests::host_settings;
 use nsplumb_kernel_tests::privilege::enter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ fn env_u64(name: &str) -> Option<u64> {
 // SPEC: D3
 // SPEC: G1
 // SPEC: G3
+// SPEC: R2
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulator_agrees_with_the_kernel() {
     if !enter("simulator_agrees_with_the_kernel") {
@@ -38,6 +40,14 @@ async fn simulator_agrees_with_the_kernel() {
     let base = env_u64("NSPLUMB_DIFF_SEED").unwrap_or_else(|| rand::random::<u32>() as u64);
     let count = env_u64("NSPLUMB_DIFF_SCENARIOS").unwrap_or(200);
     println!("differential: base seed {base} (replay with NSPLUMB_DIFF_SEED={base})");
+    // The simulator stands on this machine: its private host and the namespaces it makes start
+    // with what the kernel gives them here (SPEC R2: e.g. forwarding=1 on a container host).
+    let (host, source) = host_settings::read(&fx.backend, &format!("{}-probe", fx.tag)).await;
+    println!(
+        "differential: host {}",
+        host_settings::describe(&host, source)
+    );
+    let host = Arc::new(host);
     let backend = Arc::new(fx.backend.clone());
     // The bridge is `brs` (see the harness); its index is not needed for `ip`.
     let stp = |_: u32| {
@@ -68,8 +78,8 @@ async fn simulator_agrees_with_the_kernel() {
         let kernel = run_on_kernel(backend.clone(), tokio_spawner(), &sc, &tag, &stp).await;
         t_kernel += t.elapsed();
         let t = Instant::now();
-        let (sc2, tag2) = (sc.clone(), tag.clone());
-        let sim = tokio::task::spawn_blocking(move || run_on_sim(&sc2, &tag2))
+        let (sc2, tag2, host2) = (sc.clone(), tag.clone(), host.clone());
+        let sim = tokio::task::spawn_blocking(move || run_on_sim(&sc2, &tag2, &host2))
             .await
             .expect("simulator run");
         t_sim += t.elapsed();

@@ -7,6 +7,7 @@ use nsplumb_core::{
     BackendExt, NetBackend, NetnsAdmin, NetnsRef, RouteScope, RouteSpec, VethRequest,
 };
 use nsplumb_kernel_tests::fixture::Fixture;
+use nsplumb_kernel_tests::host_settings;
 use nsplumb_kernel_tests::privilege::enter;
 use nsplumb_kernel_tests::state::{observe, Observe};
 use nsplumb_sim::SimBackend;
@@ -18,15 +19,26 @@ fn opts() -> Observe {
     }
 }
 
+/// A fresh simulator on this machine's settings (SPEC R2: the namespaces it makes start as
+/// the kernel's do here).
+async fn sim_like(fx: &Fixture) -> SimBackend {
+    let (host, _) = host_settings::read(&fx.backend, &format!("{}-probe", fx.tag)).await;
+    let sim = SimBackend::new(1);
+    sim.kernel()
+        .set_host(&host)
+        .unwrap_or_else(|e| panic!("simulated host: {e}"));
+    sim
+}
+
 /// Run the generic probe `$probe(backend, ns)` in a fresh namespace of the kernel and of a
 /// fresh simulator; the two observed states.
 macro_rules! both {
     ($fx:expr, $probe:ident) => {{
+        let sim = sim_like(&$fx).await;
         let ns = $fx.netns("p").await;
         $probe(&$fx.backend, &ns).await;
         let kernel = observe(&$fx.backend, &[("p", &ns)], &opts()).await;
-        let sim = tokio::task::spawn_blocking(|| {
-            let sim = SimBackend::new(1);
+        let sim = tokio::task::spawn_blocking(move || {
             futures::executor::block_on(async {
                 let ns = sim.create_netns("p").await.unwrap();
                 $probe(&sim, &ns).await;
@@ -189,8 +201,8 @@ async fn failed_attach_of_a_bridge_without_carrier_agrees() {
     let kb = std::sync::Arc::new(fx.backend.clone());
     let kr = failed_attach_of_a_bridge_without_carrier(kb.clone(), fx.plumber(), ns.clone()).await;
     let kernel = observe(&fx.backend, &[("p", &ns)], &opts()).await;
-    let (sr, sim) = tokio::task::spawn_blocking(|| {
-        let sim = SimBackend::new(1);
+    let sim = sim_like(&fx).await;
+    let (sr, sim) = tokio::task::spawn_blocking(move || {
         let mut rt = nsplumb_sim::SimRuntime::new(sim.clone());
         let b = std::sync::Arc::new(sim.clone());
         let p = nsplumb_core::Plumber::new(
