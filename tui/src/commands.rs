@@ -56,8 +56,8 @@ pub struct Ctx<B: HostBackend> {
     pub resolve: Box<dyn Fn(&str) -> NetnsRef + Send + Sync>,
 }
 
-/// The spec and gateways an `attach` asks for; a bad spec or gateway is invalid input, reported
-/// here before anything is touched.
+/// The spec and gateways an `attach` asks for; bad gateways are invalid input (the spec is
+/// validated by the attach flow, once).
 pub fn build_spec(args: &AttachArgs) -> Result<(Spec, Vec<IpAddr>), Failure> {
     let source = match (&args.link, &args.veth_on_bridge) {
         (_, Some(bridge)) => Source::VethOnBridge {
@@ -113,14 +113,14 @@ pub fn build_spec(args: &AttachArgs) -> Result<(Spec, Vec<IpAddr>), Failure> {
             Err(_) => bad.push(format!("gateway {g:?}: is not an IP address")),
         }
     }
-    // Every problem at once, the spec's own and the gateways', in one line (SPEC R3): a name
-    // holding a newline is quoted here, where the attach flow's message would not quote it.
-    let mut problems: Vec<String> = match validate(&spec) {
-        Ok(_) => Vec::new(),
-        Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
-    };
-    problems.extend(bad);
-    if !problems.is_empty() {
+    if !bad.is_empty() {
+        // Every problem at once: the spec's own too (the attach flow, which validates the
+        // spec, is not reached).
+        let mut problems: Vec<String> = match validate(&spec) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+        };
+        problems.extend(bad);
         let dst = match &spec.destination {
             Destination::Name(n) => format!(" as {n}"),
             Destination::Prefix(p) => format!(" as {p}N"),
@@ -394,7 +394,10 @@ mod tests {
         assert_eq!(spec.vlan_trunk, ["20", "30-40", "50"]);
         assert_eq!(spec.dad_timeout_ms, Some(500));
         let valid = validate(&spec).unwrap();
-        assert_eq!(valid.port.vlans.unwrap().trunk, [(20, 20), (30, 40), (50, 50)]);
+        assert_eq!(
+            valid.port.vlans.unwrap().trunk,
+            [(20, 20), (30, 40), (50, 50)]
+        );
 
         // Without them: nothing set.
         let cli = crate::cli::Cli::try_parse_from([
