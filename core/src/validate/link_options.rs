@@ -218,7 +218,7 @@ pub(super) fn check(spec: &Spec, bad: &mut dyn FnMut(&'static str, &str, String)
         }
     }
 
-    let vlans = (any_vlan && trunk_ok).then(|| VlanPlan {
+    let vlans = (any_vlan && trunk_ok).then_some(VlanPlan {
         pvid: spec.vlan,
         trunk,
         keep_default: spec.keep_default_vlan,
