@@ -2,15 +2,19 @@
 //! routes each reply, event and deadline to the room of the phase it belongs to.
 //!
 //! - [`obtain`]: A2–A3, get the link into the namespace under its name;
+//! - [`link_options`]: L1–L4 first in A4, the MTU and the host end's bridge port;
 //! - [`configure`]: A4–A10, configure it, set it up, add its routes;
 //! - [`wait`]: A11–A13, wait for the link, the bridge port and the `ff02::1` route;
+//! - [`dad`]: L5, duplicate address detection on request (sysctls in A4, the address after A12);
 //! - [`handoff`]: A14, the first announcement and the announcer handed over;
 //! - [`rollback`]: A15, undo every completed step on failure.
 //!
 //! Errors are in [`crate::error`].
 
 mod configure;
+mod dad;
 mod handoff;
+mod link_options;
 mod obtain;
 mod rollback;
 mod wait;
@@ -26,12 +30,16 @@ use crate::undo::UndoLog;
 use crate::validate::ValidSpec;
 use crate::{BackendError, Source};
 use configure::Configuring;
+use dad::DadStep;
 use ipnet::Ipv6Net;
+use link_options::{HostEnd, LinkOptionStep};
 use obtain::Obtaining;
 use std::collections::VecDeque;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 use wait::Waiting;
+
+pub use dad::DAD_POLL;
 
 /// A9: retries after the first failed set-up, and their spacing.
 pub const LINK_UP_RETRIES: u32 = 3;
@@ -71,7 +79,9 @@ enum Await {
     Nothing,
     Obtain(Obtaining),
     Configure(Configuring),
+    LinkOptions(LinkOptionStep),
     Wait(Waiting),
+    Dad(DadStep),
     /// The first round's announcer command (A14).
     Announcing,
     /// An undo request (A15).
@@ -87,6 +97,18 @@ impl From<Obtaining> for Await {
 impl From<Configuring> for Await {
     fn from(step: Configuring) -> Await {
         Await::Configure(step)
+    }
+}
+
+impl From<LinkOptionStep> for Await {
+    fn from(step: LinkOptionStep) -> Await {
+        Await::LinkOptions(step)
+    }
+}
+
+impl From<DadStep> for Await {
+    fn from(step: DadStep) -> Await {
+        Await::Dad(step)
     }
 }
 
@@ -109,13 +131,18 @@ enum Wait {
     UpRetry(Timestamp),
     LinkUp(Timestamp),
     Port(Timestamp),
-    McastRetry { at: Timestamp, give_up: Timestamp },
+    McastRetry {
+        at: Timestamp,
+        give_up: Timestamp,
+    },
+    /// L5: ask again whether the address is still tentative.
+    DadPoll(Timestamp),
 }
 
 impl Wait {
     fn due(self) -> Timestamp {
         match self {
-            Wait::UpRetry(t) | Wait::LinkUp(t) | Wait::Port(t) => t,
+            Wait::UpRetry(t) | Wait::LinkUp(t) | Wait::Port(t) | Wait::DadPoll(t) => t,
             Wait::McastRetry { at, .. } => at,
         }
     }
@@ -150,6 +177,12 @@ pub struct Attach {
     peer_state: Option<PortState>,
     /// The host bridge as read on the veth fast path (A2), so A12 need not read it again.
     known_bridge: Option<KnownBridge>,
+    /// L2–L4: the host end's bridge port, once found.
+    host_end: Option<HostEnd>,
+    /// L1: the MTU a link moved in from the host had, when A4 changed it.
+    original_mtu: Option<u32>,
+    /// L5: when DAD has taken too long.
+    dad_give_up: Option<Timestamp>,
     mcast_route_ok: bool,
     mcast_give_up: Option<Timestamp>,
     announcer: Option<Announcer>,
@@ -188,6 +221,9 @@ impl Attach {
             peer: None,
             peer_state: None,
             known_bridge: None,
+            host_end: None,
+            original_mtu: None,
+            dad_give_up: None,
             mcast_route_ok: true,
             mcast_give_up: None,
             announcer: None,
@@ -254,6 +290,7 @@ impl Attach {
             Wait::LinkUp(_) => self.link_up_timed_out(now),
             Wait::Port(_) => self.port_timed_out(now),
             Wait::McastRetry { give_up, .. } => self.mcast_retry_due(now, give_up),
+            Wait::DadPoll(_) => self.dad_poll(),
         }
     }
 
@@ -272,7 +309,9 @@ impl Attach {
         match awaiting {
             Await::Obtain(step) => self.on_obtain_reply(now, step, result),
             Await::Configure(step) => self.on_configure_reply(now, step, result),
+            Await::LinkOptions(step) => self.on_link_option_reply(now, step, result),
             Await::Wait(step) => self.on_wait_reply(now, step, result),
+            Await::Dad(step) => self.on_dad_reply(now, step, result),
             Await::Announcing => self.on_announce_reply(now, result),
             Await::Undo(request) => self.on_undo_reply(now, request, result),
             Await::Nothing => match result {

@@ -16,6 +16,8 @@ pub struct DetachPlan {
     pub source: String,
     pub index: IfIndex,
     pub origin: Origin,
+    /// SPEC L1: the MTU to give back before the link leaves (a moved host link's old one).
+    pub restore_mtu: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +25,13 @@ enum Await {
     Nothing,
     Lookup,
     Down,
+    Mtu,
     Final,
 }
 
-/// Set down, then delete (created links), rename back (links found in the namespace) or move
-/// back to the host under the source name (moved links), in one message.
+/// Set down, give a moved link its old MTU back (SPEC L1), then delete (created links), rename
+/// back (links found in the namespace) or move back to the host under the source name (moved
+/// links), in one message.
 #[derive(Debug)]
 pub struct Detach {
     plan: DetachPlan,
@@ -147,7 +151,19 @@ impl Detach {
                 )
             }
             (Await::Lookup | Await::Down, Err(e)) if e.is(Errno::ENODEV) => self.vanished(now),
-            (Await::Down, Ok(_)) => self.final_step(now),
+            (Await::Down, Ok(_)) => match self.plan.restore_mtu {
+                Some(mtu) => self.issue(
+                    Request::SetMtu {
+                        netns: self.plan.netns.clone(),
+                        index: self.plan.index,
+                        mtu,
+                    },
+                    Await::Mtu,
+                ),
+                None => self.final_step(now),
+            },
+            (Await::Mtu, Ok(_)) => self.final_step(now),
+            (Await::Mtu, Err(e)) if e.is(Errno::ENODEV) => self.vanished(now),
             (Await::Final, Ok(_)) => self.done(now, Ok(())),
             (Await::Final, Err(e)) if e.is(Errno::ENODEV) => self.vanished(now),
             (step, Err(e)) => self.failed(now, step, e),
@@ -210,6 +226,7 @@ impl Detach {
         let what = match step {
             Await::Lookup => "failed to look up",
             Await::Down => "failed to set down",
+            Await::Mtu => "failed to restore the MTU of",
             _ => "failed to release",
         };
         let ctx = format!(

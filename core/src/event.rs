@@ -24,6 +24,8 @@ pub enum Phase {
     WaitingForLink,
     /// A12.
     WaitingForBridgePort,
+    /// L5: the IPv6 address added without NODAD, until it is no longer tentative.
+    DetectingDuplicateAddress,
     /// A13.
     WaitingForMulticastRoute,
     /// A14: the first announcement.
@@ -44,6 +46,7 @@ impl Phase {
             Phase::AddingRoutes => "adding routes",
             Phase::WaitingForLink => "waiting for link",
             Phase::WaitingForBridgePort => "waiting for bridge port",
+            Phase::DetectingDuplicateAddress => "detecting duplicate address",
             Phase::WaitingForMulticastRoute => "waiting for ff02::1 route",
             Phase::Announcing => "announcing",
             Phase::RollingBack => "rolling back",

@@ -31,11 +31,12 @@ mod validate;
 
 pub use spec::{
     Destination, Source, Spec, DEFAULT_ANNOUNCE_COUNT, DEFAULT_ANNOUNCE_INTERVAL,
-    MAX_ANNOUNCE_COUNT, MAX_ANNOUNCE_INTERVAL, MIN_ANNOUNCE_INTERVAL,
+    DEFAULT_DAD_TIMEOUT, MAX_ANNOUNCE_COUNT, MAX_ANNOUNCE_INTERVAL, MAX_DAD_TIMEOUT, MAX_MTU,
+    MAX_VLAN, MIN_ANNOUNCE_INTERVAL, MIN_DAD_TIMEOUT, MIN_IPV6_MTU, MIN_MTU, MIN_VLAN,
 };
 pub use validate::{
-    check_ifname, is_unspecified_route, validate, AnnounceSettings, FieldError, InvalidSpec,
-    SysctlSetting, ValidSpec,
+    check_ifname, is_unspecified_route, needs_a_veth_on_a_bridge, validate, AnnounceSettings,
+    FieldError, InvalidSpec, PortOptions, SysctlSetting, ValidSpec, VlanPlan, DEFAULT_VLAN,
 };
 
 mod announce;
@@ -48,8 +49,8 @@ mod undo;
 
 pub use announce::{AnnounceTarget, Announcer};
 pub use attach::{
-    Attach, AttachPlan, MasterRef, BRIDGE_PORT_WAIT, LINK_UP_RETRIES, LINK_UP_RETRY_DELAY,
-    LINK_UP_WAIT, MCAST_ROUTE_POLL, MCAST_ROUTE_WAIT,
+    Attach, AttachPlan, MasterRef, BRIDGE_PORT_WAIT, DAD_POLL, LINK_UP_RETRIES,
+    LINK_UP_RETRY_DELAY, LINK_UP_WAIT, MCAST_ROUTE_POLL, MCAST_ROUTE_WAIT,
 };
 pub use attached::{Attached, Origin};
 pub use command::{Command, Input, Reply, SubscriptionId};

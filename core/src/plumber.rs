@@ -13,9 +13,9 @@ use crate::machine::Machine;
 use crate::registry::{Interface, Registry};
 use crate::route_via::RouteVia;
 use crate::spec::Spec;
-use crate::types::{AddrInfo, Family, IfIndex, LinkInfo, LinkStats, NetnsRef, RouteSpec};
+use crate::types::{AddrInfo, Family, IfIndex, LinkInfo, LinkStats, NetnsRef, RouteSpec, VlanSpec};
 use crate::validate::ValidSpec;
-use crate::BackendError;
+use crate::{BackendError, Errno};
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::task::AtomicWaker;
@@ -49,6 +49,9 @@ pub struct LinkView {
     pub addresses: Vec<AddrInfo>,
     /// The source name, when nsplumb attached this link.
     pub managed_source: Option<String>,
+    /// SPEC L6: the link's VLAN table when it is a port of a VLAN-filtering bridge (empty
+    /// otherwise, and on a kernel without bridge VLAN filtering).
+    pub vlans: Vec<VlanSpec>,
 }
 
 /// Attach, detach, gateways, statistics and listing over one backend.
@@ -474,7 +477,8 @@ impl<B: NetBackend> Plumber<B> {
         })
     }
 
-    /// T2: every link of `netns`, managed or not, with its addresses.
+    /// T2: every link of `netns`, managed or not, with its addresses (and, L6, the VLANs of
+    /// bridge ports).
     pub async fn list(&self, netns: &NetnsRef) -> Result<Vec<LinkView>, StepError> {
         let context = || format!("failed to list links of namespace {netns}");
         let backend = &self.inner.backend;
@@ -486,10 +490,26 @@ impl<B: NetBackend> Plumber<B> {
             .list_addresses(netns, None)
             .await
             .map_err(|e| StepError::new(context(), Some(e)))?;
+        // Bridge ports only: a namespace without any costs no VLAN dump.
+        let vlans = if links.iter().any(|l| l.master.is_some()) {
+            match backend.list_port_vlans(netns).await {
+                Ok(ports) => ports,
+                // A kernel without bridge VLAN filtering has no VLAN table to show.
+                Err(e) if e.is(Errno::EOPNOTSUPP) => Vec::new(),
+                Err(e) => return Err(StepError::new(context(), Some(e))),
+            }
+        } else {
+            Vec::new()
+        };
         let registry = lock(&self.inner.registry);
         Ok(links
             .into_iter()
             .map(|link| LinkView {
+                vlans: vlans
+                    .iter()
+                    .filter(|p| p.index == link.index)
+                    .flat_map(|p| p.vlans.iter().copied())
+                    .collect(),
                 addresses: addrs
                     .iter()
                     .filter(|a| a.index == link.index)

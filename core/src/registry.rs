@@ -266,6 +266,7 @@ impl Registry {
             source: attached.source,
             index: attached.ifindex,
             origin: attached.origin,
+            restore_mtu: attached.original_mtu,
         })
     }
 

@@ -44,6 +44,18 @@ pub const MAX_ANNOUNCE_COUNT: u32 = 3;
 pub const MIN_ANNOUNCE_INTERVAL: Duration = Duration::from_millis(100);
 pub const MAX_ANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Link option bounds (SPEC L1, L3, L5): the kernel's `ETH_MIN_MTU`..`ETH_MAX_MTU`, IPv6's
+/// minimum link MTU (RFC 8200; the kernel drops IPv6 from a link below it), the 802.1Q IDs a
+/// port can carry, and how long an attach waits for DAD.
+pub const MIN_MTU: u32 = 68;
+pub const MAX_MTU: u32 = 65535;
+pub const MIN_IPV6_MTU: u32 = 1280;
+pub const MIN_VLAN: u16 = 1;
+pub const MAX_VLAN: u16 = 4094;
+pub const DEFAULT_DAD_TIMEOUT: Duration = Duration::from_secs(3);
+pub const MIN_DAD_TIMEOUT: Duration = Duration::from_millis(100);
+pub const MAX_DAD_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// An attach request as given by the caller, unvalidated.
 ///
 /// Text fields stay text so that every problem can be reported at once, naming the field and
@@ -83,6 +95,35 @@ pub struct Spec {
         default = "default_announce_interval"
     )]
     pub announce_interval: Duration,
+    /// SPEC L1: the interface's MTU (and the host end's, for a veth nsplumb creates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// SPEC L2: hairpin mode on the host end's bridge port.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hairpin: bool,
+    /// SPEC L4: port isolation on the host end's bridge port.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub isolated: bool,
+    /// SPEC L3: the port's PVID, untagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// SPEC L3: tagged VLANs on the port, each `"10"` or a range `"20-30"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vlan_trunk: Vec<String>,
+    /// SPEC L3: keep the default VLAN 1 on the port (removed otherwise).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep_default_vlan: bool,
+    /// SPEC L5: duplicate address detection for the IPv6 address (NODAD otherwise).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dad: bool,
+    /// SPEC L5: how long the attach waits for DAD ([`DEFAULT_DAD_TIMEOUT`] when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dad_timeout_ms: Option<u64>,
+}
+
+// Serialized only when set, so that a record without options reads as it did before them.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Spec {
@@ -100,6 +141,14 @@ impl Spec {
             master: None,
             announce_count: DEFAULT_ANNOUNCE_COUNT,
             announce_interval: DEFAULT_ANNOUNCE_INTERVAL,
+            mtu: None,
+            hairpin: false,
+            isolated: false,
+            vlan: None,
+            vlan_trunk: Vec::new(),
+            keep_default_vlan: false,
+            dad: false,
+            dad_timeout_ms: None,
         }
     }
 }
@@ -140,6 +189,35 @@ mod tests {
                 Destination::Name("eth0".into())
             )
         );
+    }
+
+    // SPEC: L1
+    // SPEC: L3
+    // SPEC: L5
+    #[test]
+    fn link_options_read_back_and_are_left_out_when_unset() {
+        let mut spec = Spec::new(
+            Source::VethOnBridge {
+                bridge: "br0".into(),
+                host_name: "vnsp0001".into(),
+            },
+            Destination::Prefix("eth".into()),
+        );
+        let plain = serde_json::to_string(&spec).unwrap();
+        for key in ["mtu", "hairpin", "isolated", "vlan", "keep_default", "dad"] {
+            assert!(!plain.contains(key), "{key} in {plain}");
+        }
+        spec.mtu = Some(1400);
+        spec.hairpin = true;
+        spec.isolated = true;
+        spec.vlan = Some(10);
+        spec.vlan_trunk = vec!["20".into(), "30-40".into()];
+        spec.keep_default_vlan = true;
+        spec.dad = true;
+        spec.dad_timeout_ms = Some(500);
+        let text = serde_json::to_string(&spec).unwrap();
+        assert!(text.contains(r#""vlan_trunk":["20","30-40"]"#), "{text}");
+        assert_eq!(serde_json::from_str::<Spec>(&text).unwrap(), spec);
     }
 
     // SPEC: R3

@@ -1,4 +1,9 @@
-//! SPEC V1–V10: every field checked before any kernel call; all problems reported at once.
+//! SPEC V1–V10 and L1–L5: every field checked before any kernel call; all problems reported
+//! at once.
+
+mod link_options;
+
+pub use link_options::{needs_a_veth_on_a_bridge, PortOptions, VlanPlan, DEFAULT_VLAN};
 
 use crate::naming::MAX_IFNAME_LEN;
 use crate::spec::{
@@ -20,8 +25,12 @@ pub struct FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // V7/V8 have fixed wordings that read as a sentence of their own.
-        if self.field == "announce_count" || self.field == "announce_interval_ms" {
+        // V7/V8 and "hairpin needs a veth on a bridge" (L2–L4) have fixed wordings that read
+        // as a sentence of their own.
+        if self.field == "announce_count"
+            || self.field == "announce_interval_ms"
+            || self.reason.ends_with(link_options::NEEDS_A_VETH)
+        {
             return f.write_str(&self.reason);
         }
         write!(f, "{} {:?}: {}", self.field, self.value, self.reason)
@@ -84,9 +93,15 @@ pub struct ValidSpec {
     pub sysctls: Vec<SysctlSetting>,
     pub master: Option<String>,
     pub announce: AnnounceSettings,
+    /// SPEC L1.
+    pub mtu: Option<u32>,
+    /// SPEC L2–L4: the host end's bridge port.
+    pub port: PortOptions,
+    /// SPEC L5: DAD on, with this timeout.
+    pub dad: Option<Duration>,
 }
 
-/// Validate everything that can be checked without the kernel (SPEC A1, V1–V8, V10).
+/// Validate everything that can be checked without the kernel (SPEC A1, V1–V8, V10, L1–L5).
 /// The master (V9) needs the namespace registry and is resolved by the caller.
 pub fn validate(spec: &Spec) -> Result<ValidSpec, InvalidSpec> {
     let mut problems = Vec::new();
@@ -233,6 +248,9 @@ pub fn validate(spec: &Spec) -> Result<ValidSpec, InvalidSpec> {
         }
     }
 
+    // L1–L5
+    let options = link_options::check(spec, &mut bad);
+
     if !problems.is_empty() {
         return Err(InvalidSpec { problems });
     }
@@ -250,6 +268,9 @@ pub fn validate(spec: &Spec) -> Result<ValidSpec, InvalidSpec> {
             count: spec.announce_count,
             interval: spec.announce_interval,
         },
+        mtu: options.mtu,
+        port: options.port,
+        dad: options.dad,
     })
 }
 

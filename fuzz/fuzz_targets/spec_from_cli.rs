@@ -148,6 +148,14 @@ fn spec_as_documented(args: &AttachArgs) -> Spec {
         announce_interval: args
             .announce_interval_ms
             .map_or(DEFAULT_ANNOUNCE_INTERVAL, Duration::from_millis),
+        mtu: args.mtu,
+        hairpin: args.hairpin,
+        isolated: args.isolated,
+        vlan: args.vlan,
+        vlan_trunk: args.vlan_trunk.clone(),
+        keep_default_vlan: args.keep_default_vlan,
+        dad: args.dad,
+        dad_timeout_ms: args.dad_timeout_ms,
         ..Spec::new(source, destination)
     }
 }

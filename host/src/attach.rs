@@ -24,8 +24,8 @@ use crate::HostBackend;
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::StreamExt;
 use nsplumb_core::{
-    validate, AttachError, Attached, Destination, Event, EventKind, NetnsRef, Plumber, Spec,
-    ValidSpec,
+    validate, AttachError, Attached, BackendExt, Destination, Event, EventKind, NetnsRef, Plumber,
+    Source, Spec, ValidSpec,
 };
 use std::net::IpAddr;
 use std::time::Duration;
@@ -169,9 +169,10 @@ pub async fn attach<B: HostBackend>(
             )),
         })?;
     let name = reservation.name().to_string();
+    let original_mtu = moved_link_mtu(plumber, &netns, &spec).await;
     // Written down before the kernel is touched: a crash from here on is recoverable.
     session
-        .intend_attach(plumber, &name, &spec, owner)
+        .intend_attach(plumber, &name, &spec, owner, original_mtu)
         .map_err(|e| {
             HostError::Failed(format!(
                 "attach of {source} in namespace {netns}: cannot save its intent: {e}"
@@ -255,6 +256,28 @@ pub async fn attach<B: HostBackend>(
         gateways,
         announcing,
     })
+}
+
+/// SPEC L1, R1: the MTU of a host link that the attach moves in and gives another MTU, for
+/// the intent (a read only when an MTU is asked for; `None` when the link cannot be read: the
+/// attach then fails on its own lookup).
+async fn moved_link_mtu<B: HostBackend>(
+    plumber: &Plumber<B>,
+    netns: &NetnsRef,
+    spec: &Spec,
+) -> Option<u32> {
+    let Source::HostLink(source) = &spec.source else {
+        return None;
+    };
+    if spec.mtu.is_none() || netns.is_host() {
+        return None;
+    }
+    let link = plumber
+        .backend()
+        .link_by_name(&NetnsRef::Host, source)
+        .await
+        .ok()?;
+    (Some(link.mtu) != spec.mtu).then_some(link.mtu)
 }
 
 /// The attach failed with `msg`: save what is left (the intent gone), and say so if even

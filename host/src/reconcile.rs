@@ -193,12 +193,27 @@ fn recovered_record(
         ipv6: valid.ipv6,
         ipv6_dropped: None,
         master,
-        origin,
+        origin: origin.clone(),
         announce: valid.announce,
         warnings: vec![format!(
             "recovered: the attaching process {} died before saving its state",
             p.actor.pid
         )],
+        // L2–L4 as asked (the process may have died before setting them; detach does not
+        // depend on them), the MTU as the link shows it, and the MTU to give back when the
+        // link was moved in (the same as it has if the process died before changing it).
+        mtu: Some(link.mtu),
+        hairpin: valid.port.hairpin,
+        isolated: valid.port.isolated,
+        vlans: valid
+            .port
+            .vlans
+            .as_ref()
+            .map(|v| v.to_add())
+            .unwrap_or_default(),
+        original_mtu: (origin == Origin::MovedFromHost)
+            .then_some(p.original_mtu)
+            .flatten(),
     };
     IfaceRecord {
         owner: p.owner.clone(),

@@ -82,6 +82,10 @@ pub struct IntentRecord {
     pub spec: Spec,
     /// The process doing the attach; once it is gone the record is reconciled.
     pub actor: ProcessRef,
+    /// SPEC L1: the MTU of a host link the attach moves in and gives another MTU, read before
+    /// the kernel is touched, so that a recovered record's detach gives it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
 }

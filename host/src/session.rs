@@ -155,6 +155,7 @@ impl<'s> NsSession<'s> {
         name: &str,
         spec: &Spec,
         owner: Option<Owner>,
+        original_mtu: Option<u32>,
     ) -> Result<(), HostError> {
         if self.files.is_none() {
             return Ok(());
@@ -167,6 +168,7 @@ impl<'s> NsSession<'s> {
             spec: spec.clone(),
             actor,
             owner: owner.clone(),
+            original_mtu,
         });
         if let Some(owner) = owner {
             self.host_side.entry(name.to_string()).or_default().owner = Some(owner);

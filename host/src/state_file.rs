@@ -207,16 +207,32 @@ mod tests {
                     interval: Duration::from_millis(250),
                 },
                 warnings: vec!["w".into()],
+                mtu: Some(1400),
+                hairpin: true,
+                isolated: true,
+                vlans: vec![nsplumb_core::VlanSpec::tagged(20)],
+                original_mtu: Some(1500),
             })
         });
+        // SPEC L1–L5: a request with every link option reads back as written.
+        let mut spec = Spec::new(
+            Source::HostLink("dummy0".into()),
+            Destination::Prefix("eth".into()),
+        );
+        spec.mtu = Some(1400);
+        spec.hairpin = true;
+        spec.isolated = true;
+        spec.vlan = Some(10);
+        spec.vlan_trunk = vec!["20-30".into()];
+        spec.keep_default_vlan = true;
+        spec.dad = true;
+        spec.dad_timeout_ms = Some(500);
         st.pending.push(IntentRecord {
             name: "eth1".into(),
-            spec: Spec::new(
-                Source::HostLink("dummy0".into()),
-                Destination::Prefix("eth".into()),
-            ),
+            spec,
             actor: me,
             owner: None,
+            original_mtu: Some(1500),
         });
         st.gateways.push(RouteSpec {
             dst: "0.0.0.0/0".parse().unwrap(),

@@ -256,6 +256,62 @@ async fn an_owner_is_kept_with_the_record_and_found_in_every_state() {
         .all(|st| st.interfaces.is_empty()));
 }
 
+/// A process that died after moving a host link in with link options (before saving its
+/// record) leaves an intent that the next process turns into a record carrying the options,
+/// with the MTU the link had before (read into the intent) for detach to give back; the record
+/// reads back from the state file as written.
+// SPEC: R1
+// SPEC: L1
+// SPEC: L6
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_attach_with_link_options_is_recovered_with_them() {
+    let w = world().await;
+    let host = NetnsRef::Host;
+    let dummy0 = w.sim.link_by_name(&host, "dummy0").await.unwrap();
+    // What the dead process did to the kernel: dummy0 moved in as eth0.
+    w.sim
+        .move_link(&host, dummy0.index, &w.ctr1, "eth0")
+        .await
+        .unwrap();
+    let mut spec = Spec::new(
+        Source::HostLink("dummy0".into()),
+        Destination::Name("eth0".into()),
+    );
+    spec.mtu = Some(9000);
+    spec.ipv6 = Some("fd00::10/64".into());
+    spec.dad = true;
+    spec.dad_timeout_ms = Some(2000);
+    let me = ProcessRef::me().unwrap();
+    let dead = ProcessRef {
+        start_time: me.start_time + 1,
+        ..me
+    };
+    let mut state = state_file::NsState::empty(&w.ctr1);
+    state.pending.push(nsplumb_host::IntentRecord {
+        name: "eth0".into(),
+        spec,
+        actor: dead,
+        owner: None,
+        original_mtu: Some(dummy0.mtu),
+    });
+    let path = w.dir.path().join("ctr1.json");
+    let changed = nsplumb_host::reconcile::reconcile(&w.plumber, &w.ctr1, &mut state, &path)
+        .await
+        .unwrap();
+    assert!(changed);
+    assert!(state.pending.is_empty());
+    let [record] = state.interfaces.as_slice() else {
+        panic!("one recovered record: {state:?}");
+    };
+    let a = &record.attached;
+    assert_eq!(a.origin, nsplumb_core::Origin::MovedFromHost);
+    assert_eq!(a.original_mtu, Some(dummy0.mtu), "given back at detach");
+    assert_eq!(a.mtu, Some(dummy0.mtu), "as the link shows it");
+    assert_eq!(a.ipv6.unwrap().to_string(), "fd00::10/64");
+    state_file::save(&path, &state).unwrap();
+    assert_eq!(state_file::load(&path).unwrap(), Some(state));
+}
+
 // SPEC: A1, R3 (bad input is refused before anything is locked, read or changed: not even
 // the namespace's state file is opened, so a corrupt one is not reported and a dead
 // process's leftovers are not reconciled first)
@@ -467,6 +523,7 @@ async fn the_intent_of_a_dead_attach_is_undone_by_its_owner() {
                 start_time: 1,
             },
             owner: Some(owner("c1")),
+            original_mtu: None,
         });
         std::fs::create_dir_all(w.dir.path()).unwrap();
         state_file::save(&files.state, &state).unwrap();

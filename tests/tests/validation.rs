@@ -133,6 +133,11 @@ fn v2_generated_name_too_long_names_the_prefix() {
                 interval: Duration::from_secs(1),
             },
             warnings: vec![],
+            mtu: None,
+            hairpin: false,
+            isolated: false,
+            vlans: vec![],
+            original_mtu: None,
         });
     }
     let mut s = valid();

@@ -112,6 +112,30 @@ pub struct AttachArgs {
     pub announce_count: Option<u32>,
     #[arg(long = "announce-interval-ms", value_name = "MS")]
     pub announce_interval_ms: Option<u64>,
+    /// MTU of the interface (and of the host end of a new veth), 68..=65535 (SPEC L1).
+    #[arg(long, value_name = "N")]
+    pub mtu: Option<u32>,
+    /// Hairpin mode on the host end's bridge port (SPEC L2).
+    #[arg(long)]
+    pub hairpin: bool,
+    /// Port isolation on the host end's bridge port (SPEC L4).
+    #[arg(long)]
+    pub isolated: bool,
+    /// Untagged PVID on the host end's bridge port, 1..=4094 (SPEC L3).
+    #[arg(long, value_name = "N")]
+    pub vlan: Option<u16>,
+    /// Tagged VLANs on the host end's bridge port: IDs and ranges, e.g. 10,20-30 (SPEC L3).
+    #[arg(long = "vlan-trunk", value_name = "IDS", value_delimiter = ',')]
+    pub vlan_trunk: Vec<String>,
+    /// Keep the default VLAN 1 on the port (removed otherwise) (SPEC L3).
+    #[arg(long = "keep-default-vlan")]
+    pub keep_default_vlan: bool,
+    /// Duplicate address detection for the IPv6 address; the attach waits for it (SPEC L5).
+    #[arg(long)]
+    pub dad: bool,
+    /// How long to wait for DAD, 100..=30000 (default 3000) (SPEC L5).
+    #[arg(long = "dad-timeout-ms", value_name = "MS")]
+    pub dad_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -97,6 +97,14 @@ pub fn build_spec(args: &AttachArgs) -> Result<(Spec, Vec<IpAddr>), Failure> {
         .announce_interval_ms
         .map(Duration::from_millis)
         .unwrap_or(DEFAULT_ANNOUNCE_INTERVAL);
+    spec.mtu = args.mtu;
+    spec.hairpin = args.hairpin;
+    spec.isolated = args.isolated;
+    spec.vlan = args.vlan;
+    spec.vlan_trunk = args.vlan_trunk.clone();
+    spec.keep_default_vlan = args.keep_default_vlan;
+    spec.dad = args.dad;
+    spec.dad_timeout_ms = args.dad_timeout_ms;
     let mut gateways = Vec::new();
     let mut bad = Vec::new();
     for g in &args.gateway {
@@ -342,6 +350,67 @@ async fn stats<B: HostBackend>(ctx: &Ctx<B>, args: &StatsArgs) -> Result<(), Fai
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    // SPEC: L1
+    // SPEC: L2
+    // SPEC: L3
+    // SPEC: L4
+    // SPEC: L5
+    #[test]
+    fn link_option_flags_fill_the_spec() {
+        let cli = crate::cli::Cli::try_parse_from([
+            "nsplumb",
+            "attach",
+            "--netns",
+            "ctr1",
+            "--veth-on-bridge",
+            "br0",
+            "--prefix",
+            "eth",
+            "--mtu",
+            "1400",
+            "--hairpin",
+            "--isolated",
+            "--vlan",
+            "10",
+            "--vlan-trunk",
+            "20,30-40",
+            "--vlan-trunk",
+            "50",
+            "--keep-default-vlan",
+            "--dad",
+            "--dad-timeout-ms",
+            "500",
+        ])
+        .unwrap();
+        let Some(Command::Attach(args)) = cli.command else {
+            panic!("attach");
+        };
+        let (spec, _) = build_spec(&args).unwrap();
+        assert_eq!(spec.mtu, Some(1400));
+        assert!(spec.hairpin && spec.isolated && spec.keep_default_vlan && spec.dad);
+        assert_eq!(spec.vlan, Some(10));
+        assert_eq!(spec.vlan_trunk, ["20", "30-40", "50"]);
+        assert_eq!(spec.dad_timeout_ms, Some(500));
+        let valid = validate(&spec).unwrap();
+        assert_eq!(
+            valid.port.vlans.unwrap().trunk,
+            [(20, 20), (30, 40), (50, 50)]
+        );
+
+        // Without them: nothing set.
+        let cli = crate::cli::Cli::try_parse_from([
+            "nsplumb", "attach", "--netns", "ctr1", "--link", "d0", "--name", "eth0",
+        ])
+        .unwrap();
+        let Some(Command::Attach(args)) = cli.command else {
+            panic!("attach");
+        };
+        let (spec, _) = build_spec(&args).unwrap();
+        let valid = validate(&spec).unwrap();
+        assert!(valid.port.is_empty() && valid.mtu.is_none() && valid.dad.is_none());
+    }
 
     // SPEC: R3 (the `spec_from_cli` fuzz target asserts one-line errors for every argument
     // vector; written with it: `--link $'a\nb'` split the error in two lines, the second

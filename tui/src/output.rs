@@ -68,7 +68,7 @@ pub fn print_attached(json: bool, a: &Attached, gateways: &[IpAddr]) {
     }
     let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
     println!(
-        "attached {} as {} in namespace {}: ifindex {}, mac {}, ipv4 {}, ipv6 {}, master {}, announce {}x every {} ms",
+        "attached {} as {} in namespace {}: ifindex {}, mac {}, ipv4 {}, ipv6 {}, master {}, mtu {}, announce {}x every {} ms",
         a.source,
         a.name,
         a.netns,
@@ -77,9 +77,23 @@ pub fn print_attached(json: bool, a: &Attached, gateways: &[IpAddr]) {
         opt(a.ipv4.map(|n| n.to_string())),
         opt(a.ipv6.map(|n| n.to_string())),
         opt(a.master.clone()),
+        opt(a.mtu.map(|m| m.to_string())),
         a.announce.count,
         a.announce.interval.as_millis()
     );
+    if a.hairpin || a.isolated || !a.vlans.is_empty() {
+        let mut port = Vec::new();
+        if a.hairpin {
+            port.push("hairpin".to_string());
+        }
+        if a.isolated {
+            port.push("isolated".to_string());
+        }
+        for v in &a.vlans {
+            port.push(format!("vlan {v}"));
+        }
+        println!("host end bridge port: {}", port.join(", "));
+    }
     if let Some(d) = a.ipv6_dropped {
         println!("note: IPv6 address {d} was dropped (it vanished after the sysctls)");
     }
@@ -129,6 +143,7 @@ pub fn link_json(ns: &NetnsRef, v: &LinkView, all: &[LinkView]) -> Value {
                 "prefixlen": a.net.prefix_len(),
                 "nodad": a.flags.nodad,
                 "tentative": a.flags.tentative,
+                "dadfailed": a.flags.dadfailed,
             })
         })
         .collect();
@@ -147,6 +162,10 @@ pub fn link_json(ns: &NetnsRef, v: &LinkView, all: &[LinkView]) -> Value {
             "ifindex": p.index,
         })),
         "port_state": v.link.port_state,
+        // SPEC L6: the bridge port's flags (null for a link that is not a port) and VLANs.
+        "hairpin": v.link.port_flags.map(|f| f.hairpin),
+        "isolated": v.link.port_flags.map(|f| f.isolated),
+        "vlans": v.vlans,
         "addr_info": addr_info,
         "managed": v.managed_source.is_some(),
         "source": v.managed_source,
@@ -168,9 +187,11 @@ pub fn print_list(json: bool, all: &[(NetnsRef, Vec<LinkView>)]) {
         "NAME",
         "KIND",
         "STATE",
+        "MTU",
         "MAC",
         "ADDRESSES",
         "MASTER",
+        "PORT",
         "PEER",
         "SOURCE",
     ]
@@ -185,6 +206,7 @@ pub fn print_list(json: bool, all: &[(NetnsRef, Vec<LinkView>)]) {
                 l.link.name.clone(),
                 l.link.kind.as_str().to_string(),
                 if l.link.flags.up { "UP" } else { "DOWN" }.to_string(),
+                l.link.mtu.to_string(),
                 l.link
                     .mac
                     .map(|m| m.to_string())
@@ -195,6 +217,7 @@ pub fn print_list(json: bool, all: &[(NetnsRef, Vec<LinkView>)]) {
                     addrs.join(",")
                 },
                 name_of(links, l.link.master).unwrap_or_else(|| "-".into()),
+                port_text(l),
                 l.link
                     .peer
                     .as_ref()
@@ -208,6 +231,29 @@ pub fn print_list(json: bool, all: &[(NetnsRef, Vec<LinkView>)]) {
         }
     }
     print_table(&rows);
+}
+
+/// A bridge port's flags and VLANs (SPEC L6), `-` for a link that is not a port.
+pub fn port_text(l: &LinkView) -> String {
+    let Some(flags) = l.link.port_flags else {
+        return "-".into();
+    };
+    let mut parts = Vec::new();
+    if flags.hairpin {
+        parts.push("hairpin".to_string());
+    }
+    if flags.isolated {
+        parts.push("isolated".to_string());
+    }
+    if !l.vlans.is_empty() {
+        let vlans: Vec<String> = l.vlans.iter().map(|v| v.to_string()).collect();
+        parts.push(format!("vlan {}", vlans.join(",")));
+    }
+    if parts.is_empty() {
+        "port".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn print_table(rows: &[Vec<String>]) {

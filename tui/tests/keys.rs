@@ -106,15 +106,12 @@ fn form_navigation_with_tab_arrows_and_choices() {
     let (m, _) = key(m, KeyCode::BackTab);
     assert_eq!(form(&m).focus, 0);
     let (m, _) = key(m, KeyCode::BackTab);
-    assert_eq!(
-        form(&m).focused().key,
-        FieldKey::AnnounceInterval,
-        "wraps around"
-    );
+    assert_eq!(form(&m).focused().key, FieldKey::DadTimeout, "wraps around");
     // Letters are typed into the field, not taken as vim keys.
+    let m = typed(m, "100");
     let (m, _) = key(m, KeyCode::Backspace);
     let m = typed(m, "j");
-    assert_eq!(form(&m).get(FieldKey::AnnounceInterval), "100j");
+    assert_eq!(form(&m).get(FieldKey::DadTimeout), "10j");
     let (m, _) = key(m, KeyCode::Esc);
     assert_eq!(m.mode, Mode::Normal);
 }
@@ -198,6 +195,96 @@ fn submit_valid_form_emits_attach() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Moves the form's focus to `field` with Tab.
+fn focus(mut m: nsplumb_tui::app::Model, field: FieldKey) -> nsplumb_tui::app::Model {
+    for _ in 0..form(&m).fields.len() {
+        if form(&m).focused().key == field {
+            return m;
+        }
+        m = key(m, KeyCode::Tab).0;
+    }
+    panic!("the form has no {field:?}");
+}
+
+// SPEC: L1
+// SPEC: L2
+// SPEC: L3
+// SPEC: L4
+// SPEC: L5
+#[test]
+fn the_form_asks_for_every_link_option() {
+    let (mut m, _) = chr(sample_model(), 'a');
+    m = focus(m, FieldKey::Ipv6);
+    m = typed(m, "fd00::30/64");
+    m = focus(m, FieldKey::Mtu);
+    m = typed(m, "1400");
+    for switch in [
+        FieldKey::Hairpin,
+        FieldKey::Isolated,
+        FieldKey::KeepDefaultVlan,
+        FieldKey::Dad,
+    ] {
+        m = focus(m, switch);
+        assert_eq!(form(&m).get(switch), "off");
+        m = key(m, KeyCode::Right).0;
+        assert_eq!(form(&m).get(switch), "on");
+    }
+    m = focus(m, FieldKey::Vlan);
+    m = typed(m, "10");
+    m = focus(m, FieldKey::VlanTrunk);
+    m = typed(m, "20, 30-40");
+    m = focus(m, FieldKey::DadTimeout);
+    m = typed(m, "500");
+    let (m, effects) = key(m, KeyCode::Enter);
+    assert_eq!(m.mode, Mode::Normal);
+    let [Effect::Attach { spec, .. }] = &effects[..] else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(spec.mtu, Some(1400));
+    assert!(spec.hairpin && spec.isolated && spec.keep_default_vlan && spec.dad);
+    assert_eq!(spec.vlan, Some(10));
+    assert_eq!(spec.vlan_trunk, ["20", "30-40"]);
+    assert_eq!(spec.dad_timeout_ms, Some(500));
+}
+
+// SPEC: L1
+// SPEC: L2
+// SPEC: L3
+// SPEC: L5
+#[test]
+fn bad_link_options_are_shown_under_their_fields() {
+    let (mut m, _) = chr(sample_model(), 'a');
+    // A new bridge cannot take port options.
+    m = focus(m, FieldKey::SourceKind);
+    m = key(m, KeyCode::Right).0;
+    m = key(m, KeyCode::Right).0;
+    assert_eq!(form(&m).get(FieldKey::SourceKind), "new bridge");
+    m = focus(m, FieldKey::Mtu);
+    m = typed(m, "67");
+    m = focus(m, FieldKey::Hairpin);
+    m = key(m, KeyCode::Right).0;
+    m = focus(m, FieldKey::Vlan);
+    m = typed(m, "x");
+    m = focus(m, FieldKey::VlanTrunk);
+    m = typed(m, "30-20");
+    m = focus(m, FieldKey::DadTimeout);
+    m = typed(m, "500");
+    let (m, effects) = key(m, KeyCode::Enter);
+    assert!(effects.is_empty(), "nothing is attached: {effects:?}");
+    let e = &form(&m).errors;
+    assert!(
+        e[&FieldKey::Mtu].contains("mtu") && e[&FieldKey::Mtu].contains("67"),
+        "{e:?}"
+    );
+    assert!(
+        e[&FieldKey::Hairpin].contains("hairpin needs a veth on a bridge"),
+        "{e:?}"
+    );
+    assert!(e[&FieldKey::Vlan].contains(r#"vlan "x""#), "{e:?}");
+    assert!(e[&FieldKey::VlanTrunk].contains("30-20"), "{e:?}");
+    assert!(e[&FieldKey::DadTimeout].contains("needs dad"), "{e:?}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use super::{Attach, Wait, LINK_UP_RETRIES, LINK_UP_RETRY_DELAY, NS_EVENTS};
 use crate::attached::Origin;
 use crate::command::{Command, Reply};
 use crate::error::StepError;
-use crate::event::{EventKind, Phase};
+use crate::event::Phase;
 use crate::request::Request;
 use crate::types::{Family, RouteInfo, RouteScope, RouteSpec, Timestamp};
 use crate::validate::is_unspecified_route;
@@ -57,7 +57,7 @@ impl Attach {
             ),
             (Configuring::LinkRead, Ok(Reply::Link(link))) => {
                 self.link = Some(link);
-                self.configure_link(now);
+                self.link_options(now);
             }
             (Configuring::NsSubscribed | Configuring::LinkRead, Err(e)) => {
                 // A11's subscription and read open A4 (the read also serves A6).
@@ -156,6 +156,10 @@ impl Attach {
                 let addr = IpNet::V6(self.ipv6.expect("ipv6 step needs an address"));
                 if let Some(err) = route_conflict(&addr, &routes) {
                     return self.fail(now, err);
+                }
+                if self.dad_pending() {
+                    // L5: added without NODAD once the port forwards (after A12).
+                    return self.master(now);
                 }
                 self.issue(
                     Request::AddAddress {
@@ -270,9 +274,7 @@ impl Attach {
                     .any(|a| a.index == self.index && matches!(a.net, IpNet::V6(_)));
                 if !has_v6 {
                     // A8: the sysctls took IPv6 away; report no address and send no NA.
-                    let dropped = self.ipv6.take().expect("checked only with an IPv6 address");
-                    self.ipv6_dropped = Some(dropped);
-                    self.push(now, EventKind::Ipv6Dropped(dropped));
+                    self.drop_ipv6(now);
                 }
                 self.set_up(now);
             }
@@ -348,7 +350,8 @@ impl Attach {
         );
     }
 
-    fn configure_link(&mut self, now: Timestamp) {
+    /// A4 after the link options: MAC, addresses, and on.
+    pub(super) fn configure_link(&mut self, now: Timestamp) {
         let mac_at_creation = matches!(self.origin, Origin::NewVeth { .. });
         match self.plan.spec.mac {
             Some(mac) if !mac_at_creation => {
@@ -446,7 +449,7 @@ impl Attach {
         }
     }
 
-    fn master(&mut self, now: Timestamp) {
+    pub(super) fn master(&mut self, now: Timestamp) {
         match &self.plan.master {
             Some(m) => self.issue(
                 Request::SetMaster {
@@ -487,13 +490,18 @@ impl Attach {
                     Configuring::SysctlRead(i),
                 )
             }
+            // L5's sysctls come after the caller's: DAD asked for is DAD done.
+            None if self.dad_pending() => self.dad_sysctl(now, 0),
             None => self.check_ipv6(now),
         }
     }
 
     /// A8.
-    fn check_ipv6(&mut self, now: Timestamp) {
+    pub(super) fn check_ipv6(&mut self, now: Timestamp) {
         if self.ipv6.is_some() && !self.plan.spec.sysctls.is_empty() {
+            if self.dad_pending() {
+                return self.check_ipv6_before_dad();
+            }
             self.issue(
                 Request::ListAddresses {
                     netns: self.ns(),

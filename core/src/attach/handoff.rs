@@ -116,6 +116,18 @@ impl Attach {
             origin: self.origin.clone(),
             announce: self.plan.spec.announce,
             warnings: self.warnings.clone(),
+            mtu: self.plan.spec.mtu.or(self.link.as_ref().map(|l| l.mtu)),
+            hairpin: self.plan.spec.port.hairpin,
+            isolated: self.plan.spec.port.isolated,
+            vlans: self
+                .plan
+                .spec
+                .port
+                .vlans
+                .as_ref()
+                .map(|v| v.to_add())
+                .unwrap_or_default(),
+            original_mtu: self.original_mtu,
         };
         tracing::info!(iface = %attached.name, netns = %attached.netns, ifindex = attached.ifindex, mac = ?attached.mac, "attached");
         if self.events.enabled() {

@@ -93,6 +93,10 @@ impl Attach {
                     );
                     return self.fail(now, StepError::new(ctx, None));
                 }
+                // L3: a bridge that cannot filter VLANs refuses them before the pair exists.
+                if let Err(e) = self.check_vlan_filtering(&bname, bridge.bridge) {
+                    return self.fail(now, e);
+                }
                 let request = VethRequest {
                     host_name,
                     host_master: Some(bridge.index),
@@ -100,7 +104,8 @@ impl Attach {
                     peer_netns: self.ns(),
                     peer_name: self.plan.name.clone(),
                     peer_mac: self.plan.spec.mac,
-                    mtu: None,
+                    // L1: both ends, at creation, before either is up.
+                    mtu: self.plan.spec.mtu,
                 };
                 self.issue(
                     Request::CreateVeth {

@@ -1,6 +1,7 @@
 //! SPEC A11–A13: wait until the link is up (events of the namespace subscription, at most
 //! 5 s), until the host end's bridge port forwards (at most 200 ms, without STP), and until a
-//! route to `ff02::1` exists (at most 200 ms). None of these waits fails the attach.
+//! route to `ff02::1` exists (at most 200 ms). None of these waits fails the attach. DAD (L5)
+//! runs between A12 and A13.
 
 use super::{
     Attach, Wait, ALL_NODES, BRIDGE_PORT_WAIT, HOST_EVENTS, LINK_UP_WAIT, MCAST_ROUTE_POLL,
@@ -46,6 +47,8 @@ impl Attach {
         match (step, result) {
             (Waiting::Unsubscribed(next), _) => match next {
                 AfterUnsubscribe::LinkUp => self.after_link_up(now),
+                // L5: the address still waits for DAD, which fails if the link stays down.
+                AfterUnsubscribe::LinkNeverUp if self.dad_pending() => self.dad_start(now),
                 AfterUnsubscribe::LinkNeverUp => {
                     self.push(
                         now,
@@ -55,7 +58,7 @@ impl Attach {
                     );
                     self.finish(now)
                 }
-                AfterUnsubscribe::PortDone => self.wait_mcast(now),
+                AfterUnsubscribe::PortDone => self.after_port(now),
             },
 
             // Lost events: what the read says replaces them; a failed read leaves the wait as
@@ -246,7 +249,8 @@ impl Attach {
     }
 
     fn after_link_up(&mut self, now: Timestamp) {
-        if let Err(why) = self.announce_target() {
+        // A12 serves the announcements and DAD's probes (L5); with neither, it is skipped.
+        if let (Err(why), false) = (self.announce_target(), self.dad_pending()) {
             self.push(
                 now,
                 EventKind::AnnounceStopped(StopReason::NotStarted { why }),
@@ -270,7 +274,30 @@ impl Attach {
                     Waiting::HostSubscribed,
                 );
             }
-            _ => self.wait_mcast(now),
+            _ => self.after_port(now),
+        }
+    }
+
+    /// After A12: DAD when asked for (L5), else A13.
+    fn after_port(&mut self, now: Timestamp) {
+        if self.dad_pending() {
+            self.dad_start(now)
+        } else {
+            self.wait_mcast(now)
+        }
+    }
+
+    /// After DAD: A13 and A14, unless there is nothing to announce.
+    pub(super) fn after_dad(&mut self, now: Timestamp) {
+        match self.announce_target() {
+            Ok(_) => self.wait_mcast(now),
+            Err(why) => {
+                self.push(
+                    now,
+                    EventKind::AnnounceStopped(StopReason::NotStarted { why }),
+                );
+                self.finish(now)
+            }
         }
     }
 

@@ -9,11 +9,16 @@ fn plan(origin: Origin, source: &str) -> DetachPlan {
         source: source.into(),
         index: 5,
         origin,
+        restore_mtu: None,
     }
 }
 
 fn run(origin: Origin, source: &str) -> Script<Detach> {
-    let mut s = Script::new(Detach::new(plan(origin, source), Timestamp::ZERO));
+    run_plan(plan(origin, source))
+}
+
+fn run_plan(plan: DetachPlan) -> Script<Detach> {
+    let mut s = Script::new(Detach::new(plan, Timestamp::ZERO));
     s.step(
         "look up",
         Rq::LinkByIndex {
@@ -172,4 +177,76 @@ fn a_deferred_delete_names_the_host_end_only_when_the_peer_is_still_ours() {
     let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
     assert!(e.contains("vanished"), "{e}");
     assert_eq!(s.m.deferred_delete(), None);
+}
+
+// SPEC: L1
+#[test]
+fn a_moved_link_gets_its_old_mtu_back_before_it_leaves() {
+    let mut s = run_plan(DetachPlan {
+        restore_mtu: Some(1500),
+        ..plan(Origin::MovedFromHost, "veth0")
+    });
+    s.ok(
+        "old MTU, while the link is down in the namespace",
+        Rq::SetMtu {
+            netns: ns(),
+            index: 5,
+            mtu: 1500,
+        },
+    );
+    s.ok(
+        "move back",
+        Rq::MoveLink {
+            from: ns(),
+            index: 5,
+            to: NetnsRef::Host,
+            new_name: "veth0".into(),
+        },
+    );
+    s.idle();
+    assert_eq!(s.m.outcome(), Some(&Ok(())));
+}
+
+// SPEC: L1
+#[test]
+fn a_failed_mtu_restore_fails_the_detach_naming_it_and_leaves_the_link() {
+    let mut s = run_plan(DetachPlan {
+        restore_mtu: Some(1500),
+        ..plan(Origin::MovedFromHost, "veth0")
+    });
+    s.step(
+        "old MTU",
+        Rq::SetMtu {
+            netns: ns(),
+            index: 5,
+            mtu: 1500,
+        },
+        err(Op::SetMtu, Errno::EINVAL),
+    );
+    s.idle();
+    let e = s.m.outcome().unwrap().as_ref().unwrap_err().to_string();
+    assert!(
+        e.starts_with(
+            "failed to restore the MTU of interface \"eth0\" in namespace /run/netns/ctr1"
+        ),
+        "{e}"
+    );
+    // Gone meanwhile: D3.
+    let mut s = run_plan(DetachPlan {
+        restore_mtu: Some(1500),
+        ..plan(Origin::MovedFromHost, "veth0")
+    });
+    s.step(
+        "old MTU",
+        Rq::SetMtu {
+            netns: ns(),
+            index: 5,
+            mtu: 1500,
+        },
+        err(Op::SetMtu, Errno::ENODEV),
+    );
+    assert!(matches!(
+        s.m.outcome(),
+        Some(Err(DetachError::Vanished { .. }))
+    ));
 }

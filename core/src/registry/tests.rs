@@ -32,6 +32,11 @@ fn attached(name: &str, source: &str, index: u32, origin: Origin) -> Attached {
             interval: Duration::from_secs(1),
         },
         warnings: vec![],
+        mtu: None,
+        hairpin: false,
+        isolated: false,
+        vlans: vec![],
+        original_mtu: None,
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! A scenario is a topology everyone gets (built through [`NetBackend`] calls only, so both
 //! backends build it the same way) and a few steps (attach variants, detach, gateways, static
-//! routes, links vanishing). After every step the harness records the step's outcome, reduced
+//! routes, links vanishing; link options, SPEC L1–L4). After every step the harness records the step's outcome, reduced
 //! to what must agree (success and its facts, or the error's words with the errno and the
 //! operation of its cause), and the observed state of every namespace ([`crate::state`]).
 //!
@@ -344,6 +344,21 @@ fn random_spec(
             _ if rng.random_bool(0.25) => Some("nosuch".into()),
             _ => None,
         };
+    }
+    // SPEC L1: valid MTUs, one below IPv6's minimum (invalid with an IPv6 address), and one a
+    // link may already have.
+    if rng.random_bool(0.15) {
+        spec.mtu = Some(*pick(rng, &[1280, 1400, 9000, 1500, 1000]));
+    }
+    // SPEC L2–L4 on the host end's bridge port; on this project's kernel the VLANs fail with
+    // the kernel-lacks-VLAN-filtering error, nothing changed.
+    if rng.random_bool(0.12) {
+        match rng.random_range(0..4) {
+            0 => spec.hairpin = true,
+            1 => spec.isolated = true,
+            2 => spec.vlan = Some(10),
+            _ => spec.vlan_trunk = vec!["20-30".into()],
+        }
     }
     spec.announce_count = rng.random_range(0..=3);
     spec.announce_interval = Duration::from_millis(100);

@@ -8,7 +8,7 @@
 
 use ipnet::IpNet;
 use nsplumb_core::{
-    AddrInfo, BackendExt, Family, IfIndex, LinkInfo, LinkKind, MacAddr, NetBackend, NetnsRef,
+    AddrInfo, BackendExt, Errno, Family, IfIndex, LinkInfo, LinkKind, MacAddr, NetBackend, NetnsRef,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -186,17 +186,23 @@ pub async fn observe<B: NetBackend + ?Sized>(
                 .bridge
                 .map(|b| format!(" stp={}", b.stp_enabled))
                 .unwrap_or_default();
+            // SPEC L2, L4, L6: a bridge port's flags.
+            let flags = l
+                .port_flags
+                .map(|f| format!(" hairpin={} isolated={}", f.hairpin, f.isolated))
+                .unwrap_or_default();
             let lower_up = if opts.ignore_port_state && l.kind == LinkKind::Bridge {
                 "?".to_string()
             } else {
                 l.flags.lower_up.to_string()
             };
             lines.insert(format!(
-                "{role} link {} kind={} up={} lower_up={lower_up} mac={} master={master} peer={peer}{port}{stp}",
+                "{role} link {} kind={} up={} lower_up={lower_up} mac={} mtu={} master={master} peer={peer}{port}{stp}{flags}",
                 l.name,
                 kind(&l.kind),
                 l.flags.up,
                 mac_text(l, opts),
+                l.mtu,
             ));
             if l.kind == LinkKind::Loopback {
                 continue;
@@ -213,6 +219,22 @@ pub async fn observe<B: NetBackend + ?Sized>(
                 };
                 lines.insert(format!("{role} sysctl {path} = {value}"));
             }
+        }
+        // SPEC L3, L6: each bridge port's VLAN table. A kernel without bridge VLAN filtering
+        // has none (EOPNOTSUPP, as `nsplumb list` reads it).
+        match backend.list_port_vlans(ns).await {
+            Ok(ports) => {
+                for p in ports {
+                    let vlans: Vec<String> = p.vlans.iter().map(|v| v.to_string()).collect();
+                    lines.insert(format!(
+                        "{role} link {} vlans {}",
+                        name_of(role, p.index),
+                        vlans.join(", ")
+                    ));
+                }
+            }
+            Err(e) if e.errno == Errno::EOPNOTSUPP => {}
+            Err(e) => panic!("list port VLANs of {role}: {e}"),
         }
         let addrs = backend
             .list_addresses(ns, None)

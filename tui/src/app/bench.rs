@@ -29,6 +29,8 @@ pub fn big_model(n: usize) -> Model {
             master: None,
             peer: Some(format!("{}@host", i + 100)),
             managed: Some(format!("vnsp{i:08x}")),
+            mtu: 1500,
+            port: None,
         };
         let mut h = StatHist {
             last: LinkStats {

@@ -26,6 +26,14 @@ pub enum FieldKey {
     Gateway,
     AnnounceCount,
     AnnounceInterval,
+    Mtu,
+    Hairpin,
+    Isolated,
+    Vlan,
+    VlanTrunk,
+    KeepDefaultVlan,
+    Dad,
+    DadTimeout,
 }
 
 pub const SOURCE_KINDS: [&str; 4] = [
@@ -35,6 +43,8 @@ pub const SOURCE_KINDS: [&str; 4] = [
     "created in netns",
 ];
 pub const DEST_KINDS: [&str; 2] = ["prefix", "name"];
+/// A switch (SPEC L2–L5 options that are on or off).
+pub const OFF_ON: [&str; 2] = ["off", "on"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -90,6 +100,11 @@ impl AttachForm {
             "←/→ to choose",
         );
         dest_kind.choices = Some(&DEST_KINDS);
+        let switch = |key, label, hint| {
+            let mut f = field(key, label, OFF_ON[0], hint);
+            f.choices = Some(&OFF_ON);
+            f
+        };
         AttachForm {
             fields: vec![
                 field(
@@ -141,6 +156,36 @@ impl AttachForm {
                     "interval ms",
                     "1000",
                     "100..=2000",
+                ),
+                field(FieldKey::Mtu, "MTU", "", "68..=65535 (optional)"),
+                switch(
+                    FieldKey::Hairpin,
+                    "hairpin",
+                    "host end's bridge port (veth on bridge)",
+                ),
+                switch(
+                    FieldKey::Isolated,
+                    "isolated",
+                    "host end's bridge port (veth on bridge)",
+                ),
+                field(FieldKey::Vlan, "VLAN", "", "untagged PVID, 1..=4094"),
+                field(
+                    FieldKey::VlanTrunk,
+                    "VLAN trunk",
+                    "",
+                    "tagged IDs and ranges, e.g. 10,20-30",
+                ),
+                switch(
+                    FieldKey::KeepDefaultVlan,
+                    "keep VLAN 1",
+                    "the default VLAN stays on the port",
+                ),
+                switch(FieldKey::Dad, "DAD", "wait for IPv6 duplicate detection"),
+                field(
+                    FieldKey::DadTimeout,
+                    "DAD timeout ms",
+                    "",
+                    "100..=30000 (default 3000)",
                 ),
             ],
             focus: 0,
@@ -270,6 +315,20 @@ impl AttachForm {
         spec.routes = list(self.get(FieldKey::Routes), ',');
         spec.sysctls = list(self.get(FieldKey::Sysctls), ' ');
         spec.master = opt(self.get(FieldKey::Master));
+        let on = |k: FieldKey| self.get(k) == OFF_ON[1];
+        spec.hairpin = on(FieldKey::Hairpin);
+        spec.isolated = on(FieldKey::Isolated);
+        spec.keep_default_vlan = on(FieldKey::KeepDefaultVlan);
+        spec.dad = on(FieldKey::Dad);
+        spec.vlan_trunk = list(self.get(FieldKey::VlanTrunk), ',');
+        spec.mtu = number(self.get(FieldKey::Mtu), "mtu", FieldKey::Mtu, &mut err);
+        spec.vlan = number(self.get(FieldKey::Vlan), "vlan", FieldKey::Vlan, &mut err);
+        spec.dad_timeout_ms = number(
+            self.get(FieldKey::DadTimeout),
+            "dad_timeout_ms",
+            FieldKey::DadTimeout,
+            &mut err,
+        );
         match self.get(FieldKey::AnnounceCount).trim().parse::<u32>() {
             Ok(n) => spec.announce_count = n,
             Err(_) => err(
@@ -319,6 +378,13 @@ impl AttachForm {
                     "master" => FieldKey::Master,
                     "announce_count" => FieldKey::AnnounceCount,
                     "announce_interval_ms" => FieldKey::AnnounceInterval,
+                    "mtu" => FieldKey::Mtu,
+                    "hairpin" => FieldKey::Hairpin,
+                    "isolated" => FieldKey::Isolated,
+                    "vlan" => FieldKey::Vlan,
+                    "vlan_trunk" => FieldKey::VlanTrunk,
+                    "keep_default_vlan" => FieldKey::KeepDefaultVlan,
+                    "dad_timeout_ms" => FieldKey::DadTimeout,
                     _ => FieldKey::Namespace,
                 };
                 err(key, p.to_string());
@@ -333,5 +399,26 @@ impl AttachForm {
             spec,
             gateway,
         })
+    }
+}
+
+/// An optional number field: empty is `None`; text that is not a number of the field's type is
+/// an error naming the field and the text.
+fn number<T: std::str::FromStr>(
+    text: &str,
+    name: &str,
+    key: FieldKey,
+    err: &mut dyn FnMut(FieldKey, String),
+) -> Option<T> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    match text.parse() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            err(key, format!("{name} {text:?}: is not a number in range"));
+            None
+        }
     }
 }

@@ -50,6 +50,22 @@ pub struct LinkRow {
     pub peer: Option<String>,
     /// The source name when nsplumb manages this link.
     pub managed: Option<String>,
+    /// SPEC L1, L6.
+    pub mtu: u32,
+    /// SPEC L2, L4, L6: a bridge port's flags as [`port_label`] shows them; `None` for a link
+    /// that is not a bridge port.
+    pub port: Option<String>,
+}
+
+/// A bridge port's flags, short: `hp` (hairpin), `iso` (isolated), both, or `port` for a port
+/// with neither.
+pub fn port_label(flags: nsplumb_core::PortFlags) -> String {
+    match (flags.hairpin, flags.isolated) {
+        (true, true) => "hp,iso".into(),
+        (true, false) => "hp".into(),
+        (false, true) => "iso".into(),
+        (false, false) => "port".into(),
+    }
 }
 
 impl LinkRow {

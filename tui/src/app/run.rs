@@ -244,6 +244,8 @@ impl<B: HostBackend> Runner<B> {
                         _ => format!("if{}", p.index),
                     }),
                     managed: v.managed_source.clone(),
+                    mtu: l.mtu,
+                    port: l.port_flags.map(super::model::port_label),
                 });
             }
         }

@@ -155,10 +155,12 @@ fn draw_interfaces(m: &Model, f: &mut Frame, area: Rect) {
                 Cell::from(name),
                 Cell::from(l.kind.clone()),
                 Cell::from(Span::styled(if l.up { "UP" } else { "DOWN" }, state_style)),
+                Cell::from(l.mtu.to_string()),
                 Cell::from(opt(&l.mac).to_string()),
                 Cell::from(opt(&l.ipv4).to_string()),
                 Cell::from(opt(&l.ipv6).to_string()),
                 Cell::from(opt(&l.master).to_string()),
+                Cell::from(opt(&l.port).to_string()),
                 Cell::from(opt(&l.peer).to_string()),
                 Cell::from(short_progress(m.progress.get(&l.key()))),
             ])
@@ -166,16 +168,18 @@ fn draw_interfaces(m: &Model, f: &mut Frame, area: Rect) {
         })
         .collect();
     let widths = [
-        Constraint::Length(10),
-        Constraint::Length(15),
+        Constraint::Length(7),
+        Constraint::Length(12),
         Constraint::Length(8),
         Constraint::Length(5),
+        Constraint::Length(5),
         Constraint::Length(17),
-        Constraint::Length(18),
+        Constraint::Length(14),
         Constraint::Min(14),
+        Constraint::Length(6),
+        Constraint::Length(6),
         Constraint::Length(7),
-        Constraint::Length(9),
-        Constraint::Length(7),
+        Constraint::Length(6),
     ];
     let filter = match &m.ns_filter {
         Some(n) => format!("namespace {} ", ns_label(n)),
@@ -188,7 +192,8 @@ fn draw_interfaces(m: &Model, f: &mut Frame, area: Rect) {
     );
     let t = Table::new(rows, widths)
         .header(header(&[
-            "NETNS", "NAME", "KIND", "STATE", "MAC", "IPV4", "IPV6", "MASTER", "PEER", "ANN",
+            "NETNS", "NAME", "KIND", "STATE", "MTU", "MAC", "IPV4", "IPV6", "MASTER", "PORT",
+            "PEER", "ANN",
         ]))
         .block(block(title));
     f.render_widget(t, area);
@@ -451,8 +456,12 @@ fn draw_help(f: &mut Frame, area: Rect) {
 
 fn draw_form(form: &AttachForm, f: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
+    let mut focus_line = 0;
     for (i, fl) in form.fields.iter().enumerate() {
         let focused = i == form.focus;
+        if focused {
+            focus_line = lines.len();
+        }
         let marker = if focused { "▶ " } else { "  " };
         let value = if fl.choices.is_some() {
             format!("◀ {} ▶", fl.value)
@@ -500,10 +509,15 @@ fn draw_form(form: &AttachForm, f: &mut Frame, area: Rect) {
     ));
     let h = lines.len() as u16 + 2;
     let r = centered(area, 96, h);
+    // A terminal too short for the whole form scrolls it so the focused field (and the line
+    // under it, its error) stays in view.
+    let inner = r.height.saturating_sub(2) as usize;
+    let scroll = (focus_line + 2).saturating_sub(inner) as u16;
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
             .block(block(" Attach an interface ".into())),
         r,
     );

@@ -29,6 +29,8 @@ fn link(netns: &str, index: u32, name: &str, kind: &str, up: bool) -> LinkRow {
         master: None,
         peer: None,
         managed: None,
+        mtu: if kind == "loopback" { 65536 } else { 1500 },
+        port: None,
     }
 }
 
@@ -53,6 +55,12 @@ pub fn sample_snapshot(at: Timestamp, rx: u64) -> Snapshot {
     links[6].master = None;
     links[6].peer = Some("8@host".into());
     links[6].managed = Some("vnsp0000beef".into());
+    // SPEC L6: an MTU that is not the default, and a host end's bridge port with its flags.
+    links[6].mtu = 1400;
+    links[2] = link("host", 3, "vnsp0000abcd", "veth", true);
+    links[2].master = Some("br0".into());
+    links[2].port = Some("hp,iso".into());
+    links[4].peer = Some("3@host".into());
     let stats = links
         .iter()
         .map(|l| {

@@ -317,7 +317,9 @@ fn full_move_path_in_spec_order() {
 }
 
 mod configure;
+mod dad;
 mod handoff;
+mod link_options;
 mod obtain;
 mod rollback;
 mod wait;
