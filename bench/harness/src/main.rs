@@ -59,11 +59,12 @@ struct RunArgs {
     /// Also write the JSON results to this file.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Comma list of P1,P2,P4,P1B,P2B,P5,P6,NS (P1B/P2B: N attaches issued concurrently
+    /// Comma list of P1,P1opts,P2,P4,P1B,P2B,P5,P6,NS (P1opts: P1 with link options on and
+    /// off, interleaved; P1B/P2B: N attaches issued concurrently
     /// through one Plumber, wall time / N; NS: cost of one operation inside a namespace).
     #[arg(
         long,
-        default_value = "P1,P2,P4,P1B,P2B,P5,P6,NS",
+        default_value = "P1,P1opts,P2,P4,P1B,P2B,P5,P6,NS",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
@@ -146,7 +147,7 @@ fn report_main(r: &ReportArgs) -> ExitCode {
 
 fn wants_linux(a: &RunArgs) -> bool {
     a.scenarios.iter().any(|s| {
-        ["P1", "P2", "P4", "P1B", "P2B", "P6", "NS"]
+        ["P1", "P1opts", "P2", "P4", "P1B", "P2B", "P6", "NS"]
             .iter()
             .any(|x| s.eq_ignore_ascii_case(x))
     })
