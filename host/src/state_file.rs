@@ -119,7 +119,10 @@ pub fn load(path: &Path) -> Result<Option<NsState>, StateError> {
     parse(path, &bytes).map(Some)
 }
 
-fn parse(path: &Path, bytes: &[u8]) -> Result<NsState, StateError> {
+/// The records in a state file's contents, checked as [`load`] checks them; `path` only names
+/// the file in errors. Public so that the check can be run on bytes without a file (the fuzz
+/// target `state_file`, SPEC R3).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<NsState, StateError> {
     let corrupt = |field: &str, reason: String| StateError::Corrupt {
         path: path.into(),
         field: field.into(),
@@ -136,7 +139,11 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<NsState, StateError> {
             })
         }
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    // From the bytes, not from `value`: a JSON object keeps only the last of two equal keys,
+    // so two `interfaces` lists (or two `mac`s) would read as one; records read from the bytes
+    // refuse the second as a duplicate field.
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
         corrupt(&field, e.into_inner().to_string())
     })
@@ -278,6 +285,59 @@ mod tests {
                 "unknown field",
             ),
             (good[..good.len() / 2].to_string(), "the file", "EOF"),
+        ];
+        for (text, field, what) in cases {
+            assert_ne!(text, good, "{field}: the case changes nothing");
+            std::fs::write(&path, &text).unwrap();
+            let e = load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains(&*path.to_string_lossy()) && e.contains(field) && e.contains(what),
+                "{field}: {e}"
+            );
+        }
+    }
+
+    /// Found by the fuzz target `state_file`: a key given twice read as its last value (a bad
+    /// MAC hidden by a second `mac`, one of two `interfaces` lists dropped), and a key the
+    /// records do not have inside `attached`, `announce`, `origin` or a gateway was dropped
+    /// unread. Both are corrupt files now, named with the field.
+    // SPEC: R3
+    #[test]
+    fn a_key_given_twice_or_unknown_inside_a_record_is_an_error_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns.json");
+        let good = serde_json::to_string(&sample()).unwrap();
+        let cases = [
+            (
+                good.replace(r#""mac":"02:"#, r#""mac":"zz","mac":"02:"#),
+                "interfaces[0].attached.mac",
+                "zz",
+            ),
+            (
+                good.replace(r#""pending":"#, r#""interfaces":[],"pending":"#),
+                "interfaces",
+                "duplicate field",
+            ),
+            (
+                good.replace(r#""ifindex":7"#, r#""ifindex":7,"oipv4":"192.0.2.1/24""#),
+                "interfaces[0].attached.oipv4",
+                "unknown field",
+            ),
+            (
+                good.replace(r#""interval_ms":250"#, r#""interval_ms":250,"jitter":1"#),
+                "interfaces[0].attached.announce.jitter",
+                "unknown field",
+            ),
+            (
+                good.replace(r#""host_index":9"#, r#""host_index":9,"peer":3"#),
+                "interfaces[0].attached.origin.new_veth.peer",
+                "unknown field",
+            ),
+            (
+                good.replace(r#""oif":7"#, r#""oif":7,"table":100"#),
+                "gateways[0].table",
+                "unknown field",
+            ),
         ];
         for (text, field, what) in cases {
             assert_ne!(text, good, "{field}: the case changes nothing");
