@@ -144,8 +144,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<NsState, StateError> {
     // refuse the second as a duplicate field.
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        corrupt(&field, e.into_inner().to_string())
+        // An unknown key "" at the top has an empty path: name the file instead of nothing.
+        let field = Some(e.path().to_string()).filter(|f| !f.is_empty());
+        corrupt(
+            field.as_deref().unwrap_or("the file"),
+            e.into_inner().to_string(),
+        )
     })
 }
 
@@ -308,6 +312,12 @@ mod tests {
         let path = dir.path().join("ns.json");
         let good = serde_json::to_string(&sample()).unwrap();
         let cases = [
+            // Found by the fuzz target too: an unknown key "" named no field at all.
+            (
+                good.replace(r#""version":2"#, r#""version":2,"":1"#),
+                "corrupt: the file: unknown field ``",
+                "expected one of",
+            ),
             (
                 good.replace(r#""mac":"02:"#, r#""mac":"zz","mac":"02:"#),
                 "interfaces[0].attached.mac",
