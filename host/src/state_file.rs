@@ -248,14 +248,28 @@ mod tests {
         assert_eq!(load(&path).unwrap(), Some(st));
     }
 
+    /// Each `(text, field, what)`: a file holding `text` is refused with an error naming the
+    /// file, `field` and `what`.
+    fn assert_each_refused<const N: usize>(good: &str, cases: [(String, &str, &str); N]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns.json");
+        for (text, field, what) in cases {
+            assert_ne!(text, good, "{field}: the case changes nothing");
+            std::fs::write(&path, &text).unwrap();
+            let e = load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains(&*path.to_string_lossy()) && e.contains(field) && e.contains(what),
+                "{field}: {e}"
+            );
+        }
+    }
+
     /// Each way a file can be wrong is an error that names the file and the field; none is
     /// dropped or defaulted (format 1 turned an unreadable MAC into none and dropped a gateway
     /// whose destination did not parse).
     // SPEC: R3
     #[test]
     fn a_corrupt_field_is_an_error_naming_the_file_and_the_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ns.json");
         let good = serde_json::to_string(&sample()).unwrap();
         let cases = [
             (
@@ -290,15 +304,7 @@ mod tests {
             ),
             (good[..good.len() / 2].to_string(), "the file", "EOF"),
         ];
-        for (text, field, what) in cases {
-            assert_ne!(text, good, "{field}: the case changes nothing");
-            std::fs::write(&path, &text).unwrap();
-            let e = load(&path).unwrap_err().to_string();
-            assert!(
-                e.contains(&*path.to_string_lossy()) && e.contains(field) && e.contains(what),
-                "{field}: {e}"
-            );
-        }
+        assert_each_refused(&good, cases);
     }
 
     /// Found by the fuzz target `state_file`: a key given twice read as its last value (a bad
@@ -308,8 +314,6 @@ mod tests {
     // SPEC: R3
     #[test]
     fn a_key_given_twice_or_unknown_inside_a_record_is_an_error_naming_the_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ns.json");
         let good = serde_json::to_string(&sample()).unwrap();
         let cases = [
             // Found by the fuzz target too: an unknown key "" named no field at all.
@@ -349,15 +353,7 @@ mod tests {
                 "unknown field",
             ),
         ];
-        for (text, field, what) in cases {
-            assert_ne!(text, good, "{field}: the case changes nothing");
-            std::fs::write(&path, &text).unwrap();
-            let e = load(&path).unwrap_err().to_string();
-            assert!(
-                e.contains(&*path.to_string_lossy()) && e.contains(field) && e.contains(what),
-                "{field}: {e}"
-            );
-        }
+        assert_each_refused(&good, cases);
     }
 
     #[test]
