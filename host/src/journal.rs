@@ -393,8 +393,9 @@ mod tests {
     }
 
     /// Found by the fuzz target `journal_lines`: a line holding a change and more after it (two
-    /// changes run together) replayed its first change and dropped the rest; and blank lines
-    /// before the first line let a journal without a format line be read.
+    /// changes run together) replayed its first change and dropped the rest. Seen while writing
+    /// that target's properties: blank lines before the first line let a journal without a
+    /// format line be read.
     // SPEC: R3
     #[test]
     fn a_line_is_read_to_its_end_and_the_first_line_that_is_not_blank_is_the_format() {
