@@ -5,6 +5,7 @@
 #   fuzz/run.sh TARGET SECONDS [LIBFUZZER_ARG...]   one target, for at most SECONDS
 #   fuzz/run.sh all SECONDS [LIBFUZZER_ARG...]      every target in turn, SECONDS each
 #   fuzz/run.sh merge TARGET|all                     minimise corpus/TARGET with what runs found
+#   fuzz/run.sh build                                build every target (what `all` runs)
 #
 # e.g. `fuzz/run.sh frames 3600 -runs=10000000` stops at 10 million runs or an hour.
 # One libFuzzer job at a time. Inputs a run finds go to fuzz/work/TARGET (not committed);
@@ -19,7 +20,7 @@ TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 BIN_DIR=target/$TRIPLE/release
 
 usage() {
-    sed -n '5,7p' "$SELF" | sed 's/^# *//' >&2
+    sed -n '5,8p' "$SELF" | sed 's/^# *//' >&2
     exit 2
 }
 
@@ -92,8 +93,15 @@ merge_one() {
         "$(du -sk --apparent-size "corpus/$target" | cut -f1) KiB"
 }
 
-[[ $# -ge 2 ]] || usage
+[[ $# -ge 1 ]] || usage
+command -v c++ >/dev/null 2>&1 || { echo "fuzz/run.sh: libFuzzer needs a C++ compiler (apt-get install g++)" >&2; exit 2; }
 ensure_cargo_fuzz
+
+if [[ $1 == build && $# -eq 1 ]]; then
+    build
+    exit 0
+fi
+[[ $# -ge 2 ]] || usage
 
 if [[ $1 == merge ]]; then
     build
@@ -120,7 +128,8 @@ if [[ $what == all ]]; then
     fi
     echo "== fuzz: every target ran ${seconds} s without a crash"
 else
-    targets | grep -qx -- "$what" || { echo "no fuzz target $what; have: $(targets | xargs)" >&2; exit 2; }
+    # Not `grep -q`: it would stop reading, and `cargo fuzz list` fail on the closed pipe.
+    targets | grep -x -- "$what" >/dev/null || { echo "no fuzz target $what; have: $(targets | xargs)" >&2; exit 2; }
     build "$what"
     run_one "$what" "$seconds" "$@"
 fi

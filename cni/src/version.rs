@@ -37,15 +37,12 @@ pub fn reply_version(stdin: &[u8]) -> SpecVersion {
         .unwrap_or(HIGHEST_VERSION)
 }
 
-/// The `cniVersion` an input declares, if it can be read at all.
+/// The `cniVersion` an input declares, if it can be read at all: read as the configuration is
+/// read ([`crate::request::Stdin::decode`], a JSON object whose last equal key wins, as in Go's
+/// `encoding/json`), so that replies are in the version the configuration was checked in.
 fn declared_version(stdin: &[u8]) -> Option<SpecVersion> {
-    #[derive(serde::Deserialize)]
-    struct Declared {
-        #[serde(rename = "cniVersion")]
-        cni_version: String,
-    }
-    let declared: Declared = serde_json::from_slice(stdin).ok()?;
-    declared.cni_version.parse().ok()
+    let object: serde_json::Value = serde_json::from_slice(stdin).ok()?;
+    object.get("cniVersion")?.as_str()?.parse().ok()
 }
 
 /// VERSION's answer (SPEC C1).
@@ -122,6 +119,21 @@ mod tests {
         ] {
             assert_eq!(reply_version(unknown), HIGHEST_VERSION, "{unknown:?}");
         }
+    }
+
+    /// Caught by the `cni_config` fuzz target's property: with `cniVersion` given twice the
+    /// configuration was checked in the last one (1.0.0) while replies, errors included, were
+    /// written in 1.1.0 (the version reader refused the duplicate key, fell back to the highest).
+    // SPEC: C1, R3
+    #[test]
+    fn the_reply_version_is_the_version_the_configuration_is_read_in() {
+        let stdin = br#"{"cniVersion":"0.4.0","cniVersion":"1.0.0","name":"n","type":"x"}"#;
+        let object = crate::request::Stdin::decode(stdin.to_vec())
+            .unwrap()
+            .object;
+        let config = crate::NetworkConfig::parse(&object, Verb::Add).unwrap();
+        assert_eq!(config.version, SpecVersion::new(1, 0, 0));
+        assert_eq!(reply_version(stdin), config.version);
     }
 
     // SPEC: C1

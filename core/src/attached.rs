@@ -6,7 +6,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 
 /// How the link came to be in the namespace; decides what detach does (SPEC D1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Origin {
     /// Moved from the host; detach moves it back under its source name.
     MovedFromHost,
@@ -22,6 +22,7 @@ pub enum Origin {
 
 /// An attached interface as the caller sees it (SPEC A8: `ipv6` is `None` if it was dropped).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Attached {
     pub netns: NetnsRef,
     pub name: String,

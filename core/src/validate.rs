@@ -74,6 +74,7 @@ impl SysctlSetting {
 
 /// Announcement settings (SPEC V7, V8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AnnounceSettings {
     pub count: u32,
     #[serde(rename = "interval_ms", with = "crate::types::millis")]

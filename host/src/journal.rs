@@ -178,8 +178,13 @@ fn line(entry: &Entry) -> String {
     s
 }
 
-fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, JournalError> {
+/// The changes in a journal's text, checked as [`Journal::entries`] checks them (a last line
+/// without a newline is skipped, not an error); `path` only names the file in errors. Public so
+/// that the check can be run on text without a file or its lock (the fuzz target
+/// `journal_lines`, SPEC R3).
+pub fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, JournalError> {
     let mut entries = Vec::new();
+    let mut format_read = false;
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     for (i, raw) in lines.iter().enumerate() {
         let number = i + 1;
@@ -193,16 +198,29 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, JournalError> {
             continue;
         }
         let de = &mut serde_json::Deserializer::from_str(raw);
-        let entry: Result<Entry, _> = serde_path_to_error::deserialize(de);
-        match (number, entry) {
-            (1, Ok(Entry::Format { version })) if version == JOURNAL_VERSION => {}
-            (1, Ok(Entry::Format { version })) => {
+        let entry: Result<Entry, _> = serde_path_to_error::deserialize(&mut *de);
+        // One change per line, read to its end: a line holding more (two changes run together
+        // when a newline was lost) is corrupt, not its first change.
+        if let (Ok(_), Err(e)) = (&entry, de.end()) {
+            return Err(JournalError::Corrupt {
+                path: path.into(),
+                line: number,
+                field: "the line".into(),
+                reason: e.to_string(),
+            });
+        }
+        // The first line that is not blank is the format line: blank lines before it do not
+        // make a journal without one readable.
+        let first = !std::mem::replace(&mut format_read, true);
+        match (first, entry) {
+            (true, Ok(Entry::Format { version })) if version == JOURNAL_VERSION => {}
+            (true, Ok(Entry::Format { version })) => {
                 return Err(JournalError::Older {
                     path: path.into(),
                     found: version.to_string(),
                 })
             }
-            (1, _) => {
+            (true, _) => {
                 return Err(JournalError::Older {
                     path: path.into(),
                     found: "1, without a format line".into(),
@@ -372,6 +390,40 @@ mod tests {
         std::fs::write(j.path(), format!("{older}\n")).unwrap();
         let e = j.entries().unwrap_err().to_string();
         assert!(e.contains("older nsplumb"), "{e}");
+    }
+
+    /// Found by the fuzz target `journal_lines`: a line holding a change and more after it (two
+    /// changes run together) replayed its first change and dropped the rest. Seen while writing
+    /// that target's properties: blank lines before the first line let a journal without a
+    /// format line be read.
+    // SPEC: R3
+    #[test]
+    fn a_line_is_read_to_its_end_and_the_first_line_that_is_not_blank_is_the_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let forget = r#"{"forget":{"netns":"host","name":"dummy0"}}"#;
+        let format = r#"{"format":{"version":2}}"#;
+        let cases = [
+            (format!("{format}\n{forget}{forget}\n"), "line 2: the line"),
+            (format!("{format}\n{forget} x\n"), "line 2: the line"),
+            (format!("{format}@{forget}\n"), "line 1: the line"),
+            (format!("\n{forget}\n"), "format 1, without a format line"),
+            (format!("\n \n{format}\n{forget}\n"), ""),
+        ];
+        for (text, says) in cases {
+            std::fs::write(j.path(), &text).unwrap();
+            match j.entries() {
+                Ok(entries) => {
+                    assert!(says.is_empty(), "{text:?} read as {entries:?}");
+                    assert_eq!(entries.len(), 1, "{text:?}");
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!says.is_empty(), "{text:?}: {e}");
+                    assert!(e.contains(says), "{text:?}: {e}");
+                }
+            }
+        }
     }
 
     #[test]

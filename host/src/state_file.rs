@@ -119,7 +119,10 @@ pub fn load(path: &Path) -> Result<Option<NsState>, StateError> {
     parse(path, &bytes).map(Some)
 }
 
-fn parse(path: &Path, bytes: &[u8]) -> Result<NsState, StateError> {
+/// The records in a state file's contents, checked as [`load`] checks them; `path` only names
+/// the file in errors. Public so that the check can be run on bytes without a file (the fuzz
+/// target `state_file`, SPEC R3).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<NsState, StateError> {
     let corrupt = |field: &str, reason: String| StateError::Corrupt {
         path: path.into(),
         field: field.into(),
@@ -136,9 +139,17 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<NsState, StateError> {
             })
         }
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let field = e.path().to_string();
-        corrupt(&field, e.into_inner().to_string())
+    // From the bytes, not from `value`: a JSON object keeps only the last of two equal keys,
+    // so two `interfaces` lists (or two `mac`s) would read as one; records read from the bytes
+    // refuse the second as a duplicate field.
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // An unknown key "" at the top has an empty path: name the file instead of nothing.
+        let field = Some(e.path().to_string()).filter(|f| !f.is_empty());
+        corrupt(
+            field.as_deref().unwrap_or("the file"),
+            e.into_inner().to_string(),
+        )
     })
 }
 
@@ -253,14 +264,28 @@ mod tests {
         assert_eq!(load(&path).unwrap(), Some(st));
     }
 
+    /// Each `(text, field, what)`: a file holding `text` is refused with an error naming the
+    /// file, `field` and `what`.
+    fn assert_each_refused<const N: usize>(good: &str, cases: [(String, &str, &str); N]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns.json");
+        for (text, field, what) in cases {
+            assert_ne!(text, good, "{field}: the case changes nothing");
+            std::fs::write(&path, &text).unwrap();
+            let e = load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains(&*path.to_string_lossy()) && e.contains(field) && e.contains(what),
+                "{field}: {e}"
+            );
+        }
+    }
+
     /// Each way a file can be wrong is an error that names the file and the field; none is
     /// dropped or defaulted (format 1 turned an unreadable MAC into none and dropped a gateway
     /// whose destination did not parse).
     // SPEC: R3
     #[test]
     fn a_corrupt_field_is_an_error_naming_the_file_and_the_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ns.json");
         let good = serde_json::to_string(&sample()).unwrap();
         let cases = [
             (
@@ -295,15 +320,56 @@ mod tests {
             ),
             (good[..good.len() / 2].to_string(), "the file", "EOF"),
         ];
-        for (text, field, what) in cases {
-            assert_ne!(text, good, "{field}: the case changes nothing");
-            std::fs::write(&path, &text).unwrap();
-            let e = load(&path).unwrap_err().to_string();
-            assert!(
-                e.contains(&*path.to_string_lossy()) && e.contains(field) && e.contains(what),
-                "{field}: {e}"
-            );
-        }
+        assert_each_refused(&good, cases);
+    }
+
+    /// Found by the fuzz target `state_file`: a key given twice read as its last value (a bad
+    /// MAC hidden by a second `mac`, one of two `interfaces` lists dropped), and a key the
+    /// records do not have inside `attached`, `announce`, `origin` or a gateway was dropped
+    /// unread. Both are corrupt files now, named with the field.
+    // SPEC: R3
+    #[test]
+    fn a_key_given_twice_or_unknown_inside_a_record_is_an_error_naming_the_field() {
+        let good = serde_json::to_string(&sample()).unwrap();
+        let cases = [
+            // Found by the fuzz target too: an unknown key "" named no field at all.
+            (
+                good.replace(r#""version":2"#, r#""version":2,"":1"#),
+                "corrupt: the file: unknown field ``",
+                "expected one of",
+            ),
+            (
+                good.replace(r#""mac":"02:"#, r#""mac":"zz","mac":"02:"#),
+                "interfaces[0].attached.mac",
+                "zz",
+            ),
+            (
+                good.replace(r#""pending":"#, r#""interfaces":[],"pending":"#),
+                "interfaces",
+                "duplicate field",
+            ),
+            (
+                good.replace(r#""ifindex":7"#, r#""ifindex":7,"oipv4":"192.0.2.1/24""#),
+                "interfaces[0].attached.oipv4",
+                "unknown field",
+            ),
+            (
+                good.replace(r#""interval_ms":250"#, r#""interval_ms":250,"jitter":1"#),
+                "interfaces[0].attached.announce.jitter",
+                "unknown field",
+            ),
+            (
+                good.replace(r#""host_index":9"#, r#""host_index":9,"peer":3"#),
+                "interfaces[0].attached.origin.new_veth.peer",
+                "unknown field",
+            ),
+            (
+                good.replace(r#""oif":7"#, r#""oif":7,"table":100"#),
+                "gateways[0].table",
+                "unknown field",
+            ),
+        ];
+        assert_each_refused(&good, cases);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub enum RouteScope {
 
 /// A route to add or delete (main table).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     #[serde(
         serialize_with = "crate::types::serde_display",
