@@ -549,7 +549,6 @@ fn a_failure_at_every_call_with_link_options_rolls_back_completely() {
 // SPEC: L1
 // SPEC: L2
 #[test]
-#[ignore = "needs backend-sim link options (branch opts-sim); un-ignore when merged"]
 fn a_failure_at_every_call_with_mtu_and_port_flags_rolls_back_completely() {
     for (v, mtu, hairpin) in [
         (Variant::VethOnBridge, Some(1400), true),

@@ -1507,7 +1507,6 @@ fn vlans_on_a_bridge_without_vlan_filtering_fail_naming_it_and_change_nothing() 
 // SPEC: L4
 // SPEC: L6
 #[test]
-#[ignore = "needs backend-sim link options (branch opts-sim); un-ignore when merged"]
 fn link_options_reach_the_kernel_and_show_in_list_json() {
     let s = Sim::new();
     let before = s.list();

@@ -20,9 +20,9 @@
 use crate::state::{observe, Observe, State};
 use ipnet::IpNet;
 use nsplumb_core::{
-    AttachError, BackendError, BackendExt, Destination, DetachError, Errno, Family, MacAddr,
-    NetBackend, NetnsAdmin, NetnsRef, Origin, Plumber, RouteError, RouteScope, RouteSpec, Source,
-    Spawner, Spec, StepError, VethRequest,
+    AttachError, BackendError, BackendExt, BridgeOptions, Destination, DetachError, Errno, Family,
+    MacAddr, NetBackend, NetnsAdmin, NetnsRef, Origin, Plumber, RouteError, RouteScope, RouteSpec,
+    Source, Spawner, Spec, StepError, VethRequest,
 };
 use nsplumb_sim::{HostSettings, SimBackend, SimRuntime};
 use rand::rngs::StdRng;
@@ -716,11 +716,19 @@ pub fn sim_spawner(rt: &SimRuntime) -> Spawner {
 
 /// The scenario on a fresh simulator standing on `host` (the kernel side's machine, see
 /// [`crate::host_settings`]), in virtual time.
-pub fn run_on_sim(sc: &Scenario, tag: &str, host: &HostSettings) -> Vec<StepOutcome> {
+/// `vlan_filtering_supported` is the kernel's build ([`kernel_has_bridge_vlan_filtering`]), so
+/// that VLAN requests (SPEC L3) get the same answer on both sides.
+pub fn run_on_sim(
+    sc: &Scenario,
+    tag: &str,
+    host: &HostSettings,
+    vlan_filtering_supported: bool,
+) -> Vec<StepOutcome> {
     let sim = SimBackend::new(sc.seed);
     sim.kernel()
         .set_host(host)
         .unwrap_or_else(|e| panic!("simulated host: {e}"));
+    sim.set_vlan_filtering_supported(vlan_filtering_supported);
     let mut rt = SimRuntime::new(sim.clone());
     let plumber = Plumber::new(Arc::new(sim.clone()), sim_spawner(&rt));
     let (sc, tag) = (sc.clone(), tag.to_string());
@@ -813,4 +821,26 @@ pub fn compare(sc: &Scenario, kernel: &[StepOutcome], sim: &[StepOutcome]) -> Op
         return Some(msg);
     }
     (kernel.len() != sim.len()).then(|| format!("seed {}: step counts differ", sc.seed))
+}
+
+/// Whether this kernel was built with bridge VLAN filtering (`CONFIG_BRIDGE_VLAN_FILTERING`):
+/// a probe bridge `name` in `ns`, read back through the backend (which says `None` for the
+/// filtering state of a kernel without it), then deleted.
+pub async fn kernel_has_bridge_vlan_filtering<B: NetBackend>(
+    b: &B,
+    ns: &NetnsRef,
+    name: &str,
+) -> bool {
+    let index = b
+        .create_bridge(ns, name, BridgeOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("probe bridge {name}: {e}"));
+    let info = b.link_by_index(ns, index).await;
+    b.delete_links(ns, &[index])
+        .await
+        .unwrap_or_else(|e| panic!("delete probe bridge {name}: {e}"));
+    let info = info.unwrap_or_else(|e| panic!("read probe bridge {name}: {e}"));
+    info.bridge
+        .and_then(|bridge| bridge.vlan_filtering)
+        .is_some()
 }

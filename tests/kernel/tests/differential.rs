@@ -6,7 +6,9 @@
 //! (default 200). A disagreement prints the seed, the scenario and the diff.
 
 use nsplumb_core::NetnsRef;
-use nsplumb_kernel_tests::differential::{compare, generate, run_on_kernel, run_on_sim};
+use nsplumb_kernel_tests::differential::{
+    compare, generate, kernel_has_bridge_vlan_filtering, run_on_kernel, run_on_sim,
+};
 use nsplumb_kernel_tests::fixture::{run_in, tokio_spawner, Fixture};
 use nsplumb_kernel_tests::host_settings;
 use nsplumb_kernel_tests::privilege::enter;
@@ -48,6 +50,9 @@ async fn simulator_agrees_with_the_kernel() {
         host_settings::describe(&host, source)
     );
     let host = Arc::new(host);
+    let vlan_filtering =
+        kernel_has_bridge_vlan_filtering(&fx.backend, &NetnsRef::Host, "nspl-vfprobe").await;
+    println!("differential: bridge VLAN filtering in this kernel: {vlan_filtering}");
     let backend = Arc::new(fx.backend.clone());
     // The bridge is `brs` (see the harness); its index is not needed for `ip`.
     let stp = |_: u32| {
@@ -79,9 +84,10 @@ async fn simulator_agrees_with_the_kernel() {
         t_kernel += t.elapsed();
         let t = Instant::now();
         let (sc2, tag2, host2) = (sc.clone(), tag.clone(), host.clone());
-        let sim = tokio::task::spawn_blocking(move || run_on_sim(&sc2, &tag2, &host2))
-            .await
-            .expect("simulator run");
+        let sim =
+            tokio::task::spawn_blocking(move || run_on_sim(&sc2, &tag2, &host2, vlan_filtering))
+                .await
+                .expect("simulator run");
         t_sim += t.elapsed();
         steps += sc.steps.len();
         for o in &kernel {
