@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli-breakdown.sh - where one CLI process's attach and detach spend their time (issue #15).
 #
-# Usage: sudo bash bench/cli-breakdown.sh [REPS]       (REPS default 5; NO_BUILD=1 to skip cargo)
+# Usage: sudo bash bench/cli-breakdown.sh [REPS]       (REPS default 5; NO_BUILD=1 to skip cargo;
+#        NSPLUMB_BIN=path to measure another build, e.g. a copy of an earlier one)
 #
 # Everything runs inside `unshare -nm` (a throwaway network and mount namespace: bridge br0,
 # namespaces c1..cREPS+1 under a private tmpfs /run, state directory there too), so nothing of
@@ -61,9 +62,10 @@ fi
 
 REPS=${1:-5}
 [[ $REPS =~ ^[0-9]+$ && $REPS -ge 1 && $REPS -le 50 ]] || die "REPS must be 1..50"
+NSPLUMB=${NSPLUMB_BIN:-$NSPLUMB}
 need_root
 ensure_packages strace linux-perf iproute2
-if [[ ${NO_BUILD:-0} != 1 ]]; then
+if [[ ${NO_BUILD:-0} != 1 && -z ${NSPLUMB_BIN:-} ]]; then
   (cd "$ROOT" && cargo build --release -q -p nsplumb) || die "build failed"
 fi
 [[ -x $NSPLUMB ]] || die "missing $NSPLUMB"
