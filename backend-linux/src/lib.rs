@@ -96,6 +96,7 @@ impl LinuxBackend {
             inner: Arc::new(Inner {
                 host,
                 dir: dir.into(),
+                pinned: None,
                 conns: Mutex::new(HashMap::new()),
                 known: Mutex::new(known),
                 nsids: Mutex::new(HashMap::new()),
@@ -103,6 +104,17 @@ impl LinuxBackend {
                 na: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// For a process that runs one command (the CLI): each namespace path is opened once and
+    /// kept, so its requests do not open it again each (one `openat` + `statx` per request);
+    /// the price, fine for one command, is that a namespace replaced at that path meanwhile
+    /// is not followed. Call it before the backend is shared.
+    pub fn pin_namespace_paths(mut self) -> LinuxBackend {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.pinned = Some(Mutex::new(HashMap::new()));
+        }
+        self
     }
 
     /// Where named namespaces are created and listed.
