@@ -28,6 +28,7 @@
 set -Eeuo pipefail
 export LC_ALL=C
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+NSPLUMB=${NSPLUMB_BIN:-$NSPLUMB}
 
 if [[ ${1:-} == --inner ]]; then
   shift
@@ -62,7 +63,6 @@ fi
 
 REPS=${1:-5}
 [[ $REPS =~ ^[0-9]+$ && $REPS -ge 1 && $REPS -le 50 ]] || die "REPS must be 1..50"
-NSPLUMB=${NSPLUMB_BIN:-$NSPLUMB}
 need_root
 ensure_packages strace linux-perf iproute2
 if [[ ${NO_BUILD:-0} != 1 && -z ${NSPLUMB_BIN:-} ]]; then
@@ -71,6 +71,6 @@ fi
 [[ -x $NSPLUMB ]] || die "missing $NSPLUMB"
 OUT=$(mktemp -d /tmp/nsplumb-breakdown.XXXXXX)
 trap 'rm -rf -- "$OUT"' EXIT INT TERM
-export NSPLUMB
+export NSPLUMB_BIN=$NSPLUMB
 unshare -nm bash "${BASH_SOURCE[0]}" --inner "$REPS" "$OUT"
 python3 "$ROOT/bench/cli_breakdown.py" "$OUT" "$REPS"

@@ -12,7 +12,7 @@ import statistics
 import sys
 from collections import Counter
 
-LINE = re.compile(r"^(\d+) (\d+\.\d+) (.*)$")
+LINE = re.compile(r"^(?:(\d+)\s+)?(\d+\.\d+) (.*)$")
 CALL = re.compile(r"^(\w+)\((.*)$")
 RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$")
 DUR = re.compile(r"<(\d+\.\d+)>\s*$")
@@ -27,7 +27,8 @@ def events(path):
         m = LINE.match(raw.rstrip("\n"))
         if not m:
             continue
-        pid, ts, rest = int(m.group(1)), float(m.group(2)), m.group(3)
+        # strace prints no pid while only one thread is traced: 0, the main thread, below.
+        pid, ts, rest = int(m.group(1) or 0), float(m.group(2)), m.group(3)
         if rest.startswith("+++ exited") or rest.startswith("+++ killed"):
             exits[pid] = ts
             continue
@@ -50,6 +51,10 @@ def events(path):
             continue
         d = DUR.search(rest)
         out.append((pid, ts, name, rest, float(d.group(1)) if d else 0.0))
+    children = {ret_of(e[3]) for e in out if e[2] in ("clone", "clone3")}
+    main = next((e[0] for e in out if e[0] and e[0] not in children), 0)
+    out = [(e[0] or main,) + e[1:] for e in out]
+    exits = {(pid or main): ts for pid, ts in exits.items()}
     out.sort(key=lambda e: e[1])
     return out, exits
 
