@@ -7,7 +7,8 @@
 //! * Sysctls: `/proc/sys` files opened inside the namespace.
 //!
 //! THE RULE: every socket and `/proc/sys` file of a namespace is opened on a short-lived std
-//! thread that has `setns`-ed into it (`netns::in_netns`); tokio workers never change namespace.
+//! thread that has `setns`-ed into it (`netns::in_netns`), or right on the calling thread when
+//! that is already in the namespace (the process's own); tokio workers never change namespace.
 //!
 //! One file per kernel object: `conn` (the per-namespace connection and its spare sockets),
 //! `netns` (namespace files and thread hops), `links`, `peers` (where a veth's peer lives),

@@ -1,6 +1,7 @@
 //! Namespace files, and THE RULE: anything that must live in a namespace (netlink sockets, raw
 //! sockets, `/proc/sys` files) is opened on a short-lived std thread that has `setns`-ed into
-//! it. Tokio workers never change namespace.
+//! it, or on the calling thread when that is already there. Tokio workers never change
+//! namespace.
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
