@@ -4,7 +4,7 @@
 use crate::announce;
 use crate::events::open_event_spares;
 use crate::lock;
-use crate::netns::{in_netns, NsFile, NsKey};
+use crate::netns::{self, in_netns, NsFile, NsKey};
 use crate::nl::{self, NlError};
 use crate::peers::NsidMap;
 use crate::senders::Sender;
@@ -25,6 +25,10 @@ pub(crate) struct Conn {
     pub(crate) used: std::time::Instant,
     /// Sockets opened inside the namespace ahead of need, in a thread hop that was made anyway.
     pub(crate) spares: Spares,
+    /// The namespace's cookie (or the errno reading it failed with), read in that same hop:
+    /// an operation's first look at a namespace (its identity, SPEC R1) costs no hop of its
+    /// own. `None` when the connection was opened without a hop (the thread's own namespace).
+    pub(crate) cookie: Option<Result<u64, i32>>,
 }
 
 /// Sockets of a namespace opened ahead of time, so that taking one needs no thread hop (a
@@ -53,6 +57,10 @@ pub(crate) const CONN_IDLE: std::time::Duration = std::time::Duration::from_secs
 pub(crate) struct Inner {
     pub(crate) host: NsFile,
     pub(crate) dir: PathBuf,
+    /// Namespace files by path, kept open for the backend's life: set for a process that runs
+    /// one command ([`LinuxBackend::pin_namespace_paths`](crate::LinuxBackend::pin_namespace_paths)),
+    /// so that its requests do not open the file again each.
+    pub(crate) pinned: Option<Mutex<HashMap<String, NsFile>>>,
     /// One rtnetlink connection per namespace.
     pub(crate) conns: Mutex<HashMap<NsKey, Conn>>,
     /// Every namespace this backend has opened, by key: to map netns ids back to references.
@@ -80,7 +88,17 @@ impl Inner {
         match netns {
             NetnsRef::Host => Ok(self.host.clone()),
             NetnsRef::Path(p) => {
+                if let Some(ns) = self
+                    .pinned
+                    .as_ref()
+                    .and_then(|m| lock(m).get(&**p).cloned())
+                {
+                    return Ok(ns);
+                }
                 let ns = NsFile::open(Path::new(&**p))?;
+                if let Some(pinned) = &self.pinned {
+                    lock(pinned).insert(p.to_string(), ns.clone());
+                }
                 lock(&self.known)
                     .entry(ns.key)
                     .or_insert_with(|| netns.clone());
@@ -111,6 +129,9 @@ impl Inner {
         if key != self.host.key {
             lock(&self.known).remove(&key);
         }
+        if let Some(pinned) = &self.pinned {
+            lock(pinned).retain(|_, ns| ns.key != key);
+        }
     }
 
     pub(crate) async fn handle(&self, ns: &NsFile) -> Result<Handle, NlError> {
@@ -133,8 +154,10 @@ impl Inner {
         }
         // The hop that opens the connection also opens the sockets an attach needs next in
         // this namespace: one for link events (SPEC A11) and one for NA (SPEC S3); not ARP's
-        // (see `Spares`).
-        let (fd, spares) = in_netns(ns, || {
+        // (see `Spares`); and reads its cookie. Without a hop (the thread's own namespace)
+        // nothing is opened ahead: taking it later costs no hop either.
+        let hop = !netns::thread_is_in(ns.key);
+        let (fd, spares, cookie) = in_netns(ns, move || {
             let s = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
             let _ = s.set_ext_ack(true);
             let _ = s.set_cap_ack(true);
@@ -143,11 +166,15 @@ impl Inner {
             let _ = s.set_netlink_get_strict_chk(true);
             // SAFETY: into_raw_fd hands over ownership of a valid descriptor.
             let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s.into_raw_fd()) };
+            if !hop {
+                return Ok((fd, Spares::default(), None));
+            }
             let spares = Spares {
                 events: open_event_spares(1),
                 na: announce::open_na_socket().ok(),
             };
-            Ok((fd, spares))
+            let cookie = netns::cookie_here().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
+            Ok((fd, spares, Some(cookie)))
         })
         .await
         .map_err(|e| NlError::io(&e))?;
@@ -171,9 +198,27 @@ impl Inner {
                 task,
                 used: std::time::Instant::now(),
                 spares,
+                cookie,
             },
         );
         Ok(handle)
+    }
+
+    /// The cookie of `ns` (`SO_NETNS_COOKIE`): read right here in the thread's own namespace,
+    /// else taken from the hop that opened (or opens now) its connection.
+    pub(crate) async fn cookie(&self, ns: &NsFile) -> io::Result<u64> {
+        if netns::thread_is_in(ns.key) {
+            return netns::cookie_here();
+        }
+        self.handle(ns)
+            .await
+            .map_err(|e| io::Error::from_raw_os_error(e.errno.0))?;
+        let read = lock(&self.conns).get(&ns.key).and_then(|c| c.cookie);
+        match read {
+            Some(cookie) => cookie.map_err(io::Error::from_raw_os_error),
+            // Opened without a hop by a thread that was in the namespace then.
+            None => in_netns(ns, netns::cookie_here).await,
+        }
     }
 
     /// One request, its responses collected. Retries once on a connection that died (e.g. its

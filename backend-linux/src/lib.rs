@@ -7,7 +7,8 @@
 //! * Sysctls: `/proc/sys` files opened inside the namespace.
 //!
 //! THE RULE: every socket and `/proc/sys` file of a namespace is opened on a short-lived std
-//! thread that has `setns`-ed into it (`netns::in_netns`); tokio workers never change namespace.
+//! thread that has `setns`-ed into it (`netns::in_netns`), or right on the calling thread when
+//! that is already in the namespace (the process's own); tokio workers never change namespace.
 //!
 //! One file per kernel object: `conn` (the per-namespace connection and its spare sockets),
 //! `netns` (namespace files and thread hops), `links`, `peers` (where a veth's peer lives),
@@ -96,6 +97,7 @@ impl LinuxBackend {
             inner: Arc::new(Inner {
                 host,
                 dir: dir.into(),
+                pinned: None,
                 conns: Mutex::new(HashMap::new()),
                 known: Mutex::new(known),
                 nsids: Mutex::new(HashMap::new()),
@@ -103,6 +105,17 @@ impl LinuxBackend {
                 na: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// For a process that runs one command (the CLI): each namespace path is opened once and
+    /// kept, so its requests do not open it again each (one `openat` + `statx` per request);
+    /// the price, fine for one command, is that a namespace replaced at that path meanwhile
+    /// is not followed. Call it before the backend is shared.
+    pub fn pin_namespace_paths(mut self) -> LinuxBackend {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.pinned = Some(Mutex::new(HashMap::new()));
+        }
+        self
     }
 
     /// Where named namespaces are created and listed.

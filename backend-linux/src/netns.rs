@@ -1,6 +1,7 @@
 //! Namespace files, and THE RULE: anything that must live in a namespace (netlink sockets, raw
 //! sockets, `/proc/sys` files) is opened on a short-lived std thread that has `setns`-ed into
-//! it. Tokio workers never change namespace.
+//! it, or on the calling thread when that is already there. Tokio workers never change
+//! namespace.
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
@@ -41,26 +42,36 @@ pub(crate) const NETNS_THREAD_STACK: usize = 128 * 1024;
 /// How many namespace threads [`in_netns`] has started in this process (tests assert on deltas).
 pub(crate) static HOPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Run `f` on a fresh std thread that has joined the namespace `ns`, and hand the result back.
+/// Whether the calling thread is in the namespace `key`.
+pub(crate) fn thread_is_in(key: NsKey) -> bool {
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .map(|m| (m.dev(), m.ino()) == key)
+        .unwrap_or(false)
+}
+
+/// Run `f` in the namespace `ns`, and hand the result back: right here when the calling
+/// thread is already there (the host namespace, usually: what `f` opens is the same, and a
+/// thread costs a clone, its start and its exit), else on a fresh std thread that has joined
+/// it. `f` must be short and not block (socket set-up, one `/proc/sys` file).
 pub(crate) async fn in_netns<T, F>(ns: &NsFile, f: F) -> io::Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> io::Result<T> + Send + 'static,
 {
-    let fd = ns.fd.clone();
     let key = ns.key;
+    if thread_is_in(key) {
+        return f();
+    }
+    let fd = ns.fd.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     HOPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     std::thread::Builder::new()
         .name("nsplumb-netns".into())
         .stack_size(NETNS_THREAD_STACK)
         .spawn(move || {
-            // Already there (the host namespace, usually): no setns, which would need
+            // A thread starts in its creator's namespace: checked again, since `setns` needs
             // CAP_SYS_ADMIN even to re-enter one's own namespace.
-            let here = std::fs::metadata("/proc/thread-self/ns/net")
-                .map(|m| (m.dev(), m.ino()) == key)
-                .unwrap_or(false);
-            let res = if here {
+            let res = if thread_is_in(key) {
                 Ok(())
             } else {
                 setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(io::Error::from)

@@ -1,6 +1,6 @@
 //! Named namespaces ([`nsplumb_core::NetnsAdmin`]): create, delete, list, cookie.
 
-use crate::netns::{self, in_netns, NsFile};
+use crate::netns::{self, NsFile};
 use crate::{io_errno, LinuxBackend};
 use nsplumb_core::{BackendError, Errno, NetnsRef, Op};
 use std::io;
@@ -78,7 +78,8 @@ impl LinuxBackend {
     pub(crate) async fn cookie_of(&self, netns: &NetnsRef) -> Result<Option<u64>, BackendError> {
         let op = Op::NetnsCookie;
         let ns = self.ns(op, netns)?;
-        in_netns(&ns, netns::cookie_here)
+        self.inner
+            .cookie(&ns)
             .instrument(tracing::debug_span!("netns_cookie", netns = %netns))
             .await
             .map(Some)

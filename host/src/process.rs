@@ -17,7 +17,16 @@ pub struct ProcessRef {
 impl ProcessRef {
     /// This process (`None` only when `/proc` cannot be read).
     pub fn me() -> Option<ProcessRef> {
-        ProcessRef::of(std::process::id())
+        // Read once per process (a start time never changes); a forked child has another pid
+        // and reads its own.
+        static ME: std::sync::Mutex<Option<ProcessRef>> = std::sync::Mutex::new(None);
+        let pid = std::process::id();
+        let mut me = ME.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = me.filter(|m| m.pid == pid) {
+            return Some(known);
+        }
+        *me = ProcessRef::of(pid);
+        *me
     }
 
     /// The live process `pid`.

@@ -84,11 +84,20 @@ impl<'s> NsSession<'s> {
         let Some(files) = store.files(netns) else {
             return Ok(NsSession::new(store, netns, None, None, in_flight));
         };
-        let lock_path = files.lock.clone();
-        let lock = tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path))
-            .await
-            .map_err(|e| HostError::Failed(format!("cannot lock namespace {netns}: {e}")))?
-            .map_err(|e| HostError::Failed(format!("cannot lock {}: {e}", files.lock.display())))?;
+        let lock_error = |e: std::io::Error| {
+            HostError::Failed(format!("cannot lock {}: {e}", files.lock.display()))
+        };
+        // Uncontended (the usual case): taken here, without a blocking-pool thread.
+        let lock = match FileLock::try_acquire(&files.lock).map_err(lock_error)? {
+            Some(lock) => lock,
+            None => {
+                let lock_path = files.lock.clone();
+                tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path))
+                    .await
+                    .map_err(|e| HostError::Failed(format!("cannot lock namespace {netns}: {e}")))?
+                    .map_err(lock_error)?
+            }
+        };
         let mut loaded = state_file::load(&files.state)?.unwrap_or_else(|| NsState::empty(netns));
         let cookie = plumber.backend().netns_cookie(netns).await.ok().flatten();
         let recreated = loaded.check_identity(cookie);

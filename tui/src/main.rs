@@ -42,11 +42,19 @@ fn main() {
         return;
     }
     let is_tui = matches!(command, Command::Tui);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // A one-shot command is one short operation: the thread that parsed it runs it (no
+    // worker threads to start, no wake-ups across threads). The TUI keeps two workers.
+    let runtime = if is_tui {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime");
     let code = if is_tui {
         runtime.block_on(async {
             match app::run::run_tui(cli.backend).await {
@@ -75,6 +83,10 @@ fn main() {
 }
 
 fn init_stderr_logging() {
+    // Logging is off unless asked for: then no subscriber is built at all.
+    if std::env::var_os("RUST_LOG").is_none_or(|v| v.is_empty()) {
+        return;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
     let _ = tracing_subscriber::fmt()
@@ -110,7 +122,8 @@ async fn run_command(backend: BackendKind, json: bool, command: &Command) -> Res
         }
         BackendKind::Linux => {
             let backend = LinuxBackend::new()
-                .map_err(|e| Failure::failed(format!("cannot open the Linux backend: {e}")))?;
+                .map_err(|e| Failure::failed(format!("cannot open the Linux backend: {e}")))?
+                .pin_namespace_paths();
             let dir = backend.netns_dir().to_path_buf();
             let plumber = Plumber::new(Arc::new(backend), tokio_spawner());
             let ctx = Ctx {
