@@ -3,7 +3,8 @@
 //! bridge, a host link moved in, a link created in the namespace). After every kill the next
 //! command must succeed, detaching what the state names must restore the kernel exactly, nothing
 //! may be left (host veths, links and addresses in the namespace, records, pending intents), and
-//! a new attach must get `eth0` again.
+//! a new attach must get `eth0` again (each round that kills a detach attaches first, and every
+//! source in every namespace once at the end).
 //!
 //! The test always runs in throwaway namespaces of its own (`unshare -nm`, plus `-r` as an
 //! ordinary user, with a private `/run`): its network namespace is the "host", so what a kill
@@ -361,20 +362,25 @@ fn sigkill_at_random_moments_of_attach_and_detach_leaves_nothing() {
             &baseline,
             &format!("{context}: after the clean-up of {left:?}"),
         );
-
-        // Names start again from eth0, and a full attach and detach work.
-        let r = w.nsplumb(&attach);
-        assert_eq!(r.code, Some(0), "{context}: attach after: {}", r.stderr);
-        assert!(r.stdout.contains("eth0"), "{context}: {}", r.stdout);
-        let r = w.nsplumb(&["detach", "--netns", ns, "--name", "eth0"]);
-        assert_eq!(r.code, Some(0), "{context}: detach after: {}", r.stderr);
-        flush_kept_addresses(ns, ipv4, &context);
-        assert_eq!(
-            kernel_snapshot(),
-            baseline,
-            "{context}: kernel after the retry"
-        );
-        assert_eq!(w.records(ns), (vec![], vec![]), "{context}: records after");
+    }
+    // Names start again from eth0 (each detach-phase round checked it too): every source in
+    // every namespace attaches as eth0 and detaches back to the baseline.
+    for (which, ns) in NAMESPACES.iter().enumerate() {
+        let ipv4 = ["192.0.2.10/24", "192.0.2.11/24"][which];
+        for source in sources {
+            let r = w.nsplumb(&attach_args(ns, source, ipv4));
+            assert_eq!(r.code, Some(0), "final {source:?} in {ns}: {}", r.stderr);
+            assert!(
+                r.stdout.contains("eth0"),
+                "final {source:?} in {ns}: {}",
+                r.stdout
+            );
+            let r = w.nsplumb(&["detach", "--netns", ns, "--name", "eth0"]);
+            assert_eq!(r.code, Some(0), "final detach in {ns}: {}", r.stderr);
+            flush_kept_addresses(ns, ipv4, "final");
+            assert_restored(&baseline, &format!("final {source:?} in {ns}"));
+            assert_eq!(w.records(ns), (vec![], vec![]), "final {source:?} in {ns}");
+        }
     }
     println!(
         "kill-anywhere: {rounds} rounds in {:?}: attach killed {} (finished first {}), \
