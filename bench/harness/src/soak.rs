@@ -207,6 +207,49 @@ impl World {
     }
 }
 
+impl World {
+    /// A link created in the namespace stays there after detach with the addresses the attach
+    /// gave it (SPEC D1 removes none), and attaching it again with the same address fails
+    /// (EEXIST): they are removed here, as the owner of such a link would, before the next
+    /// lifecycle. Nothing else may be on it.
+    async fn drop_kept_addresses(&self, i: usize, k: usize) -> Result<(), String> {
+        let (Source::CreatedInNamespace(name), _) = source(i, k) else {
+            return Ok(());
+        };
+        let ns = &self.namespaces[k];
+        let link = self
+            .backend
+            .link_by_name(ns, &name)
+            .await
+            .map_err(e("link"))?;
+        let ours = [
+            format!("192.0.2.{}/24", 10 + k),
+            format!("fd00:50a::{:x}/64", 10 + k),
+        ];
+        for a in self
+            .backend
+            .list_addresses(ns, Some(link.index))
+            .await
+            .map_err(e("list addresses"))?
+        {
+            if matches!(a.net, IpNet::V6(v6) if v6.addr().is_unicast_link_local()) {
+                continue;
+            }
+            if !ours.contains(&a.net.to_string()) {
+                return Err(format!(
+                    "{name} in {ns} has {} that nsplumb never gave it",
+                    a.net
+                ));
+            }
+            self.backend
+                .del_address(ns, link.index, a.net)
+                .await
+                .map_err(e("delete a kept address"))?;
+        }
+        Ok(())
+    }
+}
+
 /// Processes still running the `nsplumb` binary (an announcer left behind would be one).
 fn nsplumb_processes(binary: &Path) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -263,6 +306,7 @@ async fn plumber_lifecycles(
             .detach(ns, "eth0")
             .await
             .map_err(|err| format!("lifecycle {i}: detach in {ns}: {err}"))?;
+        w.drop_kept_addresses(i / w.namespaces.len(), k).await?;
     }
     Ok(())
 }
@@ -381,6 +425,10 @@ pub async fn run(opts: &Opts) -> Result<(), String> {
         let mut result = Ok(());
         for i in 0..opts.cli {
             result = cli_lifecycle(&w, opts, &state, i);
+            if result.is_ok() {
+                let k = i % w.namespaces.len();
+                result = w.drop_kept_addresses(i / w.namespaces.len(), k).await;
+            }
             if result.is_err() {
                 break;
             }
