@@ -105,25 +105,7 @@ fn spec(i: usize, k: usize) -> Spec {
 impl World {
     async fn new(namespaces: usize) -> Result<World, String> {
         let backend = LinuxBackend::new().map_err(e("open the Linux backend"))?;
-        let host = NetnsRef::Host;
-        let lo = backend.link_by_name(&host, "lo").await.map_err(e("lo"))?;
-        backend
-            .set_link_up(&host, lo.index)
-            .await
-            .map_err(e("lo up"))?;
-        let bridge = backend
-            .create_bridge(&host, BRIDGE, Default::default())
-            .await
-            .map_err(e("create the bridge"))?;
-        let gw: IpNet = "192.0.2.1/24".parse().map_err(e("address"))?;
-        backend
-            .add_address(&host, bridge, gw, false)
-            .await
-            .map_err(e("bridge address"))?;
-        backend
-            .set_link_up(&host, bridge)
-            .await
-            .map_err(e("bridge up"))?;
+        crate::linux::host_bridge(&backend, BRIDGE, &[("192.0.2.1/24".into(), false)]).await?;
         let mut w = World {
             backend,
             namespaces: Vec::new(),
