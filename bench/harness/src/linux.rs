@@ -71,6 +71,36 @@ fn p6_spec(i: usize, source: Source, name: String) -> Spec {
     s
 }
 
+/// The private host's loopback up and a bridge `name` with `addresses` (CIDR, NODAD), up.
+pub(crate) async fn host_bridge(
+    backend: &LinuxBackend,
+    name: &str,
+    addresses: &[(String, bool)],
+) -> Result<IfIndex, String> {
+    let host = NetnsRef::Host;
+    let lo = backend.link_by_name(&host, "lo").await.map_err(e("lo"))?;
+    backend
+        .set_link_up(&host, lo.index)
+        .await
+        .map_err(e("lo up"))?;
+    let bridge = backend
+        .create_bridge(&host, name, Default::default())
+        .await
+        .map_err(e("create the bridge"))?;
+    for (a, nodad) in addresses {
+        let net: IpNet = a.parse().map_err(e("address"))?;
+        backend
+            .add_address(&host, bridge, net, *nodad)
+            .await
+            .map_err(e("bridge address"))?;
+    }
+    backend
+        .set_link_up(&host, bridge)
+        .await
+        .map_err(e("bridge up"))?;
+    Ok(bridge)
+}
+
 impl World {
     async fn new() -> Result<World, String> {
         let backend = LinuxBackend::new().map_err(e("open the Linux backend"))?;
@@ -81,27 +111,12 @@ impl World {
                 tokio::spawn(f);
             }),
         );
-        let host = NetnsRef::Host;
-        let lo = backend.link_by_name(&host, "lo").await.map_err(e("lo"))?;
-        backend
-            .set_link_up(&host, lo.index)
-            .await
-            .map_err(e("lo up"))?;
-        let bridge = backend
-            .create_bridge(&host, BRIDGE, Default::default())
-            .await
-            .map_err(e("create the bridge"))?;
-        for (a, nodad) in [(format!("{GW4}/24"), false), (format!("{GW6}/64"), true)] {
-            let net: IpNet = a.parse().map_err(e("address"))?;
-            backend
-                .add_address(&host, bridge, net, nodad)
-                .await
-                .map_err(e("bridge address"))?;
-        }
-        backend
-            .set_link_up(&host, bridge)
-            .await
-            .map_err(e("bridge up"))?;
+        let bridge = host_bridge(
+            &backend,
+            BRIDGE,
+            &[(format!("{GW4}/24"), false), (format!("{GW6}/64"), true)],
+        )
+        .await?;
         Ok(World {
             backend,
             timed,

@@ -19,6 +19,7 @@ mod linux;
 mod nsswitch;
 mod report;
 mod sim;
+mod soak;
 mod stats;
 
 use clap::{Args, Parser, Subcommand};
@@ -46,6 +47,24 @@ enum Cmd {
     Run(RunArgs),
     /// Target ratios from one run's outputs.
     Report(ReportArgs),
+    /// Attach/detach lifecycles through the Plumber and the CLI; fails on a leak (SPEC R1).
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// Lifecycles through the in-process Plumber.
+    #[arg(long, default_value_t = 10_000)]
+    plumber: usize,
+    /// Lifecycles through the nsplumb CLI.
+    #[arg(long, default_value_t = 1_000)]
+    cli: usize,
+    /// Namespaces the lifecycles go round.
+    #[arg(long, default_value_t = 4)]
+    namespaces: usize,
+    /// The nsplumb binary (default: next to this one).
+    #[arg(long)]
+    nsplumb: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -110,6 +129,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Cmd::Report(r)) => report_main(&r),
         Some(Cmd::Run(a)) => run_main(&a),
+        Some(Cmd::Soak(s)) => soak_main(&s),
         None => run_main(&cli.run),
     }
 }
@@ -143,6 +163,45 @@ fn report_main(r: &ReportArgs) -> ExitCode {
     }
     print!("{}", report::render(&inp));
     ExitCode::SUCCESS
+}
+
+fn soak_main(s: &SoakArgs) -> ExitCode {
+    if std::env::var_os(INNER).is_none() {
+        return reexec();
+    }
+    let nsplumb = match &s.nsplumb {
+        Some(p) => p.clone(),
+        None => match std::env::current_exe() {
+            Ok(exe) => exe.with_file_name("nsplumb"),
+            Err(e) => {
+                eprintln!("nsplumb-bench: own path: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let opts = soak::Opts {
+        plumber: s.plumber,
+        cli: s.cli,
+        namespaces: s.namespaces.max(1),
+        nsplumb,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nsplumb-bench: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(soak::run(&opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nsplumb-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn wants_linux(a: &RunArgs) -> bool {

@@ -20,84 +20,36 @@
 //! When `unshare` is impossible the test FAILS under `CI=true`; otherwise it prints a loud SKIP
 //! line and is listed at the end of `scripts/test` ([`nsplumb_test_skip`]).
 
-use std::process::{Command, Stdio};
+use nsplumb_test_skip::isolate::{self, Entered, Tmpfs};
 
-const INNER: &str = "NSPLUMB_KERNEL_TEST_CHILD";
 const OUTER_NETNS: &str = "NSPLUMB_KERNEL_TEST_OUTER_NETNS";
 
 /// Whether this process is the isolated child of [`enter`].
 pub fn is_isolated() -> bool {
-    std::env::var_os(INNER).is_some()
+    isolate::is_isolated()
 }
 
 /// Whether the calling test should run its body in this process: `true` inside the isolated
 /// child; `false` in the parent once the child ran the test and passed (the parent panics if
 /// the child failed), or when it was skipped outside CI.
 pub fn enter(test_name: &str) -> bool {
-    if is_isolated() {
-        return true;
+    let outer = format!("/proc/{}/ns/net", std::process::id());
+    match isolate::enter(
+        test_name,
+        Tmpfs::DirFromEnv("NSPLUMB_NETNS_DIR"),
+        &[(OUTER_NETNS, outer.into())],
+    ) {
+        Entered::RunHere => true,
+        Entered::Skipped => false,
+        Entered::Passed(stdout) => {
+            // Summary lines (`differential: ...`) show even when the harness captures output.
+            for line in stdout.lines().filter(|l| l.starts_with("differential:")) {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+            false
+        }
     }
-    let root = nix::unistd::geteuid().is_root();
-    let flags = if root { "-nm" } else { "-rnm" };
-    let can_unshare = Command::new("unshare")
-        .args([flags, "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !can_unshare {
-        nsplumb_test_skip::cannot_run(
-            test_name,
-            &format!(
-                "needs root or unprivileged user namespaces (unshare {flags}) to create \
-                 network namespaces"
-            ),
-        );
-        return false;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = std::env::temp_dir().join(format!(
-        "nsplumb-k-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp netns dir");
-    let out = Command::new("unshare")
-        .args([flags, "--propagation", "private", "sh", "-c"])
-        .arg(r#"mount -t tmpfs nsplumb "$NSPLUMB_NETNS_DIR" && exec "$@""#)
-        .arg("sh")
-        .arg(&exe)
-        .args([
-            test_name,
-            "--exact",
-            "--nocapture",
-            "--include-ignored",
-            "--test-threads=1",
-        ])
-        .env(INNER, "1")
-        .env(OUTER_NETNS, format!("/proc/{}/ns/net", std::process::id()))
-        .env("NSPLUMB_NETNS_DIR", &dir)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run the test inside unshare");
-    let _ = std::fs::remove_dir(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    print!("{stdout}");
-    // Summary lines (`differential: ...`) show even when the harness captures output.
-    for line in stdout.lines().filter(|l| l.starts_with("differential:")) {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
-    }
-    assert!(
-        out.status.success(),
-        "{test_name} failed in its isolated child (unshare {flags})"
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "{test_name} did not run in its isolated child (wrong test name?)"
-    );
-    false
 }
 
 /// Inside [`enter`]'s child: the network namespace of the parent test process (the one the

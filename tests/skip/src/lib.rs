@@ -3,6 +3,8 @@
 //! `NSPLUMB_SKIPPED_FILE` names a file (`scripts/test` sets it), appends `NAME: REASON` to it,
 //! so that the test command ends with one line naming every test that did not run and why.
 
+pub mod isolate;
+
 use std::io::Write;
 
 /// The environment variable naming the file skipped tests append to.
