@@ -90,7 +90,60 @@ pub fn expected_problems(spec: &Spec) -> Vec<(&'static str, String)> {
     if let Some(m) = &spec.master {
         expect(rules::name_ok(m, MAX_IFNAME_LEN), "master", m);
     }
+    link_option_problems(spec, &mut expect);
     out
+}
+
+/// L1–L5, in the order `validate` reports them.
+fn link_option_problems(spec: &Spec, expect: &mut dyn FnMut(bool, &'static str, &str)) {
+    if let Some(mtu) = spec.mtu {
+        expect(
+            rules::mtu_ok(mtu, spec.ipv6.is_some()),
+            "mtu",
+            &mtu.to_string(),
+        );
+    }
+    if let Some(vid) = spec.vlan {
+        expect(rules::vlan_id_ok(vid.into()), "vlan", &vid.to_string());
+    }
+    // Each trunk entry: well formed, not holding the PVID, not overlapping an earlier one.
+    let mut earlier: Vec<(u32, u32)> = Vec::new();
+    for entry in &spec.vlan_trunk {
+        let Some((first, last)) = rules::vlan_range(entry) else {
+            expect(false, "vlan_trunk", entry);
+            continue;
+        };
+        let holds_pvid = spec
+            .vlan
+            .is_some_and(|p| (first..=last).contains(&u32::from(p)));
+        let overlaps = earlier.iter().any(|&(a, b)| a <= last && first <= b);
+        expect(!holds_pvid && !overlaps, "vlan_trunk", entry);
+        earlier.push((first, last));
+    }
+    let any_vlan = spec.vlan.is_some() || !spec.vlan_trunk.is_empty();
+    expect(
+        !spec.keep_default_vlan || any_vlan,
+        "keep_default_vlan",
+        "true",
+    );
+    // A bridge nsplumb creates is no veth on a bridge: no port options (L2–L4).
+    if matches!(spec.source, Source::NewBridge(_)) {
+        expect(!spec.hairpin, "hairpin", "true");
+        expect(!spec.isolated, "isolated", "true");
+        if let Some(vid) = spec.vlan {
+            expect(false, "vlan", &vid.to_string());
+        }
+        if !spec.vlan_trunk.is_empty() {
+            expect(false, "vlan_trunk", &spec.vlan_trunk.join(","));
+        }
+    }
+    if let Some(ms) = spec.dad_timeout_ms {
+        expect(
+            spec.dad && rules::dad_timeout_ok(ms),
+            "dad_timeout_ms",
+            &ms.to_string(),
+        );
+    }
 }
 
 fn check_invalid(spec: &Spec, e: &InvalidSpec, expected: &[(&'static str, String)]) {
@@ -122,6 +175,10 @@ fn names_field_and_value(p: &FieldError) -> bool {
         "announce_count" => text.contains("announce count") && text.contains(&p.value),
         "announce_interval_ms" => {
             text.contains("announce_interval_ms") && text.contains(&format!("{} ms", p.value))
+        }
+        // L2–L4 on a link that is no veth on a bridge: a sentence naming the option.
+        _ if text.ends_with("needs a veth on a bridge") => {
+            text.starts_with(p.field.split('_').next().unwrap_or(p.field))
         }
         field => text.starts_with(&format!("{field} {:?}: ", p.value)),
     }
@@ -218,4 +275,54 @@ fn names_of(spec: &Spec) -> Vec<&str> {
     }
     names.extend(spec.master.as_deref());
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn veth() -> Spec {
+        Spec::new(
+            Source::VethOnBridge {
+                bridge: "br0".into(),
+                host_name: "vh0".into(),
+            },
+            Destination::Name("eth0".into()),
+        )
+    }
+
+    /// The oracle agrees with `validate` on the link options, good and bad (SPEC L1–L5).
+    // SPEC: L1
+    // SPEC: L3
+    // SPEC: L5
+    #[test]
+    fn the_link_option_rules_agree_with_validate() {
+        let mut good = veth();
+        good.mtu = Some(1400);
+        good.vlan = Some(10);
+        good.vlan_trunk = vec!["20-30".into(), "40".into()];
+        good.keep_default_vlan = true;
+        good.dad = true;
+        good.dad_timeout_ms = Some(500);
+        assert!(validate_and_check(&good).is_ok());
+
+        let mut bad = veth();
+        bad.ipv6 = Some("fd00::2/64".into());
+        bad.mtu = Some(1279);
+        bad.vlan = Some(25);
+        bad.vlan_trunk = vec!["20-30".into(), "29".into(), "30-20".into(), "x".into()];
+        bad.dad_timeout_ms = Some(500);
+        let e = validate_and_check(&bad).unwrap_err();
+        assert_eq!(e.problems.len(), 6, "{e}");
+
+        let mut bridge = Spec::new(
+            Source::NewBridge("br1".into()),
+            Destination::Name("br1".into()),
+        );
+        bridge.hairpin = true;
+        bridge.isolated = true;
+        bridge.keep_default_vlan = true;
+        let e = validate_and_check(&bridge).unwrap_err();
+        assert_eq!(e.problems.len(), 3, "{e}");
+    }
 }

@@ -108,3 +108,33 @@ pub fn stays_below_proc_sys(path: &str) -> bool {
             .split('/')
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
+
+/// L1: an MTU 68..=65535, and at least 1280 on a link that gets an IPv6 address.
+pub fn mtu_ok(mtu: u32, has_ipv6: bool) -> bool {
+    (68..=65535).contains(&mtu) && (!has_ipv6 || mtu >= 1280)
+}
+
+/// L3: a VLAN ID is 1..=4094.
+pub fn vlan_id_ok(vid: u32) -> bool {
+    (1..=4094).contains(&vid)
+}
+
+/// L3: a trunk entry is one VLAN ID or a range `FIRST-LAST` (decimal digits, first ≤ last).
+pub fn vlan_range(entry: &str) -> Option<(u32, u32)> {
+    let id = |s: &str| -> Option<u32> {
+        if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok().filter(|v| vlan_id_ok(*v))
+    };
+    let (first, last) = match entry.split_once('-') {
+        Some((a, b)) => (id(a)?, id(b)?),
+        None => (id(entry)?, id(entry)?),
+    };
+    (first <= last).then_some((first, last))
+}
+
+/// L5: a DAD timeout is 100..=30000 ms.
+pub fn dad_timeout_ok(ms: u64) -> bool {
+    (100..=30_000).contains(&ms)
+}
