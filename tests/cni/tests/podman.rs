@@ -67,6 +67,39 @@ fn podman_run_pings_the_gateway() {
 }
 
 #[test]
+fn podman_conflist_with_hairpin_mode_works() {
+    if !isolation::enter("podman_conflist_with_hairpin_mode_works") {
+        return;
+    }
+    // SPEC: C2, L2 — `"hairpinMode": true`, as `podman network create` 4.3 writes it.
+    let env = CniEnv::new().expect("CNI environment");
+    let podman = Podman::new(&env).expect("podman sandbox");
+    let mut network = env
+        .network("nsp-pm-hp", "nsppm5", "192.0.2.0/24")
+        .expect("network");
+    network.hairpin_mode = true;
+    podman.add_network(&network).expect("install conflist");
+    let gateway = network.gateway_v4().to_string();
+    let done = podman
+        .run_once(&RunOptions::sleeper("hairpin", &network.name).command(&[
+            "/bin/ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            &gateway,
+        ]))
+        .expect("podman run");
+    assert!(
+        done.success(),
+        "podman run on a hairpinMode network failed: {} {}",
+        done.stdout,
+        done.stderr
+    );
+    assert_nothing_left(&podman, &network);
+}
+
+#[test]
 fn podman_ip_and_mac_arrive_as_cni_args() {
     if !isolation::enter("podman_ip_and_mac_arrive_as_cni_args") {
         return;
