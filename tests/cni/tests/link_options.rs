@@ -149,6 +149,7 @@ fn vlan_on_a_kernel_without_vlan_filtering_fails_leaving_nothing() {
         "ADD with a VLAN succeeded: {}",
         failed.stdout
     );
+    println!("ADD with vlan 10: {}", failed.stdout);
     let msg = failed.error_msg().unwrap_or_default().to_lowercase();
     assert!(
         msg.contains("vlan filtering") || msg.contains("vlan_filtering"),
