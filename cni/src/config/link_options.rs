@@ -1,6 +1,7 @@
-//! The bridge plugin's link options that this build's core cannot apply yet (SPEC L1–L5 land
-//! as option steps of the core's attach): an ADD that asks for one is refused with code 2
-//! naming each key, before IPAM or the kernel is touched, rather than attached without it.
+//! The bridge plugin's link options that this build cannot apply: an ADD that asks for one is
+//! refused with code 2 naming the key and why, before IPAM or the kernel is touched, rather
+//! than attached without it. `mtu`, `hairpinMode`, `vlan`, `vlanTrunk`, `portIsolation` and
+//! `enabledad` are the core's option steps (SPEC L1–L5) and are applied.
 
 use super::NetworkConfig;
 use crate::error::{CniError, ErrorCode};
@@ -9,26 +10,19 @@ impl NetworkConfig {
     /// SPEC C2, C4: every asked link option the attach would not honour, in one error.
     pub fn refuse_unapplied_link_options(&self) -> Result<(), CniError> {
         let mut asked = Vec::new();
-        if let Some(mtu) = self.mtu {
-            asked.push(format!("\"mtu\" = {mtu} (SPEC L1)"));
-        }
-        if self.hairpin_mode {
-            asked.push("\"hairpinMode\" = true (SPEC L2)".to_string());
-        }
-        if let Some(vlan) = self.vlan {
-            asked.push(format!("\"vlan\" = {vlan} (SPEC L3)"));
-        }
-        if !self.vlan_trunk.is_empty() {
-            asked.push(format!("\"vlanTrunk\" = {:?} (SPEC L3)", self.vlan_trunk));
-        }
-        if self.port_isolation {
-            asked.push("\"portIsolation\" = true (SPEC L4)".to_string());
-        }
-        if self.enable_dad {
-            asked.push("\"enabledad\" = true (SPEC L5)".to_string());
-        }
         if self.promisc_mode {
-            asked.push("\"promiscMode\" = true".to_string());
+            asked.push(
+                "\"promiscMode\" = true: the core has no step that puts the bridge in \
+                 promiscuous mode"
+                    .to_string(),
+            );
+        }
+        if let (true, Some(vlan)) = (self.is_gateway, self.vlan) {
+            asked.push(format!(
+                "\"isGateway\" with \"vlan\" = {vlan}: the bridge plugin puts the gateway \
+                 addresses on a {}.{vlan} VLAN link, which this build does not make",
+                self.bridge
+            ));
         }
         if asked.is_empty() {
             return Ok(());
@@ -36,10 +30,9 @@ impl NetworkConfig {
         Err(CniError::new(
             ErrorCode::UNSUPPORTED_FIELD,
             format!(
-                "network {}: {} not applied by this nsplumb-cni yet (its link options are \
-                 not in this build); remove the key or use a newer nsplumb-cni",
+                "network {}: not applied by this nsplumb-cni: {}; remove the key",
                 self.name,
-                asked.join(", ")
+                asked.join("; ")
             ),
         ))
     }

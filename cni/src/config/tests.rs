@@ -464,3 +464,28 @@ fn null_values_are_absent_keys() {
     assert_eq!(parse(json!({"dns": {}})).unwrap().dns, None);
     assert_eq!(parse(json!({"mtu": 0})).unwrap().mtu, None);
 }
+
+// SPEC: C2 (promiscMode, and a VLAN gateway link, have no step here: code 2 naming the key;
+// the link options of L1–L5 are applied, not refused)
+#[test]
+fn only_the_options_without_a_step_are_refused() {
+    let e = parse(json!({"promiscMode": true}))
+        .unwrap()
+        .refuse_unapplied_link_options()
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::UNSUPPORTED_FIELD);
+    assert!(e.msg.contains("\"promiscMode\" = true"), "{}", e.msg);
+    assert!(e.msg.contains("promiscuous"), "{}", e.msg);
+    let e = parse(json!({"isGateway": true, "vlan": 10}))
+        .unwrap()
+        .refuse_unapplied_link_options()
+        .unwrap_err();
+    assert!(e.msg.contains("cni0.10"), "{}", e.msg);
+    parse(json!({
+        "mtu": 1400, "hairpinMode": true, "portIsolation": true, "enabledad": true,
+        "vlan": 10, "vlanTrunk": [{"id": 20}], "preserveDefaultVlan": false,
+    }))
+    .unwrap()
+    .refuse_unapplied_link_options()
+    .unwrap();
+}

@@ -3,6 +3,7 @@
 //! container end is born in the namespace under `CNI_IFNAME`), the default routes (G1) and the
 //! routes via a next hop (G3). What nsplumb cannot install as asked is error 7, naming it.
 
+use crate::config::NetworkConfig;
 use crate::dataplane::AttachRequest;
 use crate::error::{CniError, ErrorCode};
 use ipnet::IpNet;
@@ -51,6 +52,7 @@ impl AttachPlan {
         spec.sysctls = config.sysctls.iter().map(sysctl_text).collect();
         spec.announce_count = config.announce.count;
         spec.announce_interval = config.announce.interval;
+        link_options(&mut spec, config);
 
         let mut gateways: Vec<IpAddr> = Vec::new();
         let mut routes_via = Vec::new();
@@ -86,6 +88,7 @@ impl AttachPlan {
                 (false, None) => spec.routes.push(dst.to_string()),
             }
         }
+        check_spec(&spec)?;
         let bridge = BridgePlan {
             name: config.bridge.clone(),
             options: BridgeOptions {
@@ -104,6 +107,71 @@ impl AttachPlan {
             routes_via,
         })
     }
+}
+
+/// SPEC C3, L1–L5: the bridge plugin's link options as the core's option steps.
+/// `preserveDefaultVlan` matters only when a VLAN is asked, as in the bridge plugin.
+fn link_options(spec: &mut Spec, config: &NetworkConfig) {
+    spec.mtu = config.mtu;
+    spec.hairpin = config.hairpin_mode;
+    spec.isolated = config.port_isolation;
+    spec.vlan = config.vlan;
+    spec.vlan_trunk = trunk_ranges(&config.vlan_trunk);
+    spec.keep_default_vlan =
+        config.preserve_default_vlan && (config.vlan.is_some() || !config.vlan_trunk.is_empty());
+    spec.dad = config.enable_dad;
+}
+
+/// Sorted, distinct VLAN IDs (config::vlan) as the core's trunk entries, runs as ranges
+/// (`[10, 20, 21, 22]` → `["10", "20-22"]`).
+fn trunk_ranges(ids: &[u16]) -> Vec<String> {
+    let mut runs: Vec<(u16, u16)> = Vec::new();
+    for &id in ids {
+        match runs.last_mut() {
+            Some((_, last)) if last.checked_add(1) == Some(id) => *last = id,
+            _ => runs.push((id, id)),
+        }
+    }
+    runs.into_iter()
+        .map(|(first, last)| match first == last {
+            true => first.to_string(),
+            false => format!("{first}-{last}"),
+        })
+        .collect()
+}
+
+/// SPEC C2, V1–V10, L1–L5: the core's checks of the spec, before the kernel is touched; each
+/// problem names the configuration's key (`hairpinMode`, not the core's `hairpin`).
+fn check_spec(spec: &Spec) -> Result<(), CniError> {
+    let Err(invalid_spec) = nsplumb_core::validate(spec) else {
+        return Ok(());
+    };
+    let problems: Vec<String> = invalid_spec
+        .problems
+        .iter()
+        .map(|p| match config_key(p.field) {
+            Some(key) => format!("{key} {:?}: {}", p.value, p.reason),
+            None => p.to_string(),
+        })
+        .collect();
+    Err(invalid(format!(
+        "the interface cannot be made as configured: {}",
+        problems.join("; ")
+    )))
+}
+
+/// The configuration key behind a field of the core's spec that a link option fills.
+fn config_key(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "mtu" => "mtu",
+        "hairpin" => "hairpinMode",
+        "isolated" => "portIsolation",
+        "vlan" => "vlan",
+        "vlan_trunk" => "vlanTrunk",
+        "keep_default_vlan" => "preserveDefaultVlan",
+        "dad" => "enabledad",
+        _ => return None,
+    })
 }
 
 fn invalid(msg: String) -> CniError {

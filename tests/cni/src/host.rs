@@ -164,6 +164,56 @@ pub fn bridge_port_state(port: &str) -> Option<u8> {
         .ok()
 }
 
+/// `ip -d -j link show dev <name>` in `netns` (`None`: the test's host namespace): the link
+/// with its details (`mtu`, `linkinfo`), as an operator reads it (SPEC L1, L6).
+pub fn link_details(netns: Option<&Path>, name: &str) -> Result<Value> {
+    let links = ip_json(
+        "read link details",
+        netns,
+        &["-d", "link", "show", "dev", name],
+    )?;
+    Ok(links.get(0).cloned().unwrap_or(Value::Null))
+}
+
+/// `bridge -d -j link show dev <port>` in the test's host namespace: the port's flags
+/// (`hairpin`, `isolated`, SPEC L2, L4).
+pub fn bridge_port_details(port: &str) -> Result<Value> {
+    let what = "read bridge port details";
+    let done = Cmd::new(what, "bridge")
+        .args(["-d", "-j", "link", "show", "dev", port])
+        .ok()?;
+    let text = done.stdout.trim();
+    let ports: Value = serde_json::from_str(text).map_err(|e| HarnessError::Parse {
+        what: what.into(),
+        text: text.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(ports.get(0).cloned().unwrap_or(Value::Null))
+}
+
+/// Run `bridge <args>` in the test's host namespace (e.g. to change a port behind a plugin's
+/// back before a CHECK).
+pub fn run_bridge(args: &[&str]) -> Result<()> {
+    Cmd::new(format!("bridge {}", args.join(" ")), "bridge")
+        .args(args)
+        .ok()
+        .map(|_| ())
+}
+
+/// The IPv6 addresses of `name` in `netns` as `ip -j -6 addr` shows them, with their flags
+/// (`tentative`, `dadfailed`, SPEC L5).
+pub fn ipv6_addresses(netns: Option<&Path>, name: &str) -> Result<Vec<Value>> {
+    let links = ip_json(
+        "read IPv6 addresses",
+        netns,
+        &["-6", "addr", "show", "dev", name],
+    )?;
+    Ok(links[0]["addr_info"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
 /// host-local reservations in `dir` (the network's data directory): `(address, content)`.
 /// `lock` and `last_reserved_ip.*` are bookkeeping, not reservations.
 pub fn reservations(dir: &Path) -> Vec<(String, String)> {

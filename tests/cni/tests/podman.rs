@@ -15,15 +15,43 @@ use nsplumb_cni_tests::reuse::podman_round;
 
 /// Podman on a network `name` over 192.0.2.0/24 (bridge `bridge`), checked to use CNI.
 fn podman_on(env: &CniEnv, name: &str, bridge: &str) -> (Podman, BridgeNetwork) {
-    let podman = Podman::new(env).expect("podman sandbox");
     let network = env.network(name, bridge, "192.0.2.0/24").expect("network");
-    podman.add_network(&network).expect("install conflist");
+    (podman_with(env, &network), network)
+}
+
+/// Podman with `network` installed, checked to use CNI.
+fn podman_with(env: &CniEnv, network: &BridgeNetwork) -> Podman {
+    let podman = Podman::new(env).expect("podman sandbox");
+    podman.add_network(network).expect("install conflist");
     assert_eq!(
         podman.network_backend().expect("podman info"),
         "cni",
         "Podman must use its CNI backend"
     );
-    (podman, network)
+    podman
+}
+
+/// `podman run --rm` of a container named `name` that pings the network's gateway once; it
+/// must succeed.
+fn ping_gateway_once(podman: &Podman, network: &BridgeNetwork, name: &str) -> Duration {
+    let gateway = network.gateway_v4().to_string();
+    let done = podman
+        .run_once(&RunOptions::sleeper(name, &network.name).command(&[
+            "/bin/ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            &gateway,
+        ]))
+        .expect("podman run");
+    assert!(
+        done.success(),
+        "ping of the gateway from container {name} failed: {} {}",
+        done.stdout,
+        done.stderr
+    );
+    done.elapsed
 }
 
 fn assert_nothing_left(podman: &Podman, network: &BridgeNetwork) {
@@ -44,25 +72,25 @@ fn podman_run_pings_the_gateway() {
     // SPEC: C3
     let env = CniEnv::new().expect("CNI environment");
     let (podman, network) = podman_on(&env, "nsp-pm-gw", "nsppm0");
-    let gateway = network.gateway_v4().to_string();
-    let done = podman
-        .run_once(&RunOptions::sleeper("gw", &network.name).command(&[
-            "/bin/ping",
-            "-c",
-            "1",
-            "-W",
-            "2",
-            &gateway,
-        ]))
-        .expect("podman run");
-    assert!(
-        done.success(),
-        "ping of the gateway from the container failed: {} {}",
-        done.stdout,
-        done.stderr
-    );
-    println!("podman run --rm (ping gateway) took {:?}", done.elapsed);
+    let elapsed = ping_gateway_once(&podman, &network, "gw");
+    println!("podman run --rm (ping gateway) took {:?}", elapsed);
     // SPEC: C6
+    assert_nothing_left(&podman, &network);
+}
+
+#[test]
+fn podman_conflist_with_hairpin_mode_works() {
+    if !isolation::enter("podman_conflist_with_hairpin_mode_works") {
+        return;
+    }
+    // SPEC: C2, L2 — `"hairpinMode": true`, as `podman network create` 4.3 writes it.
+    let env = CniEnv::new().expect("CNI environment");
+    let mut network = env
+        .network("nsp-pm-hp", "nsppm5", "192.0.2.0/24")
+        .expect("network");
+    network.hairpin_mode = true;
+    let podman = podman_with(&env, &network);
+    ping_gateway_once(&podman, &network, "hairpin");
     assert_nothing_left(&podman, &network);
 }
 

@@ -154,11 +154,11 @@ fn errors_from_the_binary_name_what_is_wrong_and_touch_nothing() {
             "bridgeName",
         ),
         (
-            "link option",
-            with("hairpinMode", json!(true)),
+            "link option without a core step",
+            with("promiscMode", json!(true)),
             None,
             2,
-            "hairpinMode",
+            "promiscMode",
         ),
         (
             "bad value",
