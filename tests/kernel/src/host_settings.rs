@@ -12,7 +12,7 @@
 //! the private host's own `all`/`default` values do not change meanwhile.
 
 use crate::privilege::outer_netns;
-use nsplumb_core::{BackendExt, NetBackend, NetnsAdmin, NetnsRef};
+use nsplumb_core::{BackendExt, BridgeOptions, NetBackend, NetnsAdmin, NetnsRef};
 use nsplumb_sim::{devconf_paths, DevconfInherit, HostSettings};
 use std::collections::BTreeMap;
 
@@ -117,4 +117,26 @@ pub fn describe(s: &HostSettings, source: Source) -> String {
         differ(&s.init_net),
         differ(s.host.as_deref().unwrap_or_default()),
     )
+}
+
+/// Whether this kernel was built with bridge VLAN filtering (`CONFIG_BRIDGE_VLAN_FILTERING`):
+/// a probe bridge `name` in `ns`, read back through the backend (which says `None` for the
+/// filtering state of a kernel without it), then deleted.
+pub async fn kernel_has_bridge_vlan_filtering<B: NetBackend>(
+    b: &B,
+    ns: &NetnsRef,
+    name: &str,
+) -> bool {
+    let index = b
+        .create_bridge(ns, name, BridgeOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("probe bridge {name}: {e}"));
+    let info = b.link_by_index(ns, index).await;
+    b.delete_links(ns, &[index])
+        .await
+        .unwrap_or_else(|e| panic!("delete probe bridge {name}: {e}"));
+    let info = info.unwrap_or_else(|e| panic!("read probe bridge {name}: {e}"));
+    info.bridge
+        .and_then(|bridge| bridge.vlan_filtering)
+        .is_some()
 }

@@ -6,9 +6,7 @@
 //! (default 200). A disagreement prints the seed, the scenario and the diff.
 
 use nsplumb_core::NetnsRef;
-use nsplumb_kernel_tests::differential::{
-    compare, generate, kernel_has_bridge_vlan_filtering, run_on_kernel, run_on_sim,
-};
+use nsplumb_kernel_tests::differential::{compare, generate, run_on_kernel, run_on_sim};
 use nsplumb_kernel_tests::fixture::{run_in, tokio_spawner, Fixture};
 use nsplumb_kernel_tests::host_settings;
 use nsplumb_kernel_tests::privilege::enter;
@@ -50,8 +48,12 @@ async fn simulator_agrees_with_the_kernel() {
         host_settings::describe(&host, source)
     );
     let host = Arc::new(host);
-    let vlan_filtering =
-        kernel_has_bridge_vlan_filtering(&fx.backend, &NetnsRef::Host, "nspl-vfprobe").await;
+    let vlan_filtering = host_settings::kernel_has_bridge_vlan_filtering(
+        &fx.backend,
+        &NetnsRef::Host,
+        "nspl-vfprobe",
+    )
+    .await;
     println!("differential: bridge VLAN filtering in this kernel: {vlan_filtering}");
     let backend = Arc::new(fx.backend.clone());
     // The bridge is `brs` (see the harness); its index is not needed for `ip`.
