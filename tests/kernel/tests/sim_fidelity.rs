@@ -20,13 +20,20 @@ fn opts() -> Observe {
 }
 
 /// A fresh simulator on this machine's settings (SPEC R2: the namespaces it makes start as
-/// the kernel's do here).
+/// the kernel's do here) and of this kernel's build (bridge VLAN filtering or not, SPEC L3).
 async fn sim_like(fx: &Fixture) -> SimBackend {
     let (host, _) = host_settings::read(&fx.backend, &format!("{}-probe", fx.tag)).await;
+    let vlan_filtering = host_settings::kernel_has_bridge_vlan_filtering(
+        &fx.backend,
+        &NetnsRef::Host,
+        "nspl-vfprobe",
+    )
+    .await;
     let sim = SimBackend::new(1);
     sim.kernel()
         .set_host(&host)
         .unwrap_or_else(|e| panic!("simulated host: {e}"));
+    sim.set_vlan_filtering_supported(vlan_filtering);
     sim
 }
 
