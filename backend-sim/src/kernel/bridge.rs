@@ -107,6 +107,15 @@ impl Kernel {
     }
 
     /// Re-evaluates one port: enabled iff bridge up, port up with carrier.
+    /// The ports of bridge `idx` (none when it is not a bridge), copied out so that the
+    /// caller can change the kernel while it goes through them.
+    pub(super) fn ports_of(&self, id: NsId, idx: IfIndex) -> Vec<IfIndex> {
+        self.lk(id, idx)
+            .bridge()
+            .map(|b| b.ports.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     pub(super) fn port_refresh(&mut self, id: NsId, idx: IfIndex) {
         let Some(br) = self.lk(id, idx).master else {
             return;

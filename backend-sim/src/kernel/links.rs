@@ -200,11 +200,7 @@ impl Kernel {
         if self.lk(id, idx).master.is_some() {
             self.release(id, idx);
         }
-        let ports: Vec<IfIndex> = self
-            .lk(id, idx)
-            .bridge()
-            .map(|b| b.ports.iter().copied().collect())
-            .unwrap_or_default();
+        let ports = self.ports_of(id, idx);
         for p in ports {
             self.release(id, p);
         }
@@ -385,11 +381,7 @@ impl Kernel {
                 self.carrier_on(id, idx);
             }
         }
-        let ports: Vec<IfIndex> = self
-            .lk(id, idx)
-            .bridge()
-            .map(|b| b.ports.iter().copied().collect())
-            .unwrap_or_default();
+        let ports = self.ports_of(id, idx);
         for p in ports {
             self.port_refresh(id, p);
         }
@@ -407,11 +399,7 @@ impl Kernel {
             ns.routes4.remove_oif(idx, |_| true);
             ns.neigh.flush_link(idx, false);
         }
-        let ports: Vec<IfIndex> = self
-            .lk(id, idx)
-            .bridge()
-            .map(|b| b.ports.iter().copied().collect())
-            .unwrap_or_default();
+        let ports = self.ports_of(id, idx);
         for p in ports {
             self.port_refresh(id, p);
         }

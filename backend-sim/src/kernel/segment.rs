@@ -170,11 +170,7 @@ impl Kernel {
         let Some(f) = self.bridge_ingress(id, br, Some(idx), tag) else {
             return;
         };
-        let ports: Vec<IfIndex> = self
-            .lk(id, br)
-            .bridge()
-            .map(|b| b.ports.iter().copied().collect())
-            .unwrap_or_default();
+        let ports = self.ports_of(id, br);
         for p in ports {
             if let Some(t) = self.bridge_egress(id, Some(idx), p, f) {
                 self.walk_out(id, p, t, visited, out);
