@@ -14,7 +14,7 @@ pub enum Destination {
 
 /// How the link to attach is obtained (SPEC A2, V10).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Source {
     /// An existing link in the host namespace, moved into the target namespace.
     HostLink(String),
@@ -230,5 +230,22 @@ mod tests {
             r#"{"source":{"host_link":"veth0"},"destination":{"name":"eth0"},"colour":"blue"}"#;
         let e = serde_json::from_str::<Spec>(field).unwrap_err().to_string();
         assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod source_serde_tests {
+    use super::Source;
+
+    /// A key nsplumb never writes inside a source is an error, not dropped (SPEC R3; found by
+    /// the state_file fuzz target: `veth_on_bridge` with a `pid` read as if it were not there).
+    // SPEC: R3
+    #[test]
+    fn an_unknown_key_inside_a_source_is_an_error() {
+        let good = r#"{"veth_on_bridge":{"bridge":"br0","host_name":"vh0"}}"#;
+        assert!(serde_json::from_str::<Source>(good).is_ok());
+        let bad = r#"{"veth_on_bridge":{"bridge":"br0","host_name":"vh0","pid":1}}"#;
+        let err = serde_json::from_str::<Source>(bad).unwrap_err().to_string();
+        assert!(err.contains("pid"), "{err}");
     }
 }
