@@ -6,7 +6,6 @@ mod common;
 use common::{in_private_netns, require};
 use nsplumb_cni::masquerade::{chain_name, Masquerade, TABLE};
 use nsplumb_cni::Attachment;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -145,13 +144,11 @@ fn gc_keeps_only_the_valid_containers_rules() {
 #[test]
 fn a_failing_nft_is_error_102() {
     let dir = tempfile::tempdir().unwrap();
-    let nft = dir.path().join("nft");
-    std::fs::write(
-        &nft,
-        "#!/bin/sh\necho 'Error: Could not process rule: Permission denied' >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&nft, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nft = common::script(
+        dir.path(),
+        "nft",
+        "echo 'Error: Could not process rule: Permission denied' >&2\nexit 1",
+    );
     let m = Masquerade::with_program(&nft, nsplumb_cni::masquerade::NFT_LIMITS);
     let e = m
         .add("net1", &owner("c1"), &["192.0.2.5/24".parse().unwrap()])
