@@ -75,7 +75,12 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         .arg(&path)
         .status()
         .unwrap();
-    assert!(copied.success(), "cp {} {}", draft.display(), path.display());
+    assert!(
+        copied.success(),
+        "cp {} {}",
+        draft.display(),
+        path.display()
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
 }

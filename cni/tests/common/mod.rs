@@ -108,7 +108,12 @@ pub fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
     let draft = dir.join(format!(".{name}.draft"));
     std::fs::write(&draft, format!("#!/bin/sh\n{body}\n")).unwrap();
     let copied = Command::new("cp").arg(&draft).arg(&path).status().unwrap();
-    assert!(copied.success(), "cp {} {}", draft.display(), path.display());
+    assert!(
+        copied.success(),
+        "cp {} {}",
+        draft.display(),
+        path.display()
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
 }
