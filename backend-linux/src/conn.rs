@@ -54,6 +54,17 @@ pub(crate) struct Spares {
 /// released once their sockets sit unused this long (the host's connection is kept).
 pub(crate) const CONN_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Closes the connections unused for [`CONN_IDLE`] or ended, except the host's.
+pub(crate) fn retain_live(conns: &mut HashMap<NsKey, Conn>, host: NsKey) {
+    conns.retain(|k, c| {
+        let keep = *k == host || (c.used.elapsed() < CONN_IDLE && !c.task.is_finished());
+        if !keep {
+            c.task.abort();
+        }
+        keep
+    });
+}
+
 pub(crate) struct Inner {
     pub(crate) host: NsFile,
     pub(crate) dir: PathBuf,
@@ -71,6 +82,8 @@ pub(crate) struct Inner {
     pub(crate) packet: Mutex<HashMap<NsKey, Sender>>,
     /// One raw ICMPv6 socket per (namespace, ifindex, source address) (NA).
     pub(crate) na: Mutex<HashMap<(NsKey, u32, Ipv6Addr), Sender>>,
+    /// Whether the sweep of idle cache entries runs (see `reaper`).
+    pub(crate) reaper_running: Mutex<bool>,
 }
 
 impl Drop for Inner {
@@ -143,14 +156,7 @@ impl Inner {
                     return Ok(c.handle.clone());
                 }
             }
-            let host = self.host.key;
-            conns.retain(|k, c| {
-                let keep = *k == host || (c.used.elapsed() < CONN_IDLE && !c.task.is_finished());
-                if !keep {
-                    c.task.abort();
-                }
-                keep
-            });
+            retain_live(&mut conns, self.host.key);
         }
         // The hop that opens the connection also opens the sockets an attach needs next in
         // this namespace: one for link events (SPEC A11) and one for NA (SPEC S3); not ARP's

@@ -7,8 +7,8 @@ use nsplumb_core::{
 };
 use tracing::Instrument;
 
-/// One match from a [`Request`] to the operation that runs it; the operations are in
-/// `impl LinuxBackend` blocks, one file per kernel object.
+/// The kernel operations; [`LinuxBackend::run`] has the one match from a [`Request`] to the
+/// operation that runs it (in `impl LinuxBackend` blocks, one file per kernel object).
 impl NetBackend for LinuxBackend {
     fn now(&self) -> Timestamp {
         Timestamp::from_duration(tokio::time::Instant::now().saturating_duration_since(epoch()))
@@ -19,6 +19,29 @@ impl NetBackend for LinuxBackend {
     }
 
     async fn execute(&self, request: &Request) -> Result<Reply, BackendError> {
+        let reply = self.run(request).await;
+        // After the operation, so that whatever it cached is swept (see `reaper`).
+        self.inner.arm_reaper();
+        reply
+    }
+
+    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
+        let events = self.subscribe(netns).await;
+        self.inner.arm_reaper();
+        events
+    }
+
+    async fn prepare_netns(&self, netns: &NetnsRef) {
+        if let Ok(ns) = self.ns(Op::GetLink, netns) {
+            let span = tracing::debug_span!("prepare_netns", netns = %netns);
+            let _ = self.inner.handle(&ns).instrument(span).await;
+            self.inner.arm_reaper();
+        }
+    }
+}
+
+impl LinuxBackend {
+    async fn run(&self, request: &Request) -> Result<Reply, BackendError> {
         use Request as R;
         let done = |r: Result<(), BackendError>| r.map(|()| Reply::Done);
         match request {
@@ -113,17 +136,6 @@ impl NetBackend for LinuxBackend {
                 mac,
                 addr,
             } => done(self.send_na(netns, *index, *mac, *addr).await),
-        }
-    }
-
-    async fn subscribe_links(&self, netns: &NetnsRef) -> Result<LinkEvents, BackendError> {
-        self.subscribe(netns).await
-    }
-
-    async fn prepare_netns(&self, netns: &NetnsRef) {
-        if let Ok(ns) = self.ns(Op::GetLink, netns) {
-            let span = tracing::debug_span!("prepare_netns", netns = %netns);
-            let _ = self.inner.handle(&ns).instrument(span).await;
         }
     }
 }

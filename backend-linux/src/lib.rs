@@ -29,6 +29,7 @@ mod netns;
 mod netns_admin;
 mod nl;
 mod peers;
+mod reaper;
 mod routes;
 mod senders;
 mod sysctls;
@@ -103,6 +104,7 @@ impl LinuxBackend {
                 nsids: Mutex::new(HashMap::new()),
                 packet: Mutex::new(HashMap::new()),
                 na: Mutex::new(HashMap::new()),
+                reaper_running: Mutex::new(false),
             }),
         })
     }

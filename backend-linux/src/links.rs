@@ -382,6 +382,7 @@ impl LinuxBackend {
                 }
                 return Err(Self::err(op, from, object, e));
             }
+            self.inner.forget_link_senders(src.key, index);
             self.index_by_name(op, &dst, to, new_name).await
         }
         .instrument(span)
@@ -579,6 +580,9 @@ impl LinuxBackend {
         let op = Op::DeleteLink;
         let ns = self.ns(op, netns)?;
         let span = tracing::debug_span!("delete_links", netns = %netns, count = indices.len());
+        for &index in indices {
+            self.inner.forget_link_senders(ns.key, index);
+        }
         async {
             if indices.len() <= 1 {
                 return match self.inner.pipelined(&ns, indices).await {

@@ -3,7 +3,7 @@
 
 use crate::announce;
 use crate::conn::Inner;
-use crate::netns::{in_netns, NsFile};
+use crate::netns::{in_netns, NsFile, NsKey};
 use crate::{io_errno, lock, LinuxBackend};
 use nsplumb_core::{BackendError, IfIndex, MacAddr, NetnsRef, Op};
 use socket2::Socket;
@@ -14,19 +14,25 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 /// Sender sockets serve the few announcements of one attach (at most 3, 2 s apart).
-const SENDER_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
+pub(crate) const SENDER_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A sender socket and when it was last used.
 pub(crate) struct Sender {
-    sock: Arc<Socket>,
-    used: std::time::Instant,
+    pub(crate) sock: Arc<Socket>,
+    pub(crate) used: std::time::Instant,
 }
 
-fn prune_senders<K>(map: &mut HashMap<K, Sender>) {
+pub(crate) fn prune_senders<K>(map: &mut HashMap<K, Sender>) {
     map.retain(|_, s| s.used.elapsed() < SENDER_IDLE);
 }
 
 impl Inner {
+    /// Drops the NA senders of a link that is leaving namespace `key` (deleted or moved out):
+    /// nothing will be announced from there again, and a veth's ifindex is new every time.
+    pub(crate) fn forget_link_senders(&self, key: NsKey, index: u32) {
+        lock(&self.na).retain(|(k, i, _), _| !(*k == key && *i == index));
+    }
+
     /// The spare NA socket of `ns`'s live connection, if not taken yet.
     pub(crate) fn take_na_spare(&self, ns: &NsFile) -> Option<Socket> {
         let mut conns = lock(&self.conns);

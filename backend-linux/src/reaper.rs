@@ -1,0 +1,78 @@
+//! Closing what a long-lived backend cached for namespaces once it sits unused.
+//!
+//! A cached socket (a namespace's rtnetlink connection with its spares, an ARP or NA sender)
+//! keeps its namespace alive in the kernel and holds a descriptor. Without a sweep of its own a
+//! cache is only pruned when the next entry is opened, so a runtime that attaches a burst of
+//! containers and then idles would keep every one of them (and namespaces already deleted)
+//! until its next attach. One task per backend sweeps while anything is cached and ends when
+//! nothing is; a one-command process (pinned namespace paths) never starts it.
+
+use crate::conn::{retain_live, Inner};
+use crate::lock;
+use crate::senders::{prune_senders, SENDER_IDLE};
+use std::sync::{Arc, Weak};
+
+/// How often the sweep runs while something is cached: an idle entry lives at most its idle
+/// time plus this.
+const SWEEP_EVERY: std::time::Duration = SENDER_IDLE;
+
+impl Inner {
+    /// Starts the sweep unless it runs, for a backend shared by long-lived callers.
+    pub(crate) fn arm_reaper(self: &Arc<Self>) {
+        if self.pinned.is_some() {
+            return;
+        }
+        let mut running = lock(&self.reaper_running);
+        if *running || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        *running = true;
+        tokio::spawn(sweep(Arc::downgrade(self)));
+    }
+
+    /// Drops every cached entry unused past its idle time; whether anything but the host's
+    /// connection is left.
+    pub(crate) fn prune_idle(&self) -> bool {
+        let host = self.host.key;
+        let mut closed_packet = Vec::new();
+        let left = {
+            let mut conns = lock(&self.conns);
+            retain_live(&mut conns, host);
+            let mut packet = lock(&self.packet);
+            packet.retain(|_, s| {
+                let keep = s.used.elapsed() < SENDER_IDLE;
+                if !keep {
+                    closed_packet.push(s.sock.clone());
+                }
+                keep
+            });
+            let mut na = lock(&self.na);
+            prune_senders(&mut na);
+            conns.keys().any(|k| *k != host) || !packet.is_empty() || !na.is_empty()
+        };
+        // Closing an AF_PACKET socket waits for an RCU grace period (~20 ms each): not on a
+        // tokio worker, and not in the blocking pool, whose threads linger for 10 s after.
+        if !closed_packet.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("nsplumb-close".into())
+                .spawn(move || drop(closed_packet));
+        }
+        left
+    }
+}
+
+async fn sweep(backend: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(SWEEP_EVERY).await;
+        let Some(inner) = backend.upgrade() else {
+            return;
+        };
+        // Decided under the flag's lock: an entry cached after this sweep looked finds the
+        // flag cleared and starts a new sweep.
+        let mut running = lock(&inner.reaper_running);
+        if !inner.prune_idle() {
+            *running = false;
+            return;
+        }
+    }
+}
