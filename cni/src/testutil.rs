@@ -4,8 +4,11 @@ use crate::request::Request;
 use crate::verb::Verb;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+#[path = "../tests/common/script.rs"]
+mod fake_program;
+pub use fake_program::script;
 
 /// Debian's reference plugins (host-local, static), installed by `.ci/install-deps`.
 pub const DEBIAN_CNI_DIR: &str = "/usr/lib/cni";
@@ -59,30 +62,6 @@ pub fn reservations(data_dir: &Path) -> Vec<String> {
         .collect();
     held.sort();
     held
-}
-
-/// Writes an executable `/bin/sh` script `name` into `dir`.
-///
-/// The file is written by a `cp` child, never through a descriptor of this process: another
-/// test thread forking at that moment would inherit a writable descriptor and make our exec
-/// of the script fail with ETXTBSY ("Text file busy").
-pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    let draft = dir.join(format!(".{name}.draft"));
-    std::fs::write(&draft, format!("#!/bin/sh\n{body}\n")).unwrap();
-    let copied = std::process::Command::new("cp")
-        .arg(&draft)
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(
-        copied.success(),
-        "cp {} {}",
-        draft.display(),
-        path.display()
-    );
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
 }
 
 /// Fails the test when Debian's plugins are missing (they are a test dependency, not optional).

@@ -144,7 +144,7 @@ fn gc_keeps_only_the_valid_containers_rules() {
 #[test]
 fn a_failing_nft_is_error_102() {
     let dir = tempfile::tempdir().unwrap();
-    let nft = common::script(
+    let nft = common::script::script(
         dir.path(),
         "nft",
         "echo 'Error: Could not process rule: Permission denied' >&2\nexit 1",

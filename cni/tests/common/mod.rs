@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
+pub mod script;
+
 use nsplumb_cni::child::{self, Limits, Stderr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -97,23 +99,4 @@ pub fn require(program: &Path) {
         "{} is missing: run .ci/install-deps",
         program.display()
     );
-}
-
-/// Writes an executable `/bin/sh` script `name` into `dir`, through a `cp` child so that no
-/// writable descriptor of this process can leak into another test thread's fork (which makes
-/// running the script fail with ETXTBSY). The unit tests' `testutil::script` does the same.
-pub fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    let draft = dir.join(format!(".{name}.draft"));
-    std::fs::write(&draft, format!("#!/bin/sh\n{body}\n")).unwrap();
-    let copied = Command::new("cp").arg(&draft).arg(&path).status().unwrap();
-    assert!(
-        copied.success(),
-        "cp {} {}",
-        draft.display(),
-        path.display()
-    );
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
 }
