@@ -127,6 +127,11 @@ fn host_veth(mtu: u32) -> LinkInfo {
     }
 }
 
+/// A5's first read fails: where these tests stop, to check the undo of every option before it.
+fn routes_fail(s: &mut Script<Attach>, what: &str) {
+    s.step(what, routes(Family::V4), err(Op::ListRoutes, Errno::EIO));
+}
+
 fn fails_with(s: &mut Script<Attach>, start: &str) -> String {
     s.idle();
     let e = s.m.outcome().unwrap().as_ref().unwrap_err();
@@ -149,11 +154,7 @@ fn a_veth_nsplumb_creates_gets_its_mtu_on_both_ends_at_creation() {
     spec.mtu = Some(1400);
     let mut s = fast_path_to_a4(spec, bridge(3, false), Some(1400));
     // No MTU request in A4: straight to the addresses (MAC was set at creation too).
-    s.step(
-        "routes",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes");
     s.ok("the pair goes, its MTU with it", delete_pair());
     fails_with(
         &mut s,
@@ -171,11 +172,7 @@ fn a_moved_link_gets_its_mtu_first_in_a4_and_back_on_rollback() {
     moved_and_watched(&mut s, link(5, "eth0", false));
     s.ok("MTU first, before MAC and addresses", set_mtu(5, 9000));
     s.ok("mac", set_mac(mac(0x0a)));
-    s.step(
-        "routes",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes");
     s.ok("restore MAC", set_mac(mac(0xee)));
     // A move keeps the MTU: it is put back before the link leaves.
     s.ok("restore MTU", set_mtu(5, 1500));
@@ -191,11 +188,7 @@ fn an_mtu_the_link_has_already_is_not_set() {
     spec.mac = None;
     let mut s = start(spec);
     moved_and_watched(&mut s, link(5, "eth0", false));
-    s.step(
-        "routes, no MTU request",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes, no MTU request");
     s.ok("move back, no MTU to restore", move_back(5));
     fails_with(&mut s, "error setting interface \"eth0\" IP");
 }
@@ -258,11 +251,7 @@ fn a_new_bridge_gets_its_mtu_in_a4_and_its_delete_undoes_it() {
         })),
     );
     s.ok("MTU", set_mtu(4, 1400));
-    s.step(
-        "routes",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes");
     s.ok(
         "delete the bridge: no MTU restore",
         Rq::DeleteLinks {
@@ -315,11 +304,7 @@ fn fast_path_port_flags_come_after_the_mtu_and_go_with_the_pair() {
         "hairpin and isolated on the host end",
         port_flags(9, Some(true), Some(true)),
     );
-    s.step(
-        "routes",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes");
     s.ok("the pair goes, its port with it", delete_pair());
     fails_with(&mut s, "error setting interface \"eth0\" IP");
 }
@@ -332,11 +317,7 @@ fn only_the_flags_asked_for_change() {
     spec.isolated = true;
     let mut s = fast_path_to_a4(spec, bridge(3, false), None);
     s.ok("isolated only", port_flags(9, None, Some(true)));
-    s.step(
-        "routes",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes");
     s.ok("delete", delete_pair());
     fails_with(&mut s, "error setting interface");
 }
@@ -383,11 +364,7 @@ fn a_moved_veth_has_its_host_end_read_and_its_flags_put_back_on_rollback() {
     s.step("its bridge", read_host(3), Ok(R::Link(bridge(3, false))));
     s.ok("flags", port_flags(9, Some(true), Some(true)));
     s.ok("mac", set_mac(mac(0x0a)));
-    s.step(
-        "routes",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes");
     s.ok("restore MAC", set_mac(mac(0xee)));
     s.ok("flags back", port_flags(9, Some(false), Some(false)));
     s.ok("MTU back", set_mtu(5, 1500));
@@ -410,11 +387,7 @@ fn flags_the_port_has_already_are_not_set_again() {
     });
     s.step("host end", read_host(9), Ok(R::Link(end)));
     s.step("its bridge", read_host(3), Ok(R::Link(bridge(3, false))));
-    s.step(
-        "routes, no flag request",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes, no flag request");
     s.ok("move back, nothing to restore", move_back(5));
     fails_with(&mut s, "error setting interface");
 }
@@ -481,11 +454,7 @@ fn fast_path_vlans_pvid_untagged_then_trunk_then_the_default_vlan_removed() {
         "default VLAN 1 off",
         del_vlans(9, vec![VlanSpec::tagged(1)]),
     );
-    s.step(
-        "routes",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes");
     s.ok("the pair goes, its VLANs with it", delete_pair());
     fails_with(&mut s, "error setting interface");
 }
@@ -499,11 +468,7 @@ fn the_default_vlan_stays_when_kept() {
     spec.keep_default_vlan = true;
     let mut s = fast_path_to_a4(spec, bridge_vf(Some(true)), None);
     s.ok("trunk", add_vlans(9, vec![range(20, 20)]));
-    s.step(
-        "routes, VLAN 1 kept",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes, VLAN 1 kept");
     s.ok("delete", delete_pair());
     fails_with(&mut s, "error setting interface");
 }
@@ -601,11 +566,7 @@ fn a_moved_veth_gets_back_the_vlans_its_port_had() {
     );
     s.ok("add", add_vlans(9, vec![pvid(10), range(20, 30)]));
     s.ok("default off", del_vlans(9, vec![VlanSpec::tagged(1)]));
-    s.step(
-        "routes",
-        routes(Family::V4),
-        err(Op::ListRoutes, Errno::EIO),
-    );
+    routes_fail(&mut s, "routes");
     s.ok("ours off", del_vlans(9, vec![pvid(10), range(20, 30)]));
     s.ok(
         "what the port had of them (and its PVID) back",
