@@ -187,7 +187,7 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
             LinkAttribute::Link(l) => peer_index = Some(*l),
             LinkAttribute::LinkNetNsId(id) => peer_nsid = Some(*id),
             LinkAttribute::Stats64(s) => {
-                stats = Some(LinkStats {
+                stats = Some(Box::new(LinkStats {
                     rx_bytes: s.rx_bytes,
                     tx_bytes: s.tx_bytes,
                     rx_packets: s.rx_packets,
@@ -196,7 +196,7 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> RawLink {
                     tx_errors: s.tx_errors,
                     rx_dropped: s.rx_dropped,
                     tx_dropped: s.tx_dropped,
-                })
+                }))
             }
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {

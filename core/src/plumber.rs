@@ -469,7 +469,7 @@ impl<B: NetBackend> Plumber<B> {
             .link_by_name(netns, name)
             .await
             .map_err(|e| StepError::new(context(), Some(e)))?;
-        link.stats.ok_or_else(|| {
+        link.stats.map(|s| *s).ok_or_else(|| {
             StepError::new(
                 format!("{}: the kernel reported no counters for it", context()),
                 None,

@@ -46,7 +46,8 @@ impl Kernel {
                 .any(|a| a.net.addr() == IpAddr::V6(ip) && !a.flags.tentative)
         };
         let link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
-        let bound = has(self.lk(id, idx)) || (!link_local && self.ns(id).links.values().any(has));
+        let bound =
+            has(self.lk(id, idx)) || (!link_local && self.ns(id).links.values().any(|l| has(l)));
         if !bound {
             return Err(Errno::EADDRNOTAVAIL);
         }

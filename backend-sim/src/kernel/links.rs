@@ -68,7 +68,7 @@ impl Kernel {
             stats: LinkStats::default(),
         };
         let ns = self.nsm(id);
-        ns.links.insert(idx, link);
+        ns.links.insert(idx, Box::new(link));
         ns.names.insert(name, idx);
         self.notify(id, idx);
     }
@@ -218,7 +218,7 @@ impl Kernel {
     }
 
     /// Removes a link from its namespace with its routes and neighbours; emits RTM_DELLINK.
-    fn detach_from_ns(&mut self, id: NsId, idx: IfIndex) -> Link {
+    fn detach_from_ns(&mut self, id: NsId, idx: IfIndex) -> Box<Link> {
         let ns = self.nsm(id);
         ns.routes4.remove_oif(idx, |_| true);
         ns.routes6.remove_oif(idx, |_| true);

@@ -195,7 +195,7 @@ impl Kernel {
             port_state: l.port.as_ref().map(|p| p.state),
             port_flags: l.port.as_ref().map(|p| p.opts.flags()),
             ipv6_disabled: (!self.v6_absent(id, idx)).then(|| self.v6_disabled(id, idx)),
-            stats: Some(l.stats),
+            stats: Some(Box::new(l.stats)),
         }
     }
 

@@ -106,6 +106,7 @@ impl Kernel {
             .get(&ns)?
             .links
             .get(&index)
+            .map(|l| &**l)
             .filter(|l| l.uid == uid)
     }
 

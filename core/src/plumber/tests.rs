@@ -511,7 +511,7 @@ fn statistics_come_with_the_one_read_of_the_link() {
         name: "eth0".into(),
     };
     let answer = LinkInfo {
-        stats: Some(counters),
+        stats: Some(Box::new(counters)),
         ..link(5, "eth0", true)
     };
     b.expect_execute()

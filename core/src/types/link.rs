@@ -107,8 +107,9 @@ pub struct LinkInfo {
     /// kernel, or not reported).
     pub ipv6_disabled: Option<bool>,
     /// The 64-bit counters (SPEC T1), read with the link so that listing and statistics need
-    /// no request per link; `None` when the kernel sent none.
-    pub stats: Option<LinkStats>,
+    /// no request per link; `None` when the kernel sent none. Boxed: every link read and link
+    /// event carries a `LinkInfo`, and the driver moves it several times per request (P5).
+    pub stats: Option<Box<LinkStats>>,
 }
 
 /// A change seen on a link-event subscription.

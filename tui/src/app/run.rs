@@ -223,8 +223,8 @@ impl<B: HostBackend> Runner<B> {
                         .find(|a| v4 || !matches!(a.net.addr(), std::net::IpAddr::V6(x) if x.segments()[0] & 0xffc0 == 0xfe80))
                         .map(|a| a.net.to_string())
                 };
-                if let Some(s) = l.stats {
-                    stats.push(((ns.clone(), l.name.clone()), s));
+                if let Some(s) = l.stats.as_deref() {
+                    stats.push(((ns.clone(), l.name.clone()), *s));
                 }
                 links.push(LinkRow {
                     netns: ns.clone(),
