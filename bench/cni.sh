@@ -30,6 +30,8 @@ if [[ ${NO_BUILD:-0} != 1 ]]; then
     && cargo build --release -q -p nsplumb-cni --bin nsplumb-cni) || die "build failed"
 fi
 if ((${#plugins[@]} == 0)); then
-  plugins=(--plugin "$ROOT/target/release/nsplumb-cni" --plugin /usr/lib/cni/bridge)
+  use_lean_binaries
+  log "plugin under test: $NSPLUMB_CNI"
+  plugins=(--plugin "$NSPLUMB_CNI" --plugin /usr/lib/cni/bridge)
 fi
 exec "$ROOT/target/release/cni-bench" "${plugins[@]}" "${args[@]+"${args[@]}"}"

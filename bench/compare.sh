@@ -37,6 +37,8 @@ need_root
 [[ -f $ATTACH_BENCH ]] || die "attach-bench.sh not found at $ATTACH_BENCH (set ATTACH_BENCH)"
 ensure_packages netavark containernetworking-plugins hyperfine tcpdump iputils-arping iproute2
 build_release
+use_lean_binaries
+log "CLI under test: $NSPLUMB"
 [[ -x $NSPLUMB && -x $HARNESS ]] || die "missing $NSPLUMB or $HARNESS"
 mkdir -p "$OUTDIR"; OUTDIR=$(readlink -f "$OUTDIR")
 
