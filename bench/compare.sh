@@ -9,9 +9,11 @@
 #      (one `nsplumb --backend linux attach ... --json` process per interface);
 #   2. the in-process harness (target/release/nsplumb-bench: P1, P2, P4, NS, the throughput
 #      scenarios P1B and P2B (N attaches issued concurrently through one Plumber, BATCH_LEVELS
-#      in flight), and P6 at N = 10, 100, 1000 unless P6_IN_COMPARE=0) on the same N.
+#      in flight), and P6 at N = 10, 100, 1000 unless P6_IN_COMPARE=0) on the same N;
+#   3. with P6, its floor: bench/p6-floor.sh (`ip -batch` of the same interfaces at each N).
+# The CLI is the lean build (scripts/build-lean) unless LEAN=0.
 # Then `nsplumb-bench report` prints the ratios (P1 vs ip-batch-direct / netavark-internal /
-# cni-bridge, P2 vs ip-batch, P4 batch vs one by one, P6 N=1000 vs N=10), each P1/P2 ratio
+# cni-bridge, P2 vs ip-batch, P4 batch vs one by one, P6 growth vs the floor's), each P1/P2 ratio
 # twice: from the one-at-a-time latency and from the concurrent throughput (wall time / N),
 # since the ip-batch floors are throughput figures.
 #
@@ -75,6 +77,12 @@ for ((rep = 1; rep <= REPS; rep++)); do
     >"$OUTDIR/harness-rep$rep.txt" 2>"$OUTDIR/harness-rep$rep.err" \
     || { cat "$OUTDIR/harness-rep$rep.err" >&2; die "nsplumb-bench failed"; }
   harness_args+=(--harness "$OUTDIR/harness-rep$rep.json")
+  if [[ ${P6_IN_COMPARE:-1} == 1 ]]; then
+    settle
+    log "rep $rep/$REPS: the P6 floor (ip -batch) at N = ${P6_SIZES:-10,100,1000}"
+    bash "$ROOT/bench/p6-floor.sh" "$OUTDIR/raw.csv" "${P6_SIZES:-10,100,1000}" 2>>"$OUTDIR/p6-floor.log" \
+      || { tail -5 "$OUTDIR/p6-floor.log" >&2; die "p6-floor.sh failed"; }
+  fi
 done
 
 "$HARNESS" report "${harness_args[@]}" --raw "$OUTDIR/raw.csv" --custom-name nsplumb-cli \
