@@ -25,14 +25,9 @@ ensure_packages() {
 NSPLUMB_CNI=$ROOT/target/release/nsplumb-cni
 use_lean_binaries() {
   [[ ${LEAN:-1} == 1 ]] || return 0
-  local bins
-  if [[ ${NO_BUILD:-0} == 1 ]]; then
-    local triple; triple=$(rustc -vV | sed -n 's/^host: //p')
-    bins="${CARGO_TARGET_DIR:-$ROOT/target/lean}/$triple/lean/nsplumb ${CARGO_TARGET_DIR:-$ROOT/target/lean}/$triple/lean/nsplumb-cni"
-  else
-    log "building the lean binaries (scripts/build-lean)"
-    bins=$(bash "$ROOT/scripts/build-lean" | tr '\n' ' ') || die "lean build failed"
-  fi
+  local bins print=
+  [[ ${NO_BUILD:-0} == 1 ]] && print=--print || log "building the lean binaries (scripts/build-lean)"
+  bins=$(bash "$ROOT/scripts/build-lean" $print | tr '\n' ' ') || die "lean build failed"
   read -r NSPLUMB NSPLUMB_CNI <<<"$bins"
   [[ -x $NSPLUMB && -x $NSPLUMB_CNI ]] || die "missing lean binaries $NSPLUMB $NSPLUMB_CNI (run scripts/build-lean)"
 }

@@ -22,7 +22,7 @@ pub(crate) type NsId = u32;
 pub(crate) struct Namespace {
     pub(crate) netref: NetnsRef,
     /// Boxed: a link is large, and the map's nodes move their values on every insert and
-    /// removal (a third of the simulator's time went to those copies).
+    /// removal (with `LinkInfo`'s copies, they made memmove 16–18% of P5's time).
     pub(crate) links: BTreeMap<IfIndex, Box<Link>>,
     pub(crate) names: FxMap<String, IfIndex>,
     next_ifindex: u32,

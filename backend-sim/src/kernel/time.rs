@@ -104,9 +104,8 @@ impl Kernel {
     fn live_link(&self, ns: NsId, index: IfIndex, uid: u64) -> Option<&Link> {
         self.namespaces
             .get(&ns)?
-            .links
-            .get(&index)
-            .map(|l| &**l)
+            .link(index)
+            .ok()
             .filter(|l| l.uid == uid)
     }
 
