@@ -42,6 +42,19 @@ impl Inner {
 }
 
 impl LinuxBackend {
+    /// The descriptors of the cached ARP (`AF_PACKET`) sockets. The last close of such a
+    /// socket waits for an RCU grace period (`packet_release` calls `synchronize_net`: 6–20 ms
+    /// on a 2-vCPU VM), and a one-command process pays it in its exit, which its caller waits
+    /// for. A process that starts a longer-lived child can let the child inherit these, so that
+    /// its own exit is not the last close (the CNI plugin's ADD does, see its announcer).
+    pub fn packet_socket_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        lock(&self.inner.packet)
+            .values()
+            .map(|s| s.sock.as_raw_fd())
+            .collect()
+    }
+
     pub(crate) async fn packet_socket(&self, ns: &NsFile) -> io::Result<Arc<Socket>> {
         {
             let mut map = lock(&self.inner.packet);

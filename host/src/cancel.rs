@@ -55,7 +55,7 @@ pub fn request_cancel(
     process.signal(Signal::SIGUSR1);
     let deadline = Instant::now() + timeout;
     let confirmed = loop {
-        if ack.exists() || process.has_exited() {
+        if ack.exists() || process.is_exiting_or_gone() {
             break true;
         }
         if Instant::now() >= deadline {

@@ -46,10 +46,12 @@ impl ProcessRef {
         proc_start_time(self.pid) == Some(self.start_time)
     }
 
-    /// Every thread of the process has exited (it is a zombie or gone): it cannot send any
-    /// more. The leader alone turns zombie before the other threads are done, so each thread
-    /// is checked.
-    pub fn has_exited(&self) -> bool {
+    /// Every thread of the process has exited or is in its exit (the kernel's `PF_EXITING`):
+    /// none can return to user space, so it cannot send any more. The leader alone turns
+    /// zombie before the other threads are done, so each thread is checked. An exit is not
+    /// waited for to its end: closing an `AF_PACKET` socket there waits for an RCU grace
+    /// period (6–20 ms), which would otherwise be the waiter's (a DEL's) too.
+    pub fn is_exiting_or_gone(&self) -> bool {
         if !self.is_alive() && proc_stat(self.pid).map(|(_, start)| start) != Some(self.start_time)
         {
             return true; // gone, or the pid was reused
@@ -61,10 +63,7 @@ impl ProcessRef {
             let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
                 continue;
             };
-            let state = stat
-                .rfind(')')
-                .and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_string));
-            if !matches!(state.as_deref(), Some("Z") | Some("X") | Some("x") | None) {
+            if task_may_run_user_code(&stat) {
                 return false;
             }
         }
@@ -76,9 +75,9 @@ impl ProcessRef {
         self.is_alive() && kill(Pid::from_raw(self.pid as i32), signal).is_ok()
     }
 
-    /// SIGTERM, then wait until every thread has exited (at most `timeout`); SIGKILL as the last
-    /// resort, since it must not send after a detach returns (SPEC S8). A stale pid and this
-    /// process itself are left alone. True once it has exited.
+    /// SIGTERM, then wait until every thread has exited or is exiting (at most `timeout`);
+    /// SIGKILL as the last resort, since it must not send after a detach returns (SPEC S8). A
+    /// stale pid and this process itself are left alone. True once it cannot send any more.
     pub fn terminate(&self, timeout: Duration) -> bool {
         if !self.is_alive() || self.pid == std::process::id() {
             return true;
@@ -94,7 +93,7 @@ impl ProcessRef {
     fn wait_exit(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.has_exited() {
+            if self.is_exiting_or_gone() {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -103,6 +102,23 @@ impl ProcessRef {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+}
+
+/// The kernel's flag of a task in `do_exit` (`include/linux/sched.h`).
+const PF_EXITING: u64 = 0x4;
+
+/// Whether the task of a `/proc/PID/task/TID/stat` line may still run in user space: not a
+/// zombie, not dead, not exiting.
+fn task_may_run_user_code(stat: &str) -> bool {
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut fields = rest.split_whitespace();
+    let state = fields.next();
+    // Field 9 (flags), the sixth after the state.
+    let flags = fields.nth(5).and_then(|f| f.parse::<u64>().ok());
+    !matches!(state, Some("Z") | Some("X") | Some("x") | None)
+        && flags.is_none_or(|f| f & PF_EXITING == 0)
 }
 
 /// Start time of a live (non-zombie) process.
@@ -129,10 +145,10 @@ mod tests {
             pid: u32::MAX - 1,
             start_time: 1,
         };
-        assert!(!gone.is_alive() && gone.has_exited());
+        assert!(!gone.is_alive() && gone.is_exiting_or_gone());
         assert!(gone.terminate(Duration::from_millis(10)));
         let me = ProcessRef::me().unwrap();
-        assert!(me.is_alive() && me.is_me() && !me.has_exited());
+        assert!(me.is_alive() && me.is_me() && !me.is_exiting_or_gone());
     }
 
     #[test]
@@ -147,6 +163,24 @@ mod tests {
             !earlier.signal(Signal::SIGUSR1),
             "no signal to a recycled pid"
         );
+    }
+
+    // SPEC: S8 (no frame after DEL returns: a thread in its exit cannot send)
+    #[test]
+    fn a_task_in_its_exit_cannot_run_user_code_any_more() {
+        // Fields of /proc/PID/task/TID/stat up to the flags (field 9), as Linux 6.1 writes them.
+        let running = "4242 (nsplumb-cni) S 1 4242 4242 0 -1 4194560 207 0 0 0";
+        let exiting = "4242 (nsplumb-cni) D 1 4242 4242 0 -1 4194564 207 0 0 0";
+        let zombie = "4242 (nsplumb-cni) Z 1 4242 4242 0 -1 4228108 207 0 0 0";
+        let odd_name = "4242 (a) b (c)) R 1 4242 4242 0 -1 4194560 207 0 0 0";
+        assert!(task_may_run_user_code(running));
+        assert!(!task_may_run_user_code(exiting), "PF_EXITING (0x4) set");
+        assert!(!task_may_run_user_code(zombie));
+        assert!(
+            task_may_run_user_code(odd_name),
+            "the name ends at the last ')'"
+        );
+        assert!(!task_may_run_user_code("garbage"));
     }
 
     #[test]

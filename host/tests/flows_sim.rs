@@ -210,7 +210,7 @@ async fn a_recorded_announcer_process_is_stopped_by_the_detach() {
         .await
         .unwrap();
     assert!(
-        announcer.process().has_exited(),
+        announcer.process().is_exiting_or_gone(),
         "the announcer was stopped first"
     );
     let _ = child.wait();
@@ -443,7 +443,7 @@ async fn without_its_namespace_an_owner_is_detached_by_its_records() {
         .await
         .unwrap();
     assert_eq!(done.interfaces, 1);
-    assert!(announcer.process().has_exited(), "stopped first");
+    assert!(announcer.process().is_exiting_or_gone(), "stopped first");
     let _ = child.wait();
     let host = NetnsRef::Host;
     assert!(w.sim.link_by_name(&host, &host_end).await.is_err());

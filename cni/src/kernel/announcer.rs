@@ -84,11 +84,26 @@ pub(super) async fn start(world: &World, job: Job) -> Result<(), String> {
         .stderr(Stdio::null());
     let mut terminable = nix::sys::signal::SigSet::empty();
     terminable.add(Signal::SIGTERM);
-    // SAFETY: setsid, sigaction and sigprocmask are async-signal-safe; nothing else runs
-    // between fork and exec.
+    // This process's ARP socket goes on in the child, which outlives it: the last close of a
+    // packet socket waits for an RCU grace period, which the runtime would otherwise wait for
+    // in this process's exit (see `LinuxBackend::packet_socket_fds`). The child never uses it.
+    let handed_over = world.plumber.backend().packet_socket_fds();
+    // SAFETY: setsid, fcntl, sigaction and sigprocmask are async-signal-safe, and
+    // `handed_over` was allocated before the fork; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(move || {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            for &fd in &handed_over {
+                // Only the child's descriptor table: the flag is per descriptor.
+                // SAFETY: `fd` stays open in the child until exec: the backend that owns it is
+                // not dropped in a forked child.
+                let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+                nix::fcntl::fcntl(
+                    fd,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )
+                .map_err(std::io::Error::from)?;
+            }
             // DEL stops this process with SIGTERM. A runtime may run plugins with SIGTERM
             // ignored or blocked (both survive exec): DEL would then wait for its timeout
             // while the announcements went on.

@@ -3,7 +3,7 @@
 //! rounds; each time the runtime's next call (DEL, as a runtime does after a failed ADD)
 //! reconciles, and once the containers are gone nothing is left.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nsplumb_cni_tests::conflist::BridgeNetwork;
 use nsplumb_cni_tests::env::CniEnv;
@@ -120,12 +120,28 @@ fn sigkill_at_random_moments_of_add_and_del_leaves_nothing() {
         .run()
         .expect("run ADD")
         .expect_result("ADD of the keeper");
+    // The kill moments span one whole ADD of this machine and plugin (measured, not assumed:
+    // a fixed window leaves most ADDs of a faster plugin unkilled), and a little after it.
+    let probe = NamedNetns::add("probe").expect("netns");
+    let started = Instant::now();
+    plugin
+        .on(Verb::Add, "probe", probe.path())
+        .config(&config)
+        .run()
+        .expect("run ADD")
+        .expect_result("ADD of the probe");
+    let add_window = started
+        .elapsed()
+        .mul_f64(1.25)
+        .max(Duration::from_millis(5));
+    del(&plugin, "probe", &probe, &config);
+    drop(probe);
     let mut rng = rand::rng();
     let (mut killed_adds, mut killed_dels) = (0, 0);
     for round in 0..ROUNDS {
         let id = format!("kill{round}");
         let ns = NamedNetns::add(&id).expect("netns");
-        let add_after = Duration::from_micros(rng.random_range(0..60_000));
+        let add_after = rng.random_range(Duration::ZERO..add_window);
         match plugin
             .on(Verb::Add, &id, ns.path())
             .config(&config)
