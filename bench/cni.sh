@@ -10,6 +10,8 @@
 #   nsplumb-cni, then /usr/lib/cni/bridge; the last table compares each to the bridge plugin);
 #   N ADD/DEL rounds (default 100), M reuse rounds (default 10; the bridge plugin needs 20-55 s
 #   each), P podman runs (default N).
+# Then bench/cni-floor.sh with the same N: host-local's ADD and DEL and one veth delete, the part
+# of ADD+DEL that no plugin on this conflist can avoid.
 # Runs in private network, mount and PID namespaces like the tests (tests/cni/README.md):
 # nothing touches the machine's links, /etc/cni, /var/lib/cni or containers storage.
 set -Eeuo pipefail
@@ -34,4 +36,9 @@ if ((${#plugins[@]} == 0)); then
   log "plugin under test: $NSPLUMB_CNI"
   plugins=(--plugin "$NSPLUMB_CNI" --plugin /usr/lib/cni/bridge)
 fi
-exec "$ROOT/target/release/cni-bench" "${plugins[@]}" "${args[@]+"${args[@]}"}"
+"$ROOT/target/release/cni-bench" "${plugins[@]}" "${args[@]+"${args[@]}"}"
+# The same run: what every plugin pays on this conflist (bench/cni-floor.sh).
+rounds=100
+for ((i = 0; i < ${#args[@]}; i += 2)); do [[ ${args[i]} == --n ]] && rounds=${args[i + 1]}; done
+echo
+bash "$ROOT/bench/cni-floor.sh" "$rounds"
