@@ -7,6 +7,7 @@ use crate::lock;
 use crate::netns::{self, in_netns, NsFile, NsKey};
 use crate::nl::{self, NlError};
 use crate::peers::NsidMap;
+use crate::route_mirror::RouteMirror;
 use crate::senders::Sender;
 use netlink_packet_route::RouteNetlinkMessage;
 use nsplumb_core::NetnsRef;
@@ -17,7 +18,8 @@ use std::io;
 use std::net::Ipv6Addr;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 
 pub(crate) struct Conn {
     pub(crate) handle: Handle,
@@ -29,6 +31,20 @@ pub(crate) struct Conn {
     /// an operation's first look at a namespace (its identity, SPEC R1) costs no hop of its
     /// own. `None` when the connection was opened without a hop (the thread's own namespace).
     pub(crate) cookie: Option<Result<u64, i32>>,
+    /// The namespace's route mirror (SPEC A5, see `route_mirror`): closed with the connection.
+    pub(crate) routes: RouteListing,
+}
+
+/// How a namespace's routes are listed: by a dump each time until the same family has been
+/// listed twice, then through a mirror. One attach lists each family at most once (SPEC A5),
+/// so a namespace attached once (every namespace of a CNI runtime) pays no extra socket; the
+/// second attach into it shows a namespace that takes many, where dumps grow with each one.
+/// The mirror's socket is a spare event socket when one is left (no namespace hop).
+#[derive(Default)]
+pub(crate) struct RouteListing {
+    /// Lists by dump so far, per family (IPv4, IPv6).
+    pub(crate) lists: [u32; 2],
+    pub(crate) mirror: Option<Arc<tokio::sync::Mutex<RouteMirror>>>,
 }
 
 /// Sockets of a namespace opened ahead of time, so that taking one needs no thread hop (a
@@ -84,6 +100,9 @@ pub(crate) struct Inner {
     pub(crate) na: Mutex<HashMap<(NsKey, u32, Ipv6Addr), Sender>>,
     /// Whether the sweep of idle cache entries runs (see `reaper`).
     pub(crate) reaper_running: Mutex<bool>,
+    /// Receive buffer of route mirror sockets (`route_mirror::MIRROR_RCVBUF`; tests make it
+    /// small to overflow it).
+    pub(crate) mirror_rcvbuf: AtomicUsize,
 }
 
 impl Drop for Inner {
@@ -205,6 +224,7 @@ impl Inner {
                 used: std::time::Instant::now(),
                 spares,
                 cookie,
+                routes: RouteListing::default(),
             },
         );
         Ok(handle)

@@ -12,7 +12,8 @@
 //!
 //! One file per kernel object: `conn` (the per-namespace connection and its spare sockets),
 //! `netns` (namespace files and thread hops), `links`, `peers` (where a veth's peer lives),
-//! `bridge_port` (port flags, VLANs), `addresses`, `routes`, `sysctls`, `events` (link
+//! `bridge_port` (port flags, VLANs), `addresses`, `routes`, `route_mirror` (SPEC A5's routes
+//! followed by notifications in a long-lived process), `sysctls`, `events` (link
 //! subscriptions), `senders` (ARP/NA), `netns_admin`; `nl` converts netlink messages;
 //! `dispatch` holds the trait impls.
 
@@ -30,6 +31,7 @@ mod netns_admin;
 mod nl;
 mod peers;
 mod reaper;
+mod route_mirror;
 mod routes;
 mod senders;
 mod sysctls;
@@ -54,6 +56,13 @@ fn epoch() -> tokio::time::Instant {
 #[doc(hidden)]
 pub fn thread_hops() -> u64 {
     netns::HOPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// How many route dumps (`RTM_GETROUTE` of the main table) this process has made: what the
+/// route mirror saves. For tests and benchmarks.
+#[doc(hidden)]
+pub fn route_dumps() -> u64 {
+    routes::DUMPS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The Linux implementation of [`NetBackend`](nsplumb_core::NetBackend). Cheap to clone; clones share caches.
@@ -105,6 +114,7 @@ impl LinuxBackend {
                 packet: Mutex::new(HashMap::new()),
                 na: Mutex::new(HashMap::new()),
                 reaper_running: Mutex::new(false),
+                mirror_rcvbuf: std::sync::atomic::AtomicUsize::new(route_mirror::MIRROR_RCVBUF),
             }),
         })
     }
@@ -128,6 +138,15 @@ impl LinuxBackend {
     /// How many namespaces have a cached rtnetlink connection (diagnostics, tests).
     pub fn cached_connections(&self) -> usize {
         lock(&self.inner.conns).len()
+    }
+
+    /// For tests: the receive buffer of route mirror sockets opened from now on (a small one
+    /// overflows, to exercise the mirror's recovery).
+    #[doc(hidden)]
+    pub fn set_route_mirror_rcvbuf(&self, bytes: usize) {
+        self.inner
+            .mirror_rcvbuf
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Close every cached socket of `netns` (netlink connection, sender sockets). A cached

@@ -1,11 +1,12 @@
 //! Closing what a long-lived backend cached for namespaces once it sits unused.
 //!
-//! A cached socket (a namespace's rtnetlink connection with its spares, an ARP or NA sender)
-//! keeps its namespace alive in the kernel and holds a descriptor. Without a sweep of its own a
-//! cache is only pruned when the next entry is opened, so a runtime that attaches a burst of
-//! containers and then idles would keep every one of them (and namespaces already deleted)
-//! until its next attach. One task per backend sweeps while anything is cached and ends when
-//! nothing is; a one-command process (pinned namespace paths) never starts it.
+//! A cached socket (a namespace's rtnetlink connection with its spares and route mirror, an ARP
+//! or NA sender) keeps its namespace alive in the kernel and holds a descriptor. Without a
+//! sweep of its own a cache is only pruned when the next entry is opened, so a runtime that
+//! attaches a burst of containers and then idles would keep every one of them (and namespaces
+//! already deleted) until its next attach. One task per backend sweeps while anything is
+//! cached and ends when nothing is; a one-command process (pinned namespace paths) never
+//! starts it.
 
 use crate::conn::{retain_live, Inner};
 use crate::lock;

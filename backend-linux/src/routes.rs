@@ -1,8 +1,12 @@
 //! Routes of the main table: add, delete, list (SPEC A5), and the kernel's route lookup.
 
 use crate::addresses::family_of;
-use crate::nl;
-use crate::LinuxBackend;
+use crate::conn::Inner;
+use crate::events::{drain_event_socket, open_event_socket};
+use crate::netns::{in_netns, NsFile};
+use crate::nl::{self, NlError};
+use crate::route_mirror::RouteMirror;
+use crate::{lock, LinuxBackend};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope as NlScope,
     RouteType,
@@ -10,6 +14,8 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use nsplumb_core::{BackendError, Errno, Family, IfIndex, NetnsRef, Op, RouteInfo, RouteSpec};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tracing::Instrument;
 
 fn route_address(ip: IpAddr) -> RouteAddress {
@@ -59,6 +65,135 @@ fn route_msg(route: &RouteSpec, for_delete: bool) -> RouteMessage {
     m
 }
 
+/// Route dumps made by this process (see [`crate::route_dumps`]).
+pub(crate) static DUMPS: AtomicU64 = AtomicU64::new(0);
+
+/// The answer of `list_routes` from the replies of a dump.
+fn route_infos(replies: &[RouteNetlinkMessage], family: Family) -> Vec<RouteInfo> {
+    let v6 = family == Family::V6;
+    replies
+        .iter()
+        .filter_map(|r| match r {
+            RouteNetlinkMessage::NewRoute(r)
+                if nl::route_table(r) == u32::from(RouteHeader::RT_TABLE_MAIN) =>
+            {
+                nl::parse_route(r, v6)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+impl Inner {
+    /// The main table's routes of `family` in `ns`, as the kernel sends them.
+    async fn dump_routes(
+        &self,
+        ns: &NsFile,
+        family: Family,
+    ) -> Result<Vec<RouteNetlinkMessage>, NlError> {
+        DUMPS.fetch_add(1, Ordering::Relaxed);
+        self.req(
+            ns,
+            RouteNetlinkMessage::GetRoute(routes_dump_msg(family)),
+            nl::DUMP,
+        )
+        .await
+    }
+
+    /// The route mirror of `ns`, opened now if `family` was listed by dump before (see
+    /// `RouteListing`); `None`: dump. Opening it needs no namespace hop when a spare event
+    /// socket is left (it is the same kind of socket), else one.
+    async fn route_mirror(
+        &self,
+        ns: &NsFile,
+        netns: &NetnsRef,
+        family: Family,
+    ) -> Option<Arc<tokio::sync::Mutex<RouteMirror>>> {
+        // The dump would open the connection anyway; the count lives with it.
+        self.handle(ns).await.ok()?;
+        {
+            let mut conns = lock(&self.conns);
+            let c = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished())?;
+            if let Some(m) = &c.routes.mirror {
+                return Some(m.clone());
+            }
+            let n = &mut c.routes.lists[usize::from(family == Family::V6)];
+            *n += 1;
+            if *n < 2 {
+                return None;
+            }
+        }
+        let sock = match self.take_event_spare(ns) {
+            Some(s) => s,
+            None => in_netns(ns, open_event_socket).await.ok()?,
+        };
+        // A spare may hold what a subscription left queued.
+        drain_event_socket(&sock).ok()?;
+        let rcvbuf = self.mirror_rcvbuf.load(Ordering::Relaxed);
+        let mirror = match RouteMirror::new(sock, rcvbuf) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(netns = %netns, error = %e, "route mirror not opened");
+                return None;
+            }
+        };
+        let mut conns = lock(&self.conns);
+        let c = conns.get_mut(&ns.key).filter(|c| !c.task.is_finished())?;
+        let m = c
+            .routes
+            .mirror
+            .get_or_insert_with(|| {
+                tracing::debug!(netns = %netns, "route mirror opened");
+                Arc::new(tokio::sync::Mutex::new(mirror))
+            })
+            .clone();
+        Some(m)
+    }
+
+    /// `family`'s routes from the mirror: brought up to date by what its socket holds, or
+    /// rebuilt from two dumps when stale.
+    async fn mirrored_routes(
+        &self,
+        ns: &NsFile,
+        netns: &NetnsRef,
+        mirror: &tokio::sync::Mutex<RouteMirror>,
+        family: Family,
+    ) -> Result<Vec<RouteInfo>, NlError> {
+        let mut m = mirror.lock().await;
+        if !m.table.stale {
+            m.drain(false, false);
+            if !m.table.stale {
+                return Ok(m.table.routes(family));
+            }
+            tracing::debug!(netns = %netns, "route mirror stale");
+        }
+        // Subscribed first (when opened), then what is queued now is thrown away (the dumps
+        // show it), then the dumps, then what came during them is applied.
+        m.drain(true, false);
+        // One after the other: a netlink socket runs one dump at a time (EBUSY).
+        let v4 = self.dump_routes(ns, Family::V4).await?;
+        let v6 = self.dump_routes(ns, Family::V6).await?;
+        m.table.load(&v4, &v6);
+        if !m.table.stale {
+            m.drain(false, true);
+        }
+        if !m.table.stale {
+            tracing::debug!(
+                netns = %netns,
+                v4 = m.table.routes(Family::V4).len(),
+                v6 = m.table.routes(Family::V6).len(),
+                "route mirror built"
+            );
+            return Ok(m.table.routes(family));
+        }
+        tracing::debug!(netns = %netns, "route mirror stale after its dumps: answering from them");
+        Ok(route_infos(
+            if family == Family::V6 { &v6 } else { &v4 },
+            family,
+        ))
+    }
+}
+
 impl LinuxBackend {
     pub(crate) async fn add_route(
         &self,
@@ -90,6 +225,10 @@ impl LinuxBackend {
             .map_err(|e| Self::err(op, netns, format!("{} dev ifindex {}", route.dst, route.oif), e))
     }
 
+    /// SPEC A5's input. A long-lived backend answers through the namespace's route mirror once
+    /// it has one (see `RouteListing`), so the cost does not grow with the routes there; a
+    /// one-command process (pinned namespace paths) dumps, once per family anyway, and opens
+    /// nothing more.
     pub(crate) async fn list_routes(
         &self,
         netns: &NetnsRef,
@@ -97,25 +236,21 @@ impl LinuxBackend {
     ) -> Result<Vec<RouteInfo>, BackendError> {
         let op = Op::ListRoutes;
         let ns = self.ns(op, netns)?;
-        let v6 = family == Family::V6;
-        let m = routes_dump_msg(family);
-        let replies = self
-            .inner
-            .req(&ns, RouteNetlinkMessage::GetRoute(m), nl::DUMP)
-            .instrument(tracing::debug_span!("list_routes", family = ?family, netns = %netns))
-            .await
-            .map_err(|e| Self::err(op, netns, "routes", e))?;
-        Ok(replies
-            .iter()
-            .filter_map(|r| match r {
-                RouteNetlinkMessage::NewRoute(r)
-                    if nl::route_table(r) == u32::from(RouteHeader::RT_TABLE_MAIN) =>
-                {
-                    nl::parse_route(r, v6)
+        async {
+            if self.inner.pinned.is_none() {
+                if let Some(mirror) = self.inner.route_mirror(&ns, netns, family).await {
+                    return self
+                        .inner
+                        .mirrored_routes(&ns, netns, &mirror, family)
+                        .await;
                 }
-                _ => None,
-            })
-            .collect())
+            }
+            let replies = self.inner.dump_routes(&ns, family).await?;
+            Ok(route_infos(&replies, family))
+        }
+        .instrument(tracing::debug_span!("list_routes", family = ?family, netns = %netns))
+        .await
+        .map_err(|e| Self::err(op, netns, "routes", e))
     }
 
     pub(crate) async fn get_route(
