@@ -10,7 +10,7 @@
 
 use crate::conn::{retain_live, Inner};
 use crate::lock;
-use crate::senders::{prune_senders, SENDER_IDLE};
+use crate::senders::{close_packet_sockets, prune_packet_senders, prune_senders, SENDER_IDLE};
 use std::sync::{Arc, Weak};
 
 /// How often the sweep runs while something is cached: an idle entry lives at most its idle
@@ -35,29 +35,17 @@ impl Inner {
     /// connection is left.
     pub(crate) fn prune_idle(&self) -> bool {
         let host = self.host.key;
-        let mut closed_packet = Vec::new();
+        let closed_packet;
         let left = {
             let mut conns = lock(&self.conns);
             retain_live(&mut conns, host);
             let mut packet = lock(&self.packet);
-            packet.retain(|_, s| {
-                let keep = s.used.elapsed() < SENDER_IDLE;
-                if !keep {
-                    closed_packet.push(s.sock.clone());
-                }
-                keep
-            });
+            closed_packet = prune_packet_senders(&mut packet);
             let mut na = lock(&self.na);
             prune_senders(&mut na);
             conns.keys().any(|k| *k != host) || !packet.is_empty() || !na.is_empty()
         };
-        // Closing an AF_PACKET socket waits for an RCU grace period (~20 ms each): not on a
-        // tokio worker, and not in the blocking pool, whose threads linger for 10 s after.
-        if !closed_packet.is_empty() {
-            let _ = std::thread::Builder::new()
-                .name("nsplumb-close".into())
-                .spawn(move || drop(closed_packet));
-        }
+        close_packet_sockets(closed_packet);
         left
     }
 }

@@ -26,6 +26,32 @@ pub(crate) fn prune_senders<K>(map: &mut HashMap<K, Sender>) {
     map.retain(|_, s| s.used.elapsed() < SENDER_IDLE);
 }
 
+/// Drops the ARP senders idle past [`SENDER_IDLE`], closing them off this thread; the sockets
+/// dropped.
+pub(crate) fn prune_packet_senders<K>(map: &mut HashMap<K, Sender>) -> Vec<Arc<Socket>> {
+    let mut idle = Vec::new();
+    map.retain(|_, s| {
+        let keep = s.used.elapsed() < SENDER_IDLE;
+        if !keep {
+            idle.push(s.sock.clone());
+        }
+        keep
+    });
+    idle
+}
+
+/// Closes ARP (`AF_PACKET`) sockets on a thread of their own: each last close waits for an RCU
+/// grace period (~20 ms), which must not stall a tokio worker (nor sit in the blocking pool,
+/// whose threads linger for 10 s after).
+pub(crate) fn close_packet_sockets(socks: Vec<Arc<Socket>>) {
+    if socks.is_empty() {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("nsplumb-close".into())
+        .spawn(move || drop(socks));
+}
+
 impl Inner {
     /// Drops the NA senders of a link that is leaving namespace `key` (deleted or moved out):
     /// nothing will be announced from there again, and a veth's ifindex is new every time.
@@ -62,7 +88,7 @@ impl LinuxBackend {
                 s.used = std::time::Instant::now();
                 return Ok(s.sock.clone());
             }
-            prune_senders(&mut map);
+            close_packet_sockets(prune_packet_senders(&mut map));
         }
         let sock = Arc::new(in_netns(ns, announce::open_packet).await?);
         let used = std::time::Instant::now();
