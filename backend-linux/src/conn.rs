@@ -33,6 +33,8 @@ pub(crate) struct Conn {
     pub(crate) cookie: Option<Result<u64, i32>>,
     /// The namespace's route mirror (SPEC A5, see `route_mirror`): closed with the connection.
     pub(crate) routes: RouteListing,
+    /// Dumps on this connection take turns (see `Inner::req`).
+    pub(crate) dump_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How a namespace's routes are listed: by a dump each time until the same family has been
@@ -225,6 +227,7 @@ impl Inner {
                 spares,
                 cookie,
                 routes: RouteListing::default(),
+                dump_turn: Arc::default(),
             },
         );
         Ok(handle)
@@ -256,6 +259,19 @@ impl Inner {
         flags: u16,
     ) -> Result<Vec<RouteNetlinkMessage>, NlError> {
         let handle = self.handle(ns).await?;
+        // A netlink socket runs one dump at a time: a dump asked for while another one's
+        // replies are still being read (a table larger than one reply) gets EBUSY. Concurrent
+        // callers in one namespace share its connection, so their dumps take turns.
+        let _turn = match flags & netlink_packet_core::NLM_F_DUMP {
+            0 => None,
+            _ => {
+                let turn = lock(&self.conns).get(&ns.key).map(|c| c.dump_turn.clone());
+                match turn {
+                    Some(t) => Some(t.lock_owned().await),
+                    None => None,
+                }
+            }
+        };
         let stream = match nl::start(&handle, msg.clone(), flags) {
             Ok(s) => s,
             Err(e) if e.dead_connection => {

@@ -916,3 +916,56 @@ async fn per_operation_timings() {
         );
     }
 }
+
+// SPEC: D2 (safe to call concurrently), A5
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_dumps_in_one_namespace_all_answer() {
+    if !enter("concurrent_dumps_in_one_namespace_all_answer") {
+        return;
+    }
+    let mut fx = Fixture::new();
+    let b = fx.backend.clone();
+    let ns = fx.netns("dumps").await;
+    // Tables too large for one reply, so that each dump is still running when the next one is
+    // asked for: a netlink socket runs one dump at a time (the kernel answers another with
+    // EBUSY), and every list through the namespace's one connection must still get its answer.
+    run_in(
+        &ns,
+        &[
+            "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d0p",
+        ],
+    );
+    run_in(&ns, &["ip", "link", "set", "d0", "up"]);
+    run_in(&ns, &["ip", "addr", "add", "192.0.2.1/24", "dev", "d0"]);
+    let batch = std::env::temp_dir().join(format!("nsplumb-dumps-{}.batch", std::process::id()));
+    let lines: String = (0..600)
+        .map(|i| format!("route add fd00:d::{i:x}/128 dev d0\n"))
+        .chain((2..250).map(|i| format!("route add 198.51.100.{i}/32 dev d0\n")))
+        .collect();
+    std::fs::write(&batch, lines).unwrap();
+    run_in(&ns, &["ip", "-batch", batch.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&batch);
+    let lists = (0..32).map(|i| {
+        let b = b.clone();
+        let ns = ns.clone();
+        async move {
+            match i % 3 {
+                0 => b.list_links(&ns).await.map(|v| v.len()),
+                1 => b.list_routes(&ns, Family::V6).await.map(|v| v.len()),
+                _ => b.list_addresses(&ns, None).await.map(|v| v.len()),
+            }
+        }
+    });
+    let answers = futures::future::join_all(lists).await;
+    let failed: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 32 lists failed: {failed:?}",
+        failed.len()
+    );
+    let routes = answers[1].as_ref().unwrap();
+    assert!(
+        *routes >= 600,
+        "the IPv6 dump holds the 600 routes added: {routes}"
+    );
+}
