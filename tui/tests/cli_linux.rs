@@ -5,6 +5,8 @@
 //! own ([`root_or_skip`]); when that is impossible too it prints a loud SKIP line and is named at
 //! the end of `scripts/test`, or fails when `CI=true`.
 
+mod announcer_stop;
+
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -307,6 +309,7 @@ fn attach_then_detach_from_another_process_restores_the_link() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    let announcer = nsplumb_host::ProcessRef::of(child.id()).expect("the attach process runs");
     let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     assert_eq!(v["name"], "eth0");
     assert_eq!(v["ipv6"], Value::Null);
@@ -316,12 +319,8 @@ fn attach_then_detach_from_another_process_restores_the_link() {
     let r = k.nsplumb(&["detach", "--netns", &k.ns, "--name", "eth0"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-    // The announcing process was stopped before detach returned.
-    let status = child.try_wait().unwrap();
-    assert!(
-        status.is_some(),
-        "the announcing process is gone when detach returns"
-    );
+    // The announcing process was stopped before detach returned (SPEC S8).
+    announcer_stop::assert_stopped_before_detach_returned(&mut child, announcer);
     let links = k.links();
     assert!(links.contains("a0") && !links.contains("eth0"), "{links:?}");
     // Renamed back and down (a link created in the namespace stays there, D1).

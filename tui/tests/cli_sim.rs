@@ -2,6 +2,8 @@
 //! and bad input (SPEC V1–V10) → exit 2 with nothing touched. Each test has its own
 //! `NSPLUMB_STATE_DIR`, so its journal (the simulated kernel's state between processes) is its own.
 
+mod announcer_stop;
+
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -787,16 +789,15 @@ fn detach_from_another_process_stops_the_process_still_announcing() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    let announcer = nsplumb_host::ProcessRef::of(child.id()).expect("the attach process runs");
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["name"], "eth0");
     assert!(child.try_wait().unwrap().is_none(), "still announcing");
     let t = Instant::now();
     s.ok(&["detach", "--netns", "ctr1", "--name", "eth0"]);
     assert!(t.elapsed() < Duration::from_secs(3));
-    assert!(
-        child.try_wait().unwrap().is_some(),
-        "the announcing process is gone when detach returns"
-    );
+    // The announcing process was stopped before detach returned (SPEC S8).
+    announcer_stop::assert_stopped_before_detach_returned(&mut child, announcer);
     assert!(!s.names_in("ctr1").contains(&"eth0".to_string()));
 }
 
