@@ -262,15 +262,13 @@ impl Inner {
         // A netlink socket runs one dump at a time: a dump asked for while another one's
         // replies are still being read (a table larger than one reply) gets EBUSY. Concurrent
         // callers in one namespace share its connection, so their dumps take turns.
-        let _turn = match flags & netlink_packet_core::NLM_F_DUMP {
+        let turn = match flags & netlink_packet_core::NLM_F_DUMP {
             0 => None,
-            _ => {
-                let turn = lock(&self.conns).get(&ns.key).map(|c| c.dump_turn.clone());
-                match turn {
-                    Some(t) => Some(t.lock_owned().await),
-                    None => None,
-                }
-            }
+            _ => lock(&self.conns).get(&ns.key).map(|c| c.dump_turn.clone()),
+        };
+        let _turn = match turn {
+            Some(t) => Some(t.lock_owned().await),
+            None => None,
         };
         let stream = match nl::start(&handle, msg.clone(), flags) {
             Ok(s) => s,

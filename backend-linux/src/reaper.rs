@@ -10,7 +10,7 @@
 
 use crate::conn::{retain_live, Inner};
 use crate::lock;
-use crate::senders::{close_packet_sockets, prune_packet_senders, prune_senders, SENDER_IDLE};
+use crate::senders::{close_packet_sockets, prune_senders, SENDER_IDLE};
 use std::sync::{Arc, Weak};
 
 /// How often the sweep runs while something is cached: an idle entry lives at most its idle
@@ -40,9 +40,9 @@ impl Inner {
             let mut conns = lock(&self.conns);
             retain_live(&mut conns, host);
             let mut packet = lock(&self.packet);
-            closed_packet = prune_packet_senders(&mut packet);
+            closed_packet = prune_senders(&mut packet);
             let mut na = lock(&self.na);
-            prune_senders(&mut na);
+            drop(prune_senders(&mut na));
             conns.keys().any(|k| *k != host) || !packet.is_empty() || !na.is_empty()
         };
         close_packet_sockets(closed_packet);

@@ -439,11 +439,15 @@ fn insert(routes: &mut Vec<Entry>, e: Entry) {
 pub(crate) struct RouteMirror {
     pub(crate) sock: netlink_sys::Socket,
     pub(crate) table: RouteTable,
+    /// Where datagrams are read, kept between drains (one per answer).
+    buf: Vec<u8>,
 }
 
 /// Most datagrams drained in one go; past it (someone changing routes faster than they can be
 /// read) the mirror goes stale and the next answer dumps.
 const DRAIN_MAX: usize = 100_000;
+/// The largest datagram read whole; a longer one (`MSG_TRUNC`) makes the mirror stale.
+const DRAIN_BUF: usize = 64 * 1024;
 
 impl RouteMirror {
     /// A mirror over `sock`, an rtnetlink socket of the namespace (non-blocking, bound, in no
@@ -458,13 +462,14 @@ impl RouteMirror {
         Ok(RouteMirror {
             sock,
             table: RouteTable::default(),
+            buf: vec![0; DRAIN_BUF],
         })
     }
 
     /// Read everything queued on the socket, without blocking, and apply it (or throw it away,
     /// `discard`, before a dump that will show its effect anyway).
     pub(crate) fn drain(&mut self, discard: bool, settling: bool) {
-        let mut buf = vec![0u8; 64 * 1024];
+        let buf = &mut self.buf;
         for _ in 0..DRAIN_MAX {
             // SAFETY: a valid descriptor and a buffer of the length passed.
             let n = unsafe {
@@ -779,6 +784,7 @@ mod tests {
         let mut m = RouteMirror {
             sock,
             table: loaded(&["198.51.100.0/24"], &[]),
+            buf: vec![0; DRAIN_BUF],
         };
         m.drain(false, false);
         assert!(!m.table.stale);

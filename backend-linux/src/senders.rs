@@ -22,13 +22,9 @@ pub(crate) struct Sender {
     pub(crate) used: std::time::Instant,
 }
 
-pub(crate) fn prune_senders<K>(map: &mut HashMap<K, Sender>) {
-    map.retain(|_, s| s.used.elapsed() < SENDER_IDLE);
-}
-
-/// Drops the ARP senders idle past [`SENDER_IDLE`], closing them off this thread; the sockets
-/// dropped.
-pub(crate) fn prune_packet_senders<K>(map: &mut HashMap<K, Sender>) -> Vec<Arc<Socket>> {
+/// Drops the senders idle past [`SENDER_IDLE`] and returns their sockets: an NA socket closes
+/// at once, an ARP socket's last close is for [`close_packet_sockets`].
+pub(crate) fn prune_senders<K>(map: &mut HashMap<K, Sender>) -> Vec<Arc<Socket>> {
     let mut idle = Vec::new();
     map.retain(|_, s| {
         let keep = s.used.elapsed() < SENDER_IDLE;
@@ -88,7 +84,7 @@ impl LinuxBackend {
                 s.used = std::time::Instant::now();
                 return Ok(s.sock.clone());
             }
-            close_packet_sockets(prune_packet_senders(&mut map));
+            close_packet_sockets(prune_senders(&mut map));
         }
         let sock = Arc::new(in_netns(ns, announce::open_packet).await?);
         let used = std::time::Instant::now();
@@ -113,7 +109,7 @@ impl LinuxBackend {
                 s.used = std::time::Instant::now();
                 return Ok(s.sock.clone());
             }
-            prune_senders(&mut map);
+            drop(prune_senders(&mut map));
         }
         let sock = match self.inner.take_na_spare(ns) {
             Some(s) => {
